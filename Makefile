@@ -1,0 +1,46 @@
+# Health Trend Seller. `make help` lists the targets.
+PY := .venv/bin/python
+RASA := $(PY) -m rasa
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## create .venv from requirements.lock (only when the lock changed), create .env
+	@./scripts/bootstrap.sh
+
+db: setup ## migrate the database and load the sample catalog
+	@$(PY) -m backend db upgrade
+	@$(PY) -m backend catalog load
+
+train: setup ## train the Rasa model (skipped by Rasa when data/config/domain are unchanged)
+	@$(RASA) train --out models --fixed-model-name current --quiet 2>&1 | grep -vE "DeprecationWarning|^\s*$$" || true
+	@test -f models/current.tar.gz || { echo "error: training failed (see output above)"; exit 1; }
+
+run: db train ## set up and run everything on 127.0.0.1 (Ctrl-C stops all)
+	@$(PY) -m backend up
+
+test: setup ## set up and run every test (lint, data validation, pytest, Rasa story tests)
+	@./scripts/test.sh
+
+lint: setup ## ruff lint and format check
+	@.venv/bin/ruff check backend actions tests benchmarks
+	@.venv/bin/ruff format --check backend actions tests benchmarks
+
+format: setup ## ruff fix and format
+	@.venv/bin/ruff check --fix backend actions tests benchmarks
+	@.venv/bin/ruff format backend actions tests benchmarks
+
+validate: setup ## rasa data validate --fail-on-warnings
+	@$(RASA) data validate --fail-on-warnings --quiet
+
+nlu-report: setup ## 5-fold NLU cross-validation: intent report + confusion matrix in results/
+	@$(RASA) test nlu --nlu data/nlu.yml --cross-validation --folds 5 --out results
+
+bench: setup ## run the benchmarks; figures go to benchmarks/results/
+	@./scripts/bench.sh
+
+clean: ## remove the virtualenv, database, models and results
+	rm -rf .venv var results models/*.tar.gz
+
+.PHONY: help setup db train run test lint format validate nlu-report bench clean

@@ -1,0 +1,1 @@
+"""Health Trend Seller backend: the business services behind the Rasa assistant."""

@@ -1,0 +1,62 @@
+"""The backend web app: shop page with the chat widget, admin API, dashboards, webhooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import sessionmaker
+
+from backend.config import Settings, get_settings
+from backend.db import get_session_factory, make_engine, make_session_factory
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(settings: Settings | None = None, session_factory: sessionmaker | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if session_factory is None:
+        session_factory = (
+            get_session_factory() if settings is get_settings()
+            else make_session_factory(make_engine(settings.database_url))
+        )
+    app = FastAPI(title="Health Trend Seller", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    from backend.api import public
+
+    app.include_router(public.router)
+    for module_name in ROUTER_MODULES:
+        module = __import__(module_name, fromlist=["router"])
+        app.include_router(module.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError):
+        # 422 with a readable message; never echo the submitted values back.
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "problem": err["msg"]}
+            for err in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception):
+        import logging
+
+        logging.getLogger("backend.api").error("unhandled error: %s", type(exc).__name__)
+        return JSONResponse(status_code=500, content={"error": "internal error"})
+
+    return app
+
+
+# Routers of other areas, added as they land (each module exposes `router`).
+ROUTER_MODULES: list[str] = [
+    "backend.orders.views",
+    "backend.trends.views",
+    "backend.catalog.views",
+]

@@ -1,0 +1,1 @@
+/* chat widget: completed in the channels issue */

@@ -1,0 +1,3 @@
+"""`backend catalog …` commands (registered with @command_group)."""
+
+from __future__ import annotations

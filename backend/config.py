@@ -1,0 +1,198 @@
+"""Settings from the environment (and .env), parsed strictly; secrets are never printed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Values shipped in .env.example: a service holding one of these is "not configured".
+PLACEHOLDER_MARKERS = ("-TEST-", "TEST-KEY", "TEST-SID", "TEST-TOKEN", "sk_test_123", "example.com")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def secret_field(default: str = ""):
+    return field(default=default, repr=False, metadata={"secret": True})
+
+
+def is_placeholder(value: str) -> bool:
+    return not value or any(marker in value for marker in PLACEHOLDER_MARKERS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    log_level: str = "INFO"
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'hts.db'}"
+    redis_url: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    rasa_token: str = secret_field()
+    session_secret: str = secret_field("dev-only-change-me")
+    admin_email: str = "admin@example.com"
+    admin_password: str = secret_field()
+    # shop
+    shop_name: str = "Health Trend Seller"
+    shop_address: str = "1 Wellness Way, Springfield, USA"
+    shop_tax_id: str = "US-TAX-000000"
+    shop_timezone: str = "America/New_York"
+    default_region: str = "US"
+    tax_rate_percent: str = "0"
+    privacy_policy_url: str = "http://127.0.0.1:8000/privacy"
+    privacy_policy_version: str = "2026-11"
+    # catalog and social
+    catalog_url: str = ""
+    facebook_app_key: str = secret_field()
+    facebook_app_secret: str = secret_field()
+    facebook_page_token: str = secret_field()
+    facebook_page_ids: str = ""
+    twitter_api_key: str = secret_field()
+    twitter_api_secret: str = secret_field()
+    twitter_bearer_token: str = secret_field()
+    twitter_queries: str = "intermittent fasting,blood pressure,blood sugar,collagen"
+    twitter_woeid: str = "1"
+    instagram_app_id: str = secret_field()
+    instagram_app_secret: str = secret_field()
+    instagram_access_token: str = secret_field()
+    instagram_user_id: str = ""
+    instagram_hashtags: str = "guthealth,collagen,lowcarb"
+    linkedin_client_id: str = secret_field()
+    linkedin_client_secret: str = secret_field()
+    linkedin_access_token: str = secret_field()
+    linkedin_organization_urn: str = ""
+    rss_feeds: str = ""
+    facebook_url: str = ""
+    twitter_url: str = ""
+    instagram_url: str = ""
+    linkedin_url: str = ""
+    facebook_api_base: str = "https://graph.facebook.com/v19.0"
+    x_api_base: str = "https://api.twitter.com"
+    linkedin_api_base: str = "https://api.linkedin.com"
+    # messaging, payments, CRM
+    sendgrid_api_key: str = secret_field()
+    sendgrid_api_base: str = "https://api.sendgrid.com"
+    email_from: str = "shop@example.com"
+    twilio_account_sid: str = secret_field()
+    twilio_auth_token: str = secret_field()
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_sms_from: str = ""
+    twilio_whatsapp_from: str = ""
+    stripe_secret_key: str = secret_field()
+    stripe_webhook_secret: str = secret_field()
+    stripe_api_base: str = "https://api.stripe.com"
+    hubspot_access_token: str = secret_field()
+    hubspot_api_base: str = "https://api.hubapi.com"
+    # jobs
+    trend_ingest_minutes: int = 60
+    catalog_sync_minutes: int = 1440
+    outbox_seconds: int = 30
+    payment_link_minutes: int = 60
+
+    # --- derived -------------------------------------------------------------
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.shop_timezone)
+
+    def configured(self, *names: str) -> bool:
+        """True when every named secret holds a real (non-placeholder) value."""
+        return all(not is_placeholder(getattr(self, name)) for name in names)
+
+    def redacted(self) -> dict[str, str]:
+        return {
+            f.name: ("***" if f.metadata.get("secret") and getattr(self, f.name) else str(getattr(self, f.name)))
+            for f in fields(self)
+        }
+
+    def secret_values(self) -> list[str]:
+        return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and len(getattr(self, f.name)) >= 6]
+
+
+def _parse(name: str, kind: type, raw: str):
+    env_name = name.upper()
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{env_name} must be a whole number, got {raw!r}") from None
+    return raw.strip()
+
+
+def _validate(settings: Settings) -> None:
+    url = settings.database_url
+    if not (url.startswith("sqlite:///") or url.startswith("postgresql")):
+        raise ConfigError(
+            "DATABASE_URL must start with sqlite:/// or postgresql:// "
+            f"(got a value starting with {url.split(':', 1)[0]!r})"
+        )
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):
+        raise ConfigError("REDIS_URL must start with redis:// or rediss://")
+    try:
+        ZoneInfo(settings.shop_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"SHOP_TIMEZONE is not a known time zone: {settings.shop_timezone!r}") from None
+    try:
+        rate = float(settings.tax_rate_percent)
+    except ValueError:
+        raise ConfigError(f"TAX_RATE_PERCENT must be a number, got {settings.tax_rate_percent!r}") from None
+    if not 0 <= rate < 100:
+        raise ConfigError("TAX_RATE_PERCENT must be between 0 and 100")
+    if len(settings.default_region) != 2:
+        raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
+    if settings.app_env == "production":
+        for required in ("session_secret", "rasa_token", "admin_password"):
+            value = getattr(settings, required)
+            if not value or value == "dev-only-change-me":
+                raise ConfigError(f"{required.upper()} is required when APP_ENV=production")
+    for positive in ("api_port", "trend_ingest_minutes", "catalog_sync_minutes", "outbox_seconds", "payment_link_minutes"):
+        if getattr(settings, positive) <= 0:
+            raise ConfigError(f"{positive.upper()} must be greater than 0")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Build Settings from the environment (plus .env when present); raises ConfigError."""
+    env: dict[str, str] = {}
+    if dotenv and environ is None:
+        from dotenv import dotenv_values
+
+        env_file = Path(os.environ.get("HTS_ENV_FILE", ROOT / ".env"))
+        if env_file.exists():
+            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    values = {}
+    for f in fields(Settings):
+        raw = env.get(f.name.upper())
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _parse(f.name, f.type if isinstance(f.type, type) else (int if f.type == "int" else str), raw)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _cached
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def reset_settings_cache() -> None:
+    global _cached
+    _cached = None

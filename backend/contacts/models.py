@@ -1,0 +1,77 @@
+"""Contacts, consent events, conversations and interactions."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text
+
+from backend.db import Base, utcnow
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id = Column(Integer, primary_key=True)
+    public_id = Column(String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4()))
+    name = Column(String(200))
+    email = Column(String(320), index=True)
+    phone_e164 = Column(String(20), index=True)
+    # Only stored with explicit health-data consent (GDPR art. 9); never a diagnosis.
+    wellness_goal = Column(String(40))
+    timezone = Column(String(64))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+    erased_at = Column(DateTime(timezone=True))
+
+
+class ConsentEvent(Base):
+    """Append-only record of one consent decision (GDPR art. 7(1) proof)."""
+
+    __tablename__ = "consent_events"
+
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
+    conversation_id = Column(String(128), index=True)
+    purpose = Column(String(20), nullable=False)  # privacy | health_data | marketing | transactional
+    channel = Column(String(20), nullable=False)  # chat | email | sms | whatsapp | all
+    granted = Column(Boolean, nullable=False)
+    wording = Column(Text, nullable=False)
+    wording_version = Column(String(40), nullable=False)
+    source = Column(String(40), nullable=False, default="chat")  # chat | unsubscribe_link | sms_stop | api
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(128), unique=True, nullable=False)
+    channel = Column(String(20), nullable=False, default="web")
+    contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
+    sensitive = Column(Boolean, nullable=False, default=False)
+    handed_off = Column(Boolean, nullable=False, default=False)
+    last_inbound_at = Column(DateTime(timezone=True))  # WhatsApp 24-hour window
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    kind = Column(String(40), nullable=False)  # recommendation | cta | sensitive_inquiry | emergency | ...
+    detail = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class DataSubjectRequest(Base):
+    __tablename__ = "data_subject_requests"
+
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
+    kind = Column(String(20), nullable=False)  # access | deletion
+    status = Column(String(20), nullable=False, default="open")
+    note = Column(Text)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    completed_at = Column(DateTime(timezone=True))

@@ -1,0 +1,129 @@
+"""Job registry and the one way a job runs: claimed, in its own session, recorded.
+
+A job is a function `(session, settings) -> dict[str, int|str]` (its counts). Areas register
+theirs with `@job(name, every=...)`. Running a job: claim its lock row (compare-and-set, so
+two schedulers on two machines never run it at once), run it in a fresh session, commit,
+record a JobRun; on failure roll back, record the error, and carry on with the next job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.config import Settings
+from backend.jobs.models import JobLock, JobRun
+from backend.logging_setup import log_event
+
+log = logging.getLogger("backend.jobs")
+JobFn = Callable[[Session, Settings], dict]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    fn: JobFn
+    every: Callable[[Settings], timedelta]
+    description: str
+
+
+REGISTRY: dict[str, Job] = {}
+
+
+def job(name: str, *, every: Callable[[Settings], timedelta], description: str = ""):
+    def register(fn: JobFn) -> JobFn:
+        REGISTRY[name] = Job(name, fn, every, description or (fn.__doc__ or "").strip().splitlines()[0])
+        return fn
+
+    return register
+
+
+def load_jobs() -> dict[str, Job]:
+    """Import the modules that register jobs (kept in one list so the registry is explicit)."""
+    import importlib
+
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+    return REGISTRY
+
+
+JOB_MODULES: list[str] = [
+    "backend.jobs.builtin",
+    "backend.catalog.jobs",
+    "backend.trends.jobs",
+    "backend.orders.jobs",
+]
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(factory: sessionmaker, name: str, lease: timedelta) -> bool:
+    now = datetime.now(timezone.utc)
+    with factory() as session:
+        if session.get(JobLock, name) is None:
+            session.add(JobLock(job=name, owner=None, locked_until=None))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+        result = session.execute(
+            update(JobLock)
+            .where(JobLock.job == name, or_(JobLock.locked_until.is_(None), JobLock.locked_until < now))
+            .values(owner=OWNER, locked_until=now + lease)
+        )
+        session.commit()
+        return result.rowcount == 1
+
+
+def _release(factory: sessionmaker, name: str) -> None:
+    with factory() as session:
+        session.execute(update(JobLock).where(JobLock.job == name, JobLock.owner == OWNER).values(locked_until=None))
+        session.commit()
+
+
+def run_job(name: str, *, factory: sessionmaker, settings: Settings, lease: timedelta = timedelta(minutes=30)) -> JobRun:
+    """Run one registered job now; returns its recorded JobRun (status ok|failed|skipped)."""
+    jobs = load_jobs()
+    if name not in jobs:
+        raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}")
+    started = datetime.now(timezone.utc)
+    if not _claim(factory, name, lease):
+        return _record(factory, JobRun(job=name, status="skipped", counts={}, error="already running elsewhere",
+                                       started_at=started, finished_at=started))
+    try:
+        with factory() as session:
+            try:
+                counts = jobs[name].fn(session, settings) or {}
+                session.commit()
+                run = JobRun(job=name, status="ok", counts=counts, started_at=started)
+            except Exception as exc:  # noqa: BLE001 - a failing job is recorded, never fatal
+                session.rollback()
+                log_event(log, "job failed", logging.ERROR, job=name, error=type(exc).__name__)
+                log.debug("job traceback\n%s", traceback.format_exc())
+                run = JobRun(job=name, status="failed", counts={}, error=f"{type(exc).__name__}: {exc}"[:2000],
+                             started_at=started)
+        run.finished_at = datetime.now(timezone.utc)
+        return _record(factory, run)
+    finally:
+        _release(factory, name)
+
+
+def _record(factory: sessionmaker, run: JobRun) -> JobRun:
+    with factory() as session:
+        session.add(run)
+        session.commit()
+    log_event(log, "job finished", job=run.job, status=run.status)
+    return run
+
+
+def recent_runs(session: Session, limit: int = 50) -> list[JobRun]:
+    return list(session.execute(select(JobRun).order_by(JobRun.id.desc()).limit(limit)).scalars())

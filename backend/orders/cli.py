@@ -1,0 +1,3 @@
+"""`backend orders …` commands (registered with @command_group)."""
+
+from __future__ import annotations

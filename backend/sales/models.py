@@ -1,0 +1,39 @@
+"""Leads/handoffs for the sales team, and incidents for the dashboards."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text
+
+from backend.db import Base, utcnow
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id = Column(Integer, primary_key=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
+    conversation_id = Column(String(128), index=True)
+    kind = Column(String(20), nullable=False)  # callback | handoff | sensitive | high_intent
+    reason = Column(Text)
+    goal = Column(String(40))
+    priority = Column(String(10), nullable=False, default="normal")  # low | normal | high | urgent
+    status = Column(String(20), nullable=False, default="new")  # new | assigned | contacted | closed
+    assigned_to = Column(Integer, ForeignKey("staff_users.id"))
+    preferred_time = Column(String(100))
+    sla_due_at = Column(DateTime(timezone=True))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(40), nullable=False)  # ledger_mismatch | job_failed | sla_breach | ...
+    severity = Column(String(10), nullable=False, default="warning")
+    entity_type = Column(String(40))
+    entity_id = Column(String(100))
+    detail = Column(JSON, nullable=False, default=dict)
+    status = Column(String(20), nullable=False, default="open")
+    note = Column(Text)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -1,0 +1,114 @@
+"""Starts every process of the product on 127.0.0.1 and stops them all together.
+
+Ctrl-C (or SIGTERM) stops every child; a child that exits on its own is reported by name
+and the others are stopped, so nothing is left running silently.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from backend.config import ROOT, Settings
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen | None = None
+
+
+def rasa_env(settings: Settings) -> dict[str, str]:
+    """Environment for `rasa run`: tracker store on the backend's database, lock store choice."""
+    env = dict(os.environ)
+    # Rasa's SQL tracker store takes a full SQLAlchemy URL in `url`: same database as the backend.
+    env["TRACKER_DB_URL"] = settings.database_url
+    if settings.redis_url:
+        r = urlsplit(settings.redis_url)
+        env.update(LOCK_STORE_TYPE="redis", LOCK_REDIS_HOST=r.hostname or "127.0.0.1",
+                   LOCK_REDIS_PORT=str(r.port or 6379), LOCK_REDIS_DB=(r.path.lstrip("/") or "0"),
+                   LOCK_REDIS_PASSWORD=r.password or "")
+    else:
+        env.update(LOCK_STORE_TYPE="in_memory", LOCK_REDIS_HOST="", LOCK_REDIS_PORT="6379",
+                   LOCK_REDIS_DB="0", LOCK_REDIS_PASSWORD="")
+    env["RASA_ACTION_ENDPOINT"] = settings.action_server_url.rstrip("/") + "/webhook"
+    env.setdefault("TWILIO_ACCOUNT_SID", settings.twilio_account_sid)
+    env.setdefault("TWILIO_AUTH_TOKEN", settings.twilio_auth_token)
+    env.setdefault("TWILIO_WHATSAPP_FROM", settings.twilio_whatsapp_from or "whatsapp:+10000000000")
+    env["SANIC_HOST"] = "127.0.0.1"
+    return env
+
+
+def processes(settings: Settings) -> list[Proc]:
+    py = sys.executable
+    rasa_port = str(urlsplit(settings.rasa_url).port or 5005)
+    rasa_argv = [py, "-m", "rasa", "run", "--enable-api", "-i", "127.0.0.1", "-p", rasa_port,
+                 "--cors", "*", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                 "--model", "models"]
+    if settings.rasa_token:
+        rasa_argv += ["--auth-token", settings.rasa_token]
+    return [
+        Proc("rasa", rasa_argv),
+        Proc("actions", [py, "-m", "rasa_sdk", "--actions", "actions", "-p",
+                         str(urlsplit(settings.action_server_url).port or 5055)]),
+        Proc("web", [py, "-m", "backend", "serve"]),
+        Proc("scheduler", [py, "-m", "backend", "scheduler"]),
+    ]
+
+
+def run_all(settings: Settings) -> int:
+    procs = processes(settings)
+    env = rasa_env(settings)
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for p in procs:
+        p.popen = subprocess.Popen(p.argv, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
+        print(f"started {p.name} (pid {p.popen.pid})", flush=True)
+    base = settings.public_base_url.rstrip("/")
+    print(
+        f"\n  Shop page with chat widget:  {base}/\n"
+        f"  Dashboard:                   {base}/dashboard\n"
+        f"  Health:                      {base}/health\n"
+        f"  Rasa REST:                   {settings.rasa_url}/webhooks/rest/webhook\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    exit_code = 0
+    while not stopping:
+        for p in procs:
+            code = p.popen.poll()
+            if code is not None:
+                print(f"error: process '{p.name}' exited with code {code}; stopping the others", file=sys.stderr, flush=True)
+                exit_code, stopping = 1, True
+                break
+        time.sleep(0.5)
+    _terminate(procs)
+    print("all processes stopped", flush=True)
+    return exit_code
+
+
+def _terminate(procs: list[Proc], grace: float = 10.0) -> None:
+    for p in procs:
+        if p.popen and p.popen.poll() is None:
+            os.killpg(p.popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        if not p.popen:
+            continue
+        try:
+            p.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.popen.pid, signal.SIGKILL)
+            p.popen.wait()

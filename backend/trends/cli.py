@@ -1,0 +1,3 @@
+"""`backend trends …` commands (registered with @command_group)."""
+
+from __future__ import annotations

@@ -1,0 +1,49 @@
+"""Aggregate trend signals and their matches to products (no personal data)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+
+from backend.db import Base, utcnow
+
+
+class Trend(Base):
+    __tablename__ = "trends"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_trends_source_external"),)
+
+    id = Column(Integer, primary_key=True)
+    source = Column(String(20), nullable=False)  # x | facebook | instagram | linkedin | rss
+    external_id = Column(String(200), nullable=False)
+    topic = Column(String(300), nullable=False)
+    keywords = Column(JSON, nullable=False, default=list)
+    volume = Column(Integer, nullable=False, default=0)
+    snippet = Column(String(280))
+    url = Column(String(1000))
+    published_at = Column(DateTime(timezone=True))
+    fetched_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class TrendMatch(Base):
+    __tablename__ = "trend_matches"
+    __table_args__ = (UniqueConstraint("trend_id", "product_id", name="uq_trend_matches_pair"),)
+
+    id = Column(Integer, primary_key=True)
+    trend_id = Column(Integer, ForeignKey("trends.id", ondelete="CASCADE"), nullable=False, index=True)
+    product_id = Column(Integer, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True)
+    score = Column(Float, nullable=False)
+    confidence = Column(Float, nullable=False)
+    explanation = Column(Text, nullable=False)
+    low_stock = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class SourceBudget(Base):
+    """Platform quotas that outlive one run (e.g. Instagram's 30 hashtags per 7 days)."""
+
+    __tablename__ = "source_budgets"
+    __table_args__ = (UniqueConstraint("source", "key", name="uq_source_budget"),)
+
+    id = Column(Integer, primary_key=True)
+    source = Column(String(20), nullable=False)
+    key = Column(String(200), nullable=False)
+    used_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

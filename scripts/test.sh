@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Postgres/Redis tests use TEST_POSTGRES_URL / TEST_REDIS_URL
+# when set (.ci/run sets them) and are reported as skipped, with the reason, when not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export HTS_ENV_FILE=/nonexistent/.env   # tests never read a developer's .env
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "lint (ruff)"
+.venv/bin/ruff check backend actions tests benchmarks
+
+step "rasa data validate --fail-on-warnings"
+$PY -m rasa data validate --fail-on-warnings --quiet
+
+step "train the Rasa model (reused when unchanged)"
+$PY -m rasa train --out models --fixed-model-name current --quiet >/tmp/hts-train.log 2>&1 \
+  || { tail -50 /tmp/hts-train.log; exit 1; }
+
+step "pytest"
+$PY -m pytest -q "$@"
+
+if [ -d tests/stories ]; then
+  step "rasa test core (test stories, fail on prediction errors)"
+  $PY -m rasa test core --model models/current.tar.gz --stories tests/stories \
+    --fail-on-prediction-errors --out results/core --quiet
+fi
+echo; echo "all tests passed"
