@@ -79,6 +79,7 @@ def _serve(args) -> int:
     uvicorn.run(
         "backend.api.app:create_app", factory=True, host=args.host or settings.api_host,
         port=args.port or settings.api_port, log_level=settings.log_level.lower(), access_log=False,
+        ws="none",  # websockets is pinned to 10.x by Rasa; the web app needs no websocket
     )
     return 0
 

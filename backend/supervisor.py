@@ -62,8 +62,8 @@ def processes(settings: Settings) -> list[Proc]:
     ]
 
 
-def run_all(settings: Settings) -> int:
-    procs = processes(settings)
+def run_all(settings: Settings, procs: list[Proc] | None = None) -> int:
+    procs = procs if procs is not None else processes(settings)
     env = rasa_env(settings)
     stopping = False
 

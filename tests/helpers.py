@@ -1,0 +1,41 @@
+"""Small helpers for tests that start processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from backend.config import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            return requests.get(url, timeout=2)
+        except requests.RequestException as exc:
+            last = exc
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
+
+
+def backend_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HTS_ENV_FILE": "/nonexistent/.env", **(env or {})}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "backend", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )

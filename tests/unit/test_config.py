@@ -1,0 +1,66 @@
+from dataclasses import fields
+
+import pytest
+
+from backend.config import ROOT, ConfigError, Settings, load_settings
+from backend.logging_setup import RedactingFilter, redact_text
+
+
+def test_defaults_run_without_any_variable():
+    settings = load_settings({}, dotenv=False)
+    assert settings.is_sqlite
+    assert not settings.configured("stripe_secret_key")
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"API_PORT": "eighty"}, "API_PORT"),
+        ({"SHOP_TIMEZONE": "Mars/Olympus"}, "SHOP_TIMEZONE"),
+        ({"TAX_RATE_PERCENT": "abc"}, "TAX_RATE_PERCENT"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"APP_ENV": "production"}, "SESSION_SECRET"),
+    ],
+)
+def test_bad_or_missing_value_names_the_variable(env, names):
+    with pytest.raises(ConfigError) as err:
+        load_settings(env, dotenv=False)
+    assert names in str(err.value)
+
+
+def test_placeholder_keys_from_env_example_are_not_configured():
+    env = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.split(" #")[0].strip()
+    settings = load_settings(env, dotenv=False)
+    for secret in ("stripe_secret_key", "twilio_auth_token", "twitter_bearer_token", "facebook_page_token",
+                   "instagram_access_token", "linkedin_access_token", "sendgrid_api_key"):
+        assert not settings.configured(secret), secret
+
+
+def test_every_setting_is_documented_in_env_example():
+    text = (ROOT / ".env.example").read_text()
+    missing = [f.name.upper() for f in fields(Settings) if f"\n{f.name.upper()}=" not in text]
+    assert missing == []
+
+
+def test_secrets_never_appear_in_repr_or_redacted_view():
+    settings = load_settings({"STRIPE_SECRET_KEY": "sk_live_supersecret123", "RASA_TOKEN": "tok-abcdef-123"}, dotenv=False)
+    assert "sk_live_supersecret123" not in repr(settings)
+    assert "tok-abcdef-123" not in repr(settings)
+    assert settings.redacted()["stripe_secret_key"] == "***"
+
+
+def test_log_filter_redacts_secrets_emails_and_phones(caplog):
+    import logging
+
+    logger = logging.getLogger("test.redact")
+    handler_filter = RedactingFilter(["tok-abcdef-123"])
+    record = logger.makeRecord("t", logging.INFO, __file__, 1,
+                               "user %s phone %s token %s", ("jane@example.org", "+1 415 555 0123", "tok-abcdef-123"), None)
+    handler_filter.filter(record)
+    assert record.getMessage() == "user <email> phone <phone> token ***"
+    assert "sk_test_abc" not in redact_text("key sk_test_abcDEF123")

@@ -1,0 +1,86 @@
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from backend.jobs import registry
+from backend.jobs.models import JobRun
+from backend.sales.models import Incident
+
+
+def _register(name, fn):
+    registry.REGISTRY[name] = registry.Job(name, fn, lambda s: timedelta(minutes=1), "test job")
+
+
+def test_failing_job_is_recorded_rolled_back_and_others_still_run(session_factory, settings):
+    def boom(session, _settings):
+        session.add(Incident(kind="should_be_rolled_back"))
+        session.flush()
+        raise RuntimeError("source exploded")
+
+    def fine(session, _settings):
+        session.add(Incident(kind="written_by_ok_job"))
+        return {"written": 1}
+
+    _register("t_boom", boom)
+    _register("t_fine", fine)
+    try:
+        failed = registry.run_job("t_boom", factory=session_factory, settings=settings)
+        ok = registry.run_job("t_fine", factory=session_factory, settings=settings)
+    finally:
+        registry.REGISTRY.pop("t_boom"), registry.REGISTRY.pop("t_fine")
+    assert failed.status == "failed" and "source exploded" in failed.error
+    assert ok.status == "ok" and ok.counts == {"written": 1}
+    with session_factory() as s:
+        kinds = set(s.execute(select(Incident.kind)).scalars())
+        runs = {r.job: r.status for r in s.execute(select(JobRun)).scalars()}
+    assert kinds == {"written_by_ok_job"}
+    assert runs == {"t_boom": "failed", "t_fine": "ok"}
+
+
+def test_a_job_never_runs_twice_at_once(session_factory, settings):
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_session, _settings):
+        started.set()
+        release.wait(10)
+        return {}
+
+    _register("t_slow", slow)
+    results = []
+    try:
+        first = threading.Thread(target=lambda: results.append(
+            registry.run_job("t_slow", factory=session_factory, settings=settings)))
+        first.start()
+        assert started.wait(10)
+        second = registry.run_job("t_slow", factory=session_factory, settings=settings)
+        release.set()
+        first.join(10)
+    finally:
+        registry.REGISTRY.pop("t_slow")
+    assert second.status == "skipped" and second.error == "already running elsewhere"
+    assert results[0].status == "ok"
+    # the lock is released afterwards: the job can run again
+    _register("t_slow", lambda s, st: {})
+    try:
+        assert registry.run_job("t_slow", factory=session_factory, settings=settings).status == "ok"
+    finally:
+        registry.REGISTRY.pop("t_slow")
+
+
+def test_ledger_verify_job_opens_incidents_on_mismatch(session_factory, settings):
+    from sqlalchemy import text
+
+    from backend import ledger
+
+    with session_factory() as s:
+        ledger.append(s, entity_type="consent", entity_id=1, action="granted", record={"a": 1})
+        s.commit()
+        s.execute(text("DROP TRIGGER ledger_entries_no_update"))
+        s.execute(text("UPDATE ledger_entries SET action = 'withdrawn'"))
+        s.commit()
+    run = registry.run_job("ledger_verify", factory=session_factory, settings=settings)
+    assert run.counts == {"checked": 1, "problems": 1}
+    with session_factory() as s:
+        incident = s.execute(select(Incident)).scalar_one()
+    assert incident.kind == "ledger_mismatch" and incident.entity_type == "consent"
