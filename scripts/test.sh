@@ -8,6 +8,16 @@ export HTS_ENV_FILE=/nonexistent/.env   # tests never read a developer's .env
 
 step() { printf '\n==> %s\n' "$*"; }
 
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's chromium for the browser tests (about a minute)"
+    apt-get install -y -qq chromium >/tmp/hts-apt-chromium.log 2>&1 \
+      || echo "warning: could not install chromium; the browser tests will be skipped (see /tmp/hts-apt-chromium.log)"
+  else
+    echo "note: chromium is not installed and cannot be installed here; the browser tests will be skipped"
+  fi
+fi
+
 step "lint (ruff)"
 .venv/bin/ruff check backend actions tests benchmarks
 

@@ -1,1 +1,104 @@
-/* chat widget: completed in the channels issue */
+// Chat widget for the shop page: talks to Rasa's REST channel (rasa run --cors).
+// Keeps one sender id per browser (localStorage) so the conversation survives reloads.
+(function () {
+  "use strict";
+  var root = document.getElementById("chat-widget");
+  if (!root) return;
+  var endpoint = (root.dataset.rasaUrl || "http://127.0.0.1:5005").replace(/\/$/, "") + "/webhooks/rest/webhook";
+  var senderKey = "hts-sender-id";
+  var sender = localStorage.getItem(senderKey);
+  if (!sender) {
+    sender = "web-" + (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+    localStorage.setItem(senderKey, sender);
+  }
+
+  root.innerHTML =
+    '<button type="button" class="chat-toggle" aria-expanded="false" aria-controls="chat-panel">Chat with us</button>' +
+    '<section id="chat-panel" class="chat-panel" hidden aria-label="Chat">' +
+    '  <header>Wellness assistant <small>General information only, not medical advice.</small></header>' +
+    '  <ol class="chat-log" aria-live="polite"></ol>' +
+    '  <form class="chat-form"><label class="visually-hidden" for="chat-input">Message</label>' +
+    '    <input id="chat-input" name="message" autocomplete="off" placeholder="Type a message…" required>' +
+    '    <button type="submit">Send</button></form>' +
+    "</section>";
+  var toggle = root.querySelector(".chat-toggle");
+  var panel = root.querySelector(".chat-panel");
+  var log = root.querySelector(".chat-log");
+  var form = root.querySelector(".chat-form");
+  var input = root.querySelector("#chat-input");
+  var started = false;
+
+  function add(text, who) {
+    var item = document.createElement("li");
+    item.className = "msg " + who;
+    item.textContent = text; // never innerHTML: bot and user text are data
+    log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
+    return item;
+  }
+
+  function addButtons(buttons) {
+    var item = document.createElement("li");
+    item.className = "msg buttons";
+    buttons.forEach(function (b) {
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.textContent = b.title;
+      btn.addEventListener("click", function () { send(b.payload, b.title); });
+      item.appendChild(btn);
+    });
+    log.appendChild(item);
+  }
+
+  function addLink(text) {
+    var item = add("", "bot");
+    // Linkify http(s) URLs safely (payment links, privacy policy).
+    text.split(/(https?:\/\/[^\s)]+)/).forEach(function (part) {
+      if (/^https?:\/\//.test(part)) {
+        var a = document.createElement("a");
+        a.href = part; a.textContent = part; a.target = "_blank"; a.rel = "noopener";
+        item.appendChild(a);
+      } else {
+        item.appendChild(document.createTextNode(part));
+      }
+    });
+  }
+
+  function send(message, shown) {
+    add(shown || message, "user");
+    var waiting = add("…", "bot typing");
+    fetch(endpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: sender, message: message, metadata: { channel: "web" } })
+    })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (replies) {
+        waiting.remove();
+        if (!replies.length) add("Sorry, something went wrong on our side. Please try again.", "bot error");
+        replies.forEach(function (r) {
+          if (r.text) addLink(r.text);
+          if (r.buttons && r.buttons.length) addButtons(r.buttons);
+        });
+      })
+      .catch(function () {
+        waiting.remove();
+        add("The assistant is not reachable right now. Please try again in a moment.", "bot error");
+      });
+  }
+
+  toggle.addEventListener("click", function () {
+    var open = panel.hidden;
+    panel.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open && !started) { started = true; send("/greet", "Hi"); }
+    if (open) input.focus();
+  });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text);
+  });
+})();
