@@ -76,6 +76,8 @@ class Settings:
     instagram_url: str = ""
     linkedin_url: str = ""
     facebook_api_base: str = "https://graph.facebook.com/v19.0"
+    # the Instagram Graph API is served from the Facebook Graph host
+    instagram_api_base: str = "https://graph.facebook.com/v19.0"
     x_api_base: str = "https://api.twitter.com"
     linkedin_api_base: str = "https://api.linkedin.com"
     # messaging, payments, CRM

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 
 from backend.db import Base, utcnow
 
@@ -16,11 +26,14 @@ class Trend(Base):
     external_id = Column(String(200), nullable=False)
     topic = Column(String(300), nullable=False)
     keywords = Column(JSON, nullable=False, default=list)
+    goals = Column(
+        JSON, nullable=False, default=list, server_default="[]"
+    )  # goal vocabulary it spoke
     volume = Column(Integer, nullable=False, default=0)
     snippet = Column(String(280))
     url = Column(String(1000))
     published_at = Column(DateTime(timezone=True))
-    fetched_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    fetched_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
 
 
 class TrendMatch(Base):
@@ -28,8 +41,12 @@ class TrendMatch(Base):
     __table_args__ = (UniqueConstraint("trend_id", "product_id", name="uq_trend_matches_pair"),)
 
     id = Column(Integer, primary_key=True)
-    trend_id = Column(Integer, ForeignKey("trends.id", ondelete="CASCADE"), nullable=False, index=True)
-    product_id = Column(Integer, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True)
+    trend_id = Column(
+        Integer, ForeignKey("trends.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    product_id = Column(
+        Integer, ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     score = Column(Float, nullable=False)
     confidence = Column(Float, nullable=False)
     explanation = Column(Text, nullable=False)
@@ -47,3 +64,20 @@ class SourceBudget(Base):
     source = Column(String(20), nullable=False)
     key = Column(String(200), nullable=False)
     used_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class SourceState(Base):
+    """Last outcome per trend source, and when it may be called again (after a 429)."""
+
+    __tablename__ = "trend_source_states"
+
+    source = Column(String(20), primary_key=True)
+    status = Column(
+        String(40), nullable=False
+    )  # ok | not configured | credentials rejected | rate limited | failed
+    detail = Column(String(300), nullable=False, default="")
+    retry_at = Column(DateTime(timezone=True))  # skip the source until then
+    failures = Column(Integer, nullable=False, default=0)  # consecutive temporary failures
+    signals = Column(Integer, nullable=False, default=0)
+    last_run_at = Column(DateTime(timezone=True))
+    last_ok_at = Column(DateTime(timezone=True))

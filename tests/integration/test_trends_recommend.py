@@ -70,6 +70,7 @@ def test_trend_scores_reorder_and_build_bundle(session):
         source="rss",
         external_id="a",
         topic="intermittent fasting",
+        goals=["weight_loss"],
         keywords=[],
         volume=5,
         fetched_at=now,

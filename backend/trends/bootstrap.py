@@ -1,0 +1,57 @@
+"""The one place that wires the real trend sources from settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from backend.config import Settings
+from backend.trends.sources.base import TrendSource
+from backend.trends.sources.facebook import FacebookSource
+from backend.trends.sources.instagram import InstagramSource, MemoryHashtagBudget
+from backend.trends.sources.linkedin import LinkedInSource
+from backend.trends.sources.rss import RssSource, sample_feeds
+from backend.trends.sources.x import XSource
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_sources(settings: Settings, *, session: Session | None = None) -> list[TrendSource]:
+    """X, Facebook, Instagram, LinkedIn and RSS, each "not configured" without real keys.
+
+    With a session the Instagram hashtag budget is seeded from the uses stored earlier.
+    """
+    from backend.trends.service import load_budget
+
+    used = load_budget(session, source="instagram") if session is not None else {}
+    return [
+        XSource(
+            bearer_token=settings.twitter_bearer_token,
+            queries=_list(settings.twitter_queries),
+            woeid=settings.twitter_woeid.strip(),
+            base_url=settings.x_api_base,
+            configured=settings.configured("twitter_bearer_token"),
+        ),
+        FacebookSource(
+            page_token=settings.facebook_page_token,
+            page_ids=_list(settings.facebook_page_ids),
+            base_url=settings.facebook_api_base,
+            configured=settings.configured("facebook_page_token"),
+        ),
+        InstagramSource(
+            access_token=settings.instagram_access_token,
+            user_id=settings.instagram_user_id.strip(),
+            hashtags=_list(settings.instagram_hashtags),
+            budget=MemoryHashtagBudget(used),
+            base_url=settings.instagram_api_base,
+            configured=settings.configured("instagram_access_token"),
+        ),
+        LinkedInSource(
+            access_token=settings.linkedin_access_token,
+            organization_urn=settings.linkedin_organization_urn.strip(),
+            base_url=settings.linkedin_api_base,
+            configured=settings.configured("linkedin_access_token"),
+        ),
+        RssSource(feeds=_list(settings.rss_feeds) or sample_feeds()),
+    ]
