@@ -12,6 +12,7 @@ setup: ## create .venv from requirements.lock (only when the lock changed), crea
 db: setup ## migrate the database and load the sample catalog
 	@$(PY) -m backend db upgrade
 	@$(PY) -m backend catalog load
+	@$(PY) -m backend staff ensure-admin
 
 train: setup ## train the Rasa model (skipped by Rasa when data/config/domain are unchanged)
 	@$(RASA) train --out models --fixed-model-name current --quiet 2>&1 | grep -vE "DeprecationWarning|^\s*$$" || true

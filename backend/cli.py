@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "backend.trends.cli",
     "backend.orders.cli",
     "backend.contacts.cli",
+    "backend.auth.cli",
 ]
 
 

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.config import Settings, get_settings
 from backend.db import get_session_factory, make_engine, make_session_factory
@@ -44,6 +45,12 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
         ]
         return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems})
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException):
+        # One error shape for the whole API: {"error": "..."}.
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse(status_code=exc.status_code, content={"error": message}, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):
         import logging
@@ -59,4 +66,5 @@ ROUTER_MODULES: list[str] = [
     "backend.orders.views",
     "backend.trends.views",
     "backend.catalog.views",
+    "backend.dashboard.views",
 ]

@@ -1,0 +1,1 @@
+"""Read-only staff dashboards and their JSON twins under /api/admin."""

@@ -1,0 +1,143 @@
+"""Staff dashboards (HTML) and their JSON twins under /api/admin; read-only.
+
+Who may read what (DESIGN rule 7): the overview is for every staff role; leads carry personal
+data, so only sales and admin see them and every read is written to the access log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from backend.api.deps import session_dep, settings_dep
+from backend.auth import web as auth_web
+from backend.auth.models import ROLES, StaffUser
+from backend.auth.service import log_access
+from backend.auth.web import StaffRoute, require_role
+from backend.config import Settings
+from backend.dashboard import service
+from backend.db import utcnow
+
+templates = Jinja2Templates(
+    directory=str(Path(__file__).resolve().parent.parent / "api" / "templates")
+)
+router = APIRouter(route_class=StaffRoute)
+router.include_router(auth_web.router)
+
+any_staff = require_role(*ROLES, action="see the dashboard")
+lead_readers = require_role("admin", "sales", action="read leads (personal data)")
+incident_readers = require_role("admin", "compliance", action="read incidents")
+job_readers = require_role("admin", action="read job runs")
+
+
+def _leads(session: Session, staff: StaffUser, *, include_closed: bool, limit: int) -> list[dict]:
+    leads = service.list_leads(session, include_closed=include_closed, limit=limit)
+    ids = [lead["id"] for lead in leads]
+    # Which records were shown, by id only: the access log itself holds no customer data.
+    resource = f"leads {min(ids)}..{max(ids)} ({len(ids)} rows)" if ids else "leads (0 rows)"
+    log_access(session, actor=staff.email, role=staff.role, action="read_leads", resource=resource)
+    return leads
+
+
+def _page(request: Request, name: str, settings: Settings, staff: StaffUser, **context):
+    return templates.TemplateResponse(
+        request, f"dashboard/{name}", {"settings": settings, "staff": staff, **context}
+    )
+
+
+# --- HTML ------------------------------------------------------------------------------
+@router.get("/dashboard")
+def overview_page(
+    request: Request,
+    staff: StaffUser = Depends(any_staff),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    return _page(
+        request, "overview.html", settings, staff, summary=service.summary(session, now=utcnow())
+    )
+
+
+@router.get("/dashboard/leads")
+def leads_page(
+    request: Request,
+    include_closed: bool = False,
+    staff: StaffUser = Depends(lead_readers),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    leads = _leads(session, staff, include_closed=include_closed, limit=200)
+    return _page(request, "leads.html", settings, staff, leads=leads, include_closed=include_closed)
+
+
+@router.get("/dashboard/incidents")
+def incidents_page(
+    request: Request,
+    include_closed: bool = False,
+    staff: StaffUser = Depends(incident_readers),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    incidents = service.list_incidents(session, include_closed=include_closed, limit=200)
+    return _page(
+        request,
+        "incidents.html",
+        settings,
+        staff,
+        incidents=incidents,
+        include_closed=include_closed,
+    )
+
+
+@router.get("/dashboard/jobs")
+def jobs_page(
+    request: Request,
+    staff: StaffUser = Depends(job_readers),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    return _page(
+        request, "jobs.html", settings, staff, runs=service.list_job_runs(session, limit=200)
+    )
+
+
+# --- JSON ------------------------------------------------------------------------------
+@router.get("/api/admin/summary")
+def summary_api(
+    _staff: StaffUser = Depends(any_staff), session: Session = Depends(session_dep)
+) -> dict:
+    return service.summary(session, now=utcnow())
+
+
+@router.get("/api/admin/leads")
+def leads_api(
+    include_closed: bool = False,
+    limit: int = Query(100, ge=1, le=500),
+    staff: StaffUser = Depends(lead_readers),
+    session: Session = Depends(session_dep),
+) -> dict:
+    return {"leads": _leads(session, staff, include_closed=include_closed, limit=limit)}
+
+
+@router.get("/api/admin/incidents")
+def incidents_api(
+    include_closed: bool = False,
+    limit: int = Query(100, ge=1, le=500),
+    _staff: StaffUser = Depends(incident_readers),
+    session: Session = Depends(session_dep),
+) -> dict:
+    return {
+        "incidents": service.list_incidents(session, include_closed=include_closed, limit=limit)
+    }
+
+
+@router.get("/api/admin/jobs")
+def jobs_api(
+    limit: int = Query(100, ge=1, le=500),
+    _staff: StaffUser = Depends(job_readers),
+    session: Session = Depends(session_dep),
+) -> dict:
+    return {"runs": service.list_job_runs(session, limit=limit)}
