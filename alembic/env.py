@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from alembic import context
-
 import backend.models  # noqa: F401  (registers every table on Base.metadata)
+from alembic import context
 from backend.db import Base, make_engine
 
 config = context.config

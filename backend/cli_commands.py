@@ -20,7 +20,9 @@ def _engine_checked():
 # --- db ------------------------------------------------------------------------------
 @command_group
 def _db(sub: argparse._SubParsersAction) -> None:
-    db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_cmd", required=True)
+    db = sub.add_parser("db", help="database migrations").add_subparsers(
+        dest="db_cmd", required=True
+    )
     up = db.add_parser("upgrade", help="migrate the database to the latest revision")
     up.set_defaults(handler=_db_upgrade)
     check = db.add_parser("check", help="check that the database is reachable")
@@ -39,7 +41,9 @@ def _db_upgrade(_args) -> int:
 # --- ledger ----------------------------------------------------------------------------
 @command_group
 def _ledger(sub: argparse._SubParsersAction) -> None:
-    led = sub.add_parser("ledger", help="hash-chained audit ledger").add_subparsers(dest="ledger_cmd", required=True)
+    led = sub.add_parser("ledger", help="hash-chained audit ledger").add_subparsers(
+        dest="ledger_cmd", required=True
+    )
     led.add_parser("verify", help="verify the hash chain").set_defaults(handler=_ledger_verify)
 
 
@@ -53,7 +57,10 @@ def _ledger_verify(_args) -> int:
         print(f"ledger ok: {report.checked} entries verified")
         return 0
     for p in report.problems:
-        print(f"MISMATCH seq={p.seq} {p.entity_type}:{p.entity_id} {p.problem} stored={p.stored_hash} computed={p.computed_hash}")
+        print(
+            f"MISMATCH seq={p.seq} {p.entity_type}:{p.entity_id} {p.problem} "
+            f"stored={p.stored_hash} computed={p.computed_hash}"
+        )
     return 1
 
 
@@ -77,8 +84,12 @@ def _serve(args) -> int:
 
     settings = get_settings()
     uvicorn.run(
-        "backend.api.app:create_app", factory=True, host=args.host or settings.api_host,
-        port=args.port or settings.api_port, log_level=settings.log_level.lower(), access_log=False,
+        "backend.api.app:create_app",
+        factory=True,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
         ws="none",  # websockets is pinned to 10.x by Rasa; the web app needs no websocket
     )
     return 0
@@ -113,7 +124,9 @@ __all__ = ["CommandError"]
 # --- jobs ------------------------------------------------------------------------------
 @command_group
 def _jobs(sub: argparse._SubParsersAction) -> None:
-    jobs = sub.add_parser("jobs", help="scheduled backend jobs").add_subparsers(dest="jobs_cmd", required=True)
+    jobs = sub.add_parser("jobs", help="scheduled backend jobs").add_subparsers(
+        dest="jobs_cmd", required=True
+    )
     jobs.add_parser("list", help="list registered jobs").set_defaults(handler=_jobs_list)
     run = jobs.add_parser("run", help="run one job now")
     run.add_argument("name")
@@ -137,5 +150,7 @@ def _jobs_run(args) -> int:
         run = run_job(args.name, factory=get_session_factory(), settings=get_settings())
     except KeyError as exc:
         raise CommandError(exc.args[0]) from None
-    print(json.dumps({"job": run.job, "status": run.status, "counts": run.counts, "error": run.error}))
+    print(
+        json.dumps({"job": run.job, "status": run.status, "counts": run.counts, "error": run.error})
+    )
     return 0 if run.status in ("ok", "skipped") else 1

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,12 +115,20 @@ class Settings:
 
     def redacted(self) -> dict[str, str]:
         return {
-            f.name: ("***" if f.metadata.get("secret") and getattr(self, f.name) else str(getattr(self, f.name)))
+            f.name: (
+                "***"
+                if f.metadata.get("secret") and getattr(self, f.name)
+                else str(getattr(self, f.name))
+            )
             for f in fields(self)
         }
 
     def secret_values(self) -> list[str]:
-        return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and len(getattr(self, f.name)) >= 6]
+        return [
+            getattr(self, f.name)
+            for f in fields(self)
+            if f.metadata.get("secret") and len(getattr(self, f.name)) >= 6
+        ]
 
 
 def _parse(name: str, kind: type, raw: str):
@@ -145,11 +153,15 @@ def _validate(settings: Settings) -> None:
     try:
         ZoneInfo(settings.shop_timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"SHOP_TIMEZONE is not a known time zone: {settings.shop_timezone!r}") from None
+        raise ConfigError(
+            f"SHOP_TIMEZONE is not a known time zone: {settings.shop_timezone!r}"
+        ) from None
     try:
         rate = float(settings.tax_rate_percent)
     except ValueError:
-        raise ConfigError(f"TAX_RATE_PERCENT must be a number, got {settings.tax_rate_percent!r}") from None
+        raise ConfigError(
+            f"TAX_RATE_PERCENT must be a number, got {settings.tax_rate_percent!r}"
+        ) from None
     if not 0 <= rate < 100:
         raise ConfigError("TAX_RATE_PERCENT must be between 0 and 100")
     if len(settings.default_region) != 2:
@@ -159,7 +171,13 @@ def _validate(settings: Settings) -> None:
             value = getattr(settings, required)
             if not value or value == "dev-only-change-me":
                 raise ConfigError(f"{required.upper()} is required when APP_ENV=production")
-    for positive in ("api_port", "trend_ingest_minutes", "catalog_sync_minutes", "outbox_seconds", "payment_link_minutes"):
+    for positive in (
+        "api_port",
+        "trend_ingest_minutes",
+        "catalog_sync_minutes",
+        "outbox_seconds",
+        "payment_link_minutes",
+    ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")
 
@@ -179,7 +197,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         raw = env.get(f.name.upper())
         if raw is None or raw == "":
             continue
-        values[f.name] = _parse(f.name, f.type if isinstance(f.type, type) else (int if f.type == "int" else str), raw)
+        values[f.name] = _parse(
+            f.name, f.type if isinstance(f.type, type) else (int if f.type == "int" else str), raw
+        )
     settings = Settings(**values)
     _validate(settings)
     return settings

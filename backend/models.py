@@ -2,7 +2,13 @@
 
 from backend.auth.models import AccessLog, ApiKey, StaffUser
 from backend.catalog.models import CatalogVersion, Product
-from backend.contacts.models import ConsentEvent, Contact, Conversation, DataSubjectRequest, Interaction
+from backend.contacts.models import (
+    ConsentEvent,
+    Contact,
+    Conversation,
+    DataSubjectRequest,
+    Interaction,
+)
 from backend.crm.models import OutboxMessage
 from backend.db import Base
 from backend.jobs.models import JobLock, JobRun
@@ -22,9 +28,33 @@ from backend.sales.models import Incident, Lead
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [
-    "AccessLog", "ApiKey", "Base", "CatalogVersion", "ConsentEvent", "Contact", "Conversation",
-    "CreditNote", "DataSubjectRequest", "FollowUp", "Incident", "Interaction", "Invoice",
-    "InvoiceCounter", "JobLock", "JobRun", "Lead", "LedgerEntry", "Order", "OrderItem",
-    "OutboxMessage", "Payment", "ProcessedWebhookEvent", "Product", "Receipt", "SourceBudget",
-    "StaffUser", "Trend", "TrendMatch",
+    "AccessLog",
+    "ApiKey",
+    "Base",
+    "CatalogVersion",
+    "ConsentEvent",
+    "Contact",
+    "Conversation",
+    "CreditNote",
+    "DataSubjectRequest",
+    "FollowUp",
+    "Incident",
+    "Interaction",
+    "Invoice",
+    "InvoiceCounter",
+    "JobLock",
+    "JobRun",
+    "Lead",
+    "LedgerEntry",
+    "Order",
+    "OrderItem",
+    "OutboxMessage",
+    "Payment",
+    "ProcessedWebhookEvent",
+    "Product",
+    "Receipt",
+    "SourceBudget",
+    "StaffUser",
+    "Trend",
+    "TrendMatch",
 ]

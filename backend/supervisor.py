@@ -31,12 +31,21 @@ def rasa_env(settings: Settings) -> dict[str, str]:
     env["TRACKER_DB_URL"] = settings.database_url
     if settings.redis_url:
         r = urlsplit(settings.redis_url)
-        env.update(LOCK_STORE_TYPE="redis", LOCK_REDIS_HOST=r.hostname or "127.0.0.1",
-                   LOCK_REDIS_PORT=str(r.port or 6379), LOCK_REDIS_DB=(r.path.lstrip("/") or "0"),
-                   LOCK_REDIS_PASSWORD=r.password or "")
+        env.update(
+            LOCK_STORE_TYPE="redis",
+            LOCK_REDIS_HOST=r.hostname or "127.0.0.1",
+            LOCK_REDIS_PORT=str(r.port or 6379),
+            LOCK_REDIS_DB=(r.path.lstrip("/") or "0"),
+            LOCK_REDIS_PASSWORD=r.password or "",
+        )
     else:
-        env.update(LOCK_STORE_TYPE="in_memory", LOCK_REDIS_HOST="", LOCK_REDIS_PORT="6379",
-                   LOCK_REDIS_DB="0", LOCK_REDIS_PASSWORD="")
+        env.update(
+            LOCK_STORE_TYPE="in_memory",
+            LOCK_REDIS_HOST="",
+            LOCK_REDIS_PORT="6379",
+            LOCK_REDIS_DB="0",
+            LOCK_REDIS_PASSWORD="",
+        )
     env["RASA_ACTION_ENDPOINT"] = settings.action_server_url.rstrip("/") + "/webhook"
     env.setdefault("TWILIO_ACCOUNT_SID", settings.twilio_account_sid)
     env.setdefault("TWILIO_AUTH_TOKEN", settings.twilio_auth_token)
@@ -48,15 +57,41 @@ def rasa_env(settings: Settings) -> dict[str, str]:
 def processes(settings: Settings) -> list[Proc]:
     py = sys.executable
     rasa_port = str(urlsplit(settings.rasa_url).port or 5005)
-    rasa_argv = [py, "-m", "rasa", "run", "--enable-api", "-i", "127.0.0.1", "-p", rasa_port,
-                 "--cors", "*", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-                 "--model", "models"]
+    rasa_argv = [
+        py,
+        "-m",
+        "rasa",
+        "run",
+        "--enable-api",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        rasa_port,
+        "--cors",
+        "*",
+        "--endpoints",
+        "endpoints.yml",
+        "--credentials",
+        "credentials.yml",
+        "--model",
+        "models",
+    ]
     if settings.rasa_token:
         rasa_argv += ["--auth-token", settings.rasa_token]
     return [
         Proc("rasa", rasa_argv),
-        Proc("actions", [py, "-m", "rasa_sdk", "--actions", "actions", "-p",
-                         str(urlsplit(settings.action_server_url).port or 5055)]),
+        Proc(
+            "actions",
+            [
+                py,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "-p",
+                str(urlsplit(settings.action_server_url).port or 5055),
+            ],
+        ),
         Proc("web", [py, "-m", "backend", "serve"]),
         Proc("scheduler", [py, "-m", "backend", "scheduler"]),
     ]
@@ -90,7 +125,11 @@ def run_all(settings: Settings, procs: list[Proc] | None = None) -> int:
         for p in procs:
             code = p.popen.poll()
             if code is not None:
-                print(f"error: process '{p.name}' exited with code {code}; stopping the others", file=sys.stderr, flush=True)
+                print(
+                    f"error: process '{p.name}' exited with code {code}; stopping the others",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 exit_code, stopping = 1, True
                 break
         time.sleep(0.5)

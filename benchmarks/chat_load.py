@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,13 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import free_port, wait_http  # noqa: E402
 
 PY = sys.executable
-OUR_SCRIPT = ["hi", "what is trending for blood pressure", "what products do you have", "thanks", "bye"]
+OUR_SCRIPT = [
+    "hi",
+    "what is trending for blood pressure",
+    "what products do you have",
+    "thanks",
+    "bye",
+]
 INIT_SCRIPT = ["hi", "I am sad", "yes", "thanks", "bye"]
 
 
@@ -54,7 +59,9 @@ def drive(url: str, script: list[str], users: int, turns_per_user: int) -> dict:
             response = session.post(url, json={"sender": sender, "message": text}, timeout=60)
             latencies.append((time.perf_counter() - start) * 1000)
             if response.status_code != 200 or not response.json():
-                raise RuntimeError(f"bad answer to {text!r}: {response.status_code} {response.text[:200]}")
+                raise RuntimeError(
+                    f"bad answer to {text!r}: {response.status_code} {response.text[:200]}"
+                )
         return latencies
 
     start = time.perf_counter()
@@ -62,9 +69,12 @@ def drive(url: str, script: list[str], users: int, turns_per_user: int) -> dict:
         all_latencies = [lat for lats in pool.map(user, range(users)) for lat in lats]
     wall = time.perf_counter() - start
     return {
-        "users": users, "messages": len(all_latencies), "seconds": round(wall, 2),
+        "users": users,
+        "messages": len(all_latencies),
+        "seconds": round(wall, 2),
         "msg_per_s": round(len(all_latencies) / wall, 1),
-        "p50_ms": round(percentile(all_latencies, 0.5), 1), "p95_ms": round(percentile(all_latencies, 0.95), 1),
+        "p50_ms": round(percentile(all_latencies, 0.5), 1),
+        "p95_ms": round(percentile(all_latencies, 0.95), 1),
         "p99_ms": round(percentile(all_latencies, 0.99), 1),
     }
 
@@ -87,17 +97,30 @@ def measure(url: str, script: list[str], users: int, turns: int) -> dict:
     drive(url, script, 2, 3)  # warm-up (model loading, first-call caches)
     single = drive(url, script, 1, 30)
     loaded = drive(url, script, users, turns)
-    return {"single_turn_p50_ms": single["p50_ms"], "single_turn_p95_ms": single["p95_ms"], "load": loaded}
+    return {
+        "single_turn_p50_ms": single["p50_ms"],
+        "single_turn_p95_ms": single["p95_ms"],
+        "load": loaded,
+    }
 
 
 def baseline(work: Path, users: int, turns: int) -> dict:
     bot = work / "initbot"
     if not (bot / "models").exists() or not any((bot / "models").glob("*.tar.gz")):
-        subprocess.run([PY, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(bot)], check=True,  # noqa: S603
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bot.mkdir(parents=True, exist_ok=True)  # `rasa init --init-dir` wants it to exist
+        subprocess.run(
+            [PY, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(bot)],
+            check=True,  # noqa: S603
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     port = free_port()
-    proc = start([PY, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port), "--model", "models"],
-                 {**os.environ}, bot, work / "initbot.log")
+    proc = start(
+        [PY, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port), "--model", "models"],
+        {**os.environ},
+        bot,
+        work / "initbot.log",
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=180, proc=proc)
         return measure(f"http://127.0.0.1:{port}/webhooks/rest/webhook", INIT_SCRIPT, users, turns)
@@ -113,31 +136,70 @@ def full_stack(work: Path, users: int, turns: int, workers: int, redis_url: str 
     env = {**os.environ, "HTS_ENV_FILE": "/nonexistent/.env", "DATABASE_URL": db_url}
     if redis_url:
         env["REDIS_URL"] = redis_url
-    subprocess.run([PY, "-m", "backend", "db", "upgrade"], cwd=ROOT, env=env, check=True,  # noqa: S603
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([PY, "-m", "backend", "catalog", "load"], cwd=ROOT, env=env, check=True,  # noqa: S603
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PY, "-m", "backend", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [PY, "-m", "backend", "catalog", "load"],
+        cwd=ROOT,
+        env=env,
+        check=True,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+    )
     actions_port, rasa_port = free_port(), free_port()
     env["ACTION_SERVER_URL"] = f"http://127.0.0.1:{actions_port}"
     renv = rasa_env(load_settings({k: v for k, v in env.items() if k.isupper()}, dotenv=False))
     renv["SANIC_WORKERS"] = str(workers)
-    actions = start([PY, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port)],
-                    {**renv, "SANIC_HOST": "127.0.0.1"}, ROOT, work / "actions.log")
-    rasa = start([PY, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(rasa_port), "--model", "models/current.tar.gz",
-                  "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"], renv, ROOT, work / "rasa.log")
+    actions = start(
+        [PY, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port)],
+        {**renv, "SANIC_HOST": "127.0.0.1"},
+        ROOT,
+        work / "actions.log",
+    )
+    rasa = start(
+        [
+            PY,
+            "-m",
+            "rasa",
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(rasa_port),
+            "--model",
+            "models/current.tar.gz",
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+        ],
+        renv,
+        ROOT,
+        work / "rasa.log",
+    )
     try:
         wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=120, proc=actions)
         wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=180, proc=rasa)
-        return measure(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", OUR_SCRIPT, users, turns)
+        return measure(
+            f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", OUR_SCRIPT, users, turns
+        )
     finally:
         stop(rasa, actions)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--turns", type=int, default=25, help="messages per virtual user")
-    parser.add_argument("--workers", type=int, default=1, help="SANIC_WORKERS for rasa run (>1 needs --redis-url)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="SANIC_WORKERS for rasa run (>1 needs --redis-url)"
+    )
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
@@ -145,19 +207,28 @@ def main() -> None:
         sys.exit("models/current.tar.gz is missing: run `make train` first")
     work = Path(tempfile.mkdtemp(prefix="hts-chat-load-"))
     cache = Path(tempfile.gettempdir()) / "hts-bench-initbot"
-    result: dict = {"users": args.users, "turns_per_user": args.turns, "workers": args.workers,
-                    "redis_lock_store": bool(args.redis_url and args.workers > 1), "cpu_count": os.cpu_count()}
+    result: dict = {
+        "users": args.users,
+        "turns_per_user": args.turns,
+        "workers": args.workers,
+        "redis_lock_store": bool(args.redis_url and args.workers > 1),
+        "cpu_count": os.cpu_count(),
+    }
     try:
         if not args.skip_baseline:
             cache.mkdir(exist_ok=True)
             result["rasa_init_bot"] = baseline(cache, args.users, args.turns)
-        result["full_stack"] = full_stack(work, args.users, args.turns, args.workers,
-                                          args.redis_url if args.workers > 1 else None)
+        result["full_stack"] = full_stack(
+            work, args.users, args.turns, args.workers, args.redis_url if args.workers > 1 else None
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if "rasa_init_bot" in result:
         result["throughput_ratio"] = round(
-            result["full_stack"]["load"]["msg_per_s"] / result["rasa_init_bot"]["load"]["msg_per_s"], 2)
+            result["full_stack"]["load"]["msg_per_s"]
+            / result["rasa_init_bot"]["load"]["msg_per_s"],
+            2,
+        )
     out = ROOT / "benchmarks" / "results" / "chat_load.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

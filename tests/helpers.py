@@ -19,7 +19,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> requests.Response:
+def wait_http(
+    url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None
+) -> requests.Response:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -33,9 +35,15 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
 
 
-def backend_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def backend_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "HTS_ENV_FILE": "/nonexistent/.env", **(env or {})}
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "backend", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        [sys.executable, "-m", "backend", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )

@@ -17,14 +17,19 @@ from backend.db import get_session_factory, make_engine, make_session_factory
 HERE = Path(__file__).resolve().parent
 
 
-def create_app(settings: Settings | None = None, session_factory: sessionmaker | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, session_factory: sessionmaker | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     if session_factory is None:
         session_factory = (
-            get_session_factory() if settings is get_settings()
+            get_session_factory()
+            if settings is get_settings()
             else make_session_factory(make_engine(settings.database_url))
         )
-    app = FastAPI(title="Health Trend Seller", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(
+        title="Health Trend Seller", version="0.1.0", docs_url="/api/docs", redoc_url=None
+    )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -43,13 +48,17 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker |
             {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "problem": err["msg"]}
             for err in exc.errors()
         ]
-        return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems})
+        return JSONResponse(
+            status_code=422, content={"error": "invalid request", "problems": problems}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException):
         # One error shape for the whole API: {"error": "..."}.
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return JSONResponse(status_code=exc.status_code, content={"error": message}, headers=exc.headers)
+        return JSONResponse(
+            status_code=exc.status_code, content={"error": message}, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):

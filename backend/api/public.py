@@ -27,12 +27,22 @@ def health(request: Request, settings: Settings = Depends(settings_dep)) -> JSON
 
 
 @router.get("/", response_class=HTMLResponse)
-def shop(request: Request, session: Session = Depends(session_dep), settings: Settings = Depends(settings_dep)):
-    products = session.execute(
-        select(Product).where(Product.active.is_(True)).order_by(Product.category, Product.name)
-    ).scalars().all()
+def shop(
+    request: Request,
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    products = (
+        session.execute(
+            select(Product).where(Product.active.is_(True)).order_by(Product.category, Product.name)
+        )
+        .scalars()
+        .all()
+    )
     return templates.TemplateResponse(
-        request, "shop.html", {"products": products, "settings": settings, "rasa_url": settings.rasa_url}
+        request,
+        "shop.html",
+        {"products": products, "settings": settings, "rasa_url": settings.rasa_url},
     )
 
 

@@ -18,7 +18,9 @@ class OutboxMessage(Base):
     recipient = Column(String(320))
     payload = Column(JSON, nullable=False, default=dict)
     idempotency_key = Column(String(200), unique=True, nullable=False)
-    status = Column(String(20), nullable=False, default="pending", index=True)  # pending|sending|sent|blocked|dead
+    status = Column(
+        String(20), nullable=False, default="pending", index=True
+    )  # pending|sending|sent|blocked|dead
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     claimed_by = Column(String(100))

@@ -9,11 +9,21 @@ from backend.jobs.registry import job
 from backend.sales.models import Incident
 
 
-@job("ledger_verify", every=lambda s: timedelta(hours=24), description="verify the audit ledger hash chain")
+@job(
+    "ledger_verify",
+    every=lambda s: timedelta(hours=24),
+    description="verify the audit ledger hash chain",
+)
 def ledger_verify(session, settings) -> dict:
     report = ledger.verify(session)
     for problem in report.problems[:100]:
-        session.add(Incident(kind="ledger_mismatch", severity="critical", entity_type=problem.entity_type,
-                             entity_id=problem.entity_id,
-                             detail={"seq": problem.seq, "problem": problem.problem}))
+        session.add(
+            Incident(
+                kind="ledger_mismatch",
+                severity="critical",
+                entity_type=problem.entity_type,
+                entity_id=problem.entity_id,
+                detail={"seq": problem.seq, "problem": problem.problem},
+            )
+        )
     return {"checked": report.checked, "problems": len(report.problems)}

@@ -12,7 +12,9 @@ class JobRun(Base):
 
     id = Column(Integer, primary_key=True)
     job = Column(String(60), nullable=False, index=True)
-    status = Column(String(20), nullable=False, default="running")  # running | ok | failed | skipped
+    status = Column(
+        String(20), nullable=False, default="running"
+    )  # running | ok | failed | skipped
     counts = Column(JSON, nullable=False, default=dict)
     error = Column(Text)
     started_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

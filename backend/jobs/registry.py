@@ -41,7 +41,9 @@ REGISTRY: dict[str, Job] = {}
 
 def job(name: str, *, every: Callable[[Settings], timedelta], description: str = ""):
     def register(fn: JobFn) -> JobFn:
-        REGISTRY[name] = Job(name, fn, every, description or (fn.__doc__ or "").strip().splitlines()[0])
+        REGISTRY[name] = Job(
+            name, fn, every, description or (fn.__doc__ or "").strip().splitlines()[0]
+        )
         return fn
 
     return register
@@ -61,6 +63,7 @@ JOB_MODULES: list[str] = [
     "backend.catalog.jobs",
     "backend.trends.jobs",
     "backend.orders.jobs",
+    "backend.contacts.jobs",
 ]
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
@@ -77,7 +80,9 @@ def _claim(factory: sessionmaker, name: str, lease: timedelta) -> bool:
                 session.rollback()
         result = session.execute(
             update(JobLock)
-            .where(JobLock.job == name, or_(JobLock.locked_until.is_(None), JobLock.locked_until < now))
+            .where(
+                JobLock.job == name, or_(JobLock.locked_until.is_(None), JobLock.locked_until < now)
+            )
             .values(owner=OWNER, locked_until=now + lease)
         )
         session.commit()
@@ -86,19 +91,38 @@ def _claim(factory: sessionmaker, name: str, lease: timedelta) -> bool:
 
 def _release(factory: sessionmaker, name: str) -> None:
     with factory() as session:
-        session.execute(update(JobLock).where(JobLock.job == name, JobLock.owner == OWNER).values(locked_until=None))
+        session.execute(
+            update(JobLock)
+            .where(JobLock.job == name, JobLock.owner == OWNER)
+            .values(locked_until=None)
+        )
         session.commit()
 
 
-def run_job(name: str, *, factory: sessionmaker, settings: Settings, lease: timedelta = timedelta(minutes=30)) -> JobRun:
+def run_job(
+    name: str,
+    *,
+    factory: sessionmaker,
+    settings: Settings,
+    lease: timedelta = timedelta(minutes=30),
+) -> JobRun:
     """Run one registered job now; returns its recorded JobRun (status ok|failed|skipped)."""
     jobs = load_jobs()
     if name not in jobs:
         raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}")
     started = datetime.now(timezone.utc)
     if not _claim(factory, name, lease):
-        return _record(factory, JobRun(job=name, status="skipped", counts={}, error="already running elsewhere",
-                                       started_at=started, finished_at=started))
+        return _record(
+            factory,
+            JobRun(
+                job=name,
+                status="skipped",
+                counts={},
+                error="already running elsewhere",
+                started_at=started,
+                finished_at=started,
+            ),
+        )
     try:
         with factory() as session:
             try:
@@ -109,8 +133,13 @@ def run_job(name: str, *, factory: sessionmaker, settings: Settings, lease: time
                 session.rollback()
                 log_event(log, "job failed", logging.ERROR, job=name, error=type(exc).__name__)
                 log.debug("job traceback\n%s", traceback.format_exc())
-                run = JobRun(job=name, status="failed", counts={}, error=f"{type(exc).__name__}: {exc}"[:2000],
-                             started_at=started)
+                run = JobRun(
+                    job=name,
+                    status="failed",
+                    counts={},
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                    started_at=started,
+                )
         run.finished_at = datetime.now(timezone.utc)
         return _record(factory, run)
     finally:

@@ -17,9 +17,14 @@ def build_scheduler(*, settings: Settings, session_factory: sessionmaker) -> Blo
     scheduler = BlockingScheduler(timezone="UTC")
     for name, spec in load_jobs().items():
         scheduler.add_job(
-            run_job, "interval", seconds=spec.every(settings).total_seconds(), id=name,
+            run_job,
+            "interval",
+            seconds=spec.every(settings).total_seconds(),
+            id=name,
             kwargs={"name": name, "factory": session_factory, "settings": settings},
-            max_instances=1, coalesce=True, misfire_grace_time=300,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=300,
         )
     return scheduler
 

@@ -17,5 +17,7 @@ class FollowUp(Base):
     template = Column(String(60), nullable=False)
     purpose = Column(String(20), nullable=False, default="marketing")
     due_at = Column(DateTime(timezone=True), nullable=False, index=True)
-    status = Column(String(20), nullable=False, default="scheduled")  # scheduled | queued | cancelled
+    status = Column(
+        String(20), nullable=False, default="scheduled"
+    )  # scheduled | queued | cancelled
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

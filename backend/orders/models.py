@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import (
+    JSON,
     Column,
     DateTime,
     ForeignKey,
@@ -45,7 +46,9 @@ class OrderItem(Base):
     __tablename__ = "order_items"
 
     id = Column(Integer, primary_key=True)
-    order_id = Column(Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True)
+    order_id = Column(
+        Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     product_id = Column(Integer, ForeignKey("products.id"), nullable=False)
     sku = Column(String(40), nullable=False)
     name = Column(String(200), nullable=False)
@@ -74,6 +77,7 @@ class Invoice(Base):
     order_id = Column(Integer, ForeignKey("orders.id"), unique=True, nullable=False)
     pdf = Column(LargeBinary, nullable=False)
     sha256 = Column(String(64), nullable=False)
+    render_context = Column(JSON)  # seller details at issue time, for re-rendering (orders_0002)
     issued_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -99,6 +103,7 @@ class Receipt(Base):
     payment_id = Column(Integer, ForeignKey("payments.id"), nullable=False)
     pdf = Column(LargeBinary, nullable=False)
     sha256 = Column(String(64), nullable=False)
+    render_context = Column(JSON)  # seller details at issue time, for re-rendering (orders_0002)
     issued_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -113,6 +118,7 @@ class CreditNote(Base):
     provider_ref = Column(String(200), unique=True)
     pdf = Column(LargeBinary, nullable=False)
     sha256 = Column(String(64), nullable=False)
+    render_context = Column(JSON)  # seller details at issue time, for re-rendering (orders_0002)
     issued_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 

@@ -17,7 +17,9 @@ class Lead(Base):
     reason = Column(Text)
     goal = Column(String(40))
     priority = Column(String(10), nullable=False, default="normal")  # low | normal | high | urgent
-    status = Column(String(20), nullable=False, default="new")  # new | assigned | contacted | closed
+    status = Column(
+        String(20), nullable=False, default="new"
+    )  # new | assigned | contacted | closed
     assigned_to = Column(Integer, ForeignKey("staff_users.id"))
     preferred_time = Column(String(100))
     sla_due_at = Column(DateTime(timezone=True))

@@ -11,13 +11,21 @@ from tests.helpers import backend_cli, free_port, wait_http
 @pytest.fixture
 def web(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'web.db'}"
-    env = {**os.environ, "HTS_ENV_FILE": "/nonexistent/.env", "DATABASE_URL": db_url,
-           "RASA_URL": f"http://127.0.0.1:{free_port()}", "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}"}
+    env = {
+        **os.environ,
+        "HTS_ENV_FILE": "/nonexistent/.env",
+        "DATABASE_URL": db_url,
+        "RASA_URL": f"http://127.0.0.1:{free_port()}",
+        "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}",
+    }
     assert backend_cli("db", "upgrade", env=env).returncode == 0
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "backend", "serve", "--port", str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "backend", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc=proc)

@@ -21,10 +21,20 @@ from tests.helpers import backend_cli, free_port, wait_http
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test.sh installs Debian's package)"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed (scripts/test.sh installs Debian's package)",
+    ),
 ]
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture
@@ -35,18 +45,39 @@ def fake_rasa(httpserver):
         body = json.loads(request.data)
         received.append(body)
         if body["message"] == "/greet":
-            replies = [{"recipient_id": body["sender"], "text": "Hi! Read our policy at http://127.0.0.1/privacy",
-                        "buttons": [{"title": "I accept", "payload": "/affirm"}]}]
+            replies = [
+                {
+                    "recipient_id": body["sender"],
+                    "text": "Hi! Read our policy at http://127.0.0.1/privacy",
+                    "buttons": [{"title": "I accept", "payload": "/affirm"}],
+                }
+            ]
         else:
-            replies = [{"recipient_id": body["sender"], "text": "<img src=x onerror=alert(1)> echo " + body["message"]}]
-        return Response(json.dumps(replies), content_type="application/json",
-                        headers={"Access-Control-Allow-Origin": "*"})
+            replies = [
+                {
+                    "recipient_id": body["sender"],
+                    "text": "<img src=x onerror=alert(1)> echo " + body["message"],
+                }
+            ]
+        return Response(
+            json.dumps(replies),
+            content_type="application/json",
+            headers={"Access-Control-Allow-Origin": "*"},
+        )
 
     def preflight(_request):
-        return Response("", headers={"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Content-Type",
-                                     "Access-Control-Allow-Methods": "POST"})
+        return Response(
+            "",
+            headers={
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Allow-Methods": "POST",
+            },
+        )
 
-    httpserver.expect_request("/webhooks/rest/webhook", method="OPTIONS").respond_with_handler(preflight)
+    httpserver.expect_request("/webhooks/rest/webhook", method="OPTIONS").respond_with_handler(
+        preflight
+    )
     httpserver.expect_request("/webhooks/rest/webhook", method="POST").respond_with_handler(handler)
     return httpserver.url_for("").rstrip("/"), received
 
@@ -54,12 +85,21 @@ def fake_rasa(httpserver):
 @pytest.fixture
 def shop(tmp_path, fake_rasa):
     rasa_url, _ = fake_rasa
-    env = {**os.environ, "HTS_ENV_FILE": "/nonexistent/.env", "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
-           "RASA_URL": rasa_url}
+    env = {
+        **os.environ,
+        "HTS_ENV_FILE": "/nonexistent/.env",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "RASA_URL": rasa_url,
+    }
     assert backend_cli("db", "upgrade", env=env).returncode == 0
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port)], cwd=ROOT, env=env,  # noqa: S603
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
         yield f"http://127.0.0.1:{port}/"

@@ -2,10 +2,9 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
+import backend.models  # noqa: F401
 from backend import migrations
 from backend.db import Base, make_engine
-
-import backend.models  # noqa: F401
 
 
 def _assert_schema_matches_models(engine):
@@ -16,14 +15,16 @@ def _assert_schema_matches_models(engine):
 
 def _assert_ledger_refuses_changes(engine):
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO ledger_entries (seq, entity_type, entity_id, action, record_hash, prev_hash, entry_hash, created_at) "
-            "VALUES (1, 't', '1', 'a', 'r', 'p', 'e', 'now')"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO ledger_entries (seq, entity_type, entity_id, action, record_hash, "
+                "prev_hash, entry_hash, created_at) "
+                "VALUES (1, 't', '1', 'a', 'r', 'p', 'e', 'now')"
+            )
+        )
     for statement in ("UPDATE ledger_entries SET action = 'x'", "DELETE FROM ledger_entries"):
-        with pytest.raises(SADatabaseError, match="append-only"):
-            with engine.begin() as conn:
-                conn.execute(text(statement))
+        with pytest.raises(SADatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
 
 
 def test_upgrade_from_empty_on_sqlite(tmp_path):
@@ -50,7 +51,7 @@ def test_upgrade_from_empty_on_postgres(pg_url):
 
 
 def test_models_and_migrations_agree(tmp_path):
-    """Autogenerate against a migrated database finds nothing to do: no model change lacks a migration."""
+    """Autogenerate on a migrated database finds nothing: no model change lacks a migration."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 

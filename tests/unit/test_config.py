@@ -36,8 +36,15 @@ def test_placeholder_keys_from_env_example_are_not_configured():
             key, value = line.split("=", 1)
             env[key.strip()] = value.split(" #")[0].strip()
     settings = load_settings(env, dotenv=False)
-    for secret in ("stripe_secret_key", "twilio_auth_token", "twitter_bearer_token", "facebook_page_token",
-                   "instagram_access_token", "linkedin_access_token", "sendgrid_api_key"):
+    for secret in (
+        "stripe_secret_key",
+        "twilio_auth_token",
+        "twitter_bearer_token",
+        "facebook_page_token",
+        "instagram_access_token",
+        "linkedin_access_token",
+        "sendgrid_api_key",
+    ):
         assert not settings.configured(secret), secret
 
 
@@ -48,7 +55,10 @@ def test_every_setting_is_documented_in_env_example():
 
 
 def test_secrets_never_appear_in_repr_or_redacted_view():
-    settings = load_settings({"STRIPE_SECRET_KEY": "sk_live_supersecret123", "RASA_TOKEN": "tok-abcdef-123"}, dotenv=False)
+    settings = load_settings(
+        {"STRIPE_SECRET_KEY": "sk_live_supersecret123", "RASA_TOKEN": "tok-abcdef-123"},
+        dotenv=False,
+    )
     assert "sk_live_supersecret123" not in repr(settings)
     assert "tok-abcdef-123" not in repr(settings)
     assert settings.redacted()["stripe_secret_key"] == "***"
@@ -59,8 +69,15 @@ def test_log_filter_redacts_secrets_emails_and_phones(caplog):
 
     logger = logging.getLogger("test.redact")
     handler_filter = RedactingFilter(["tok-abcdef-123"])
-    record = logger.makeRecord("t", logging.INFO, __file__, 1,
-                               "user %s phone %s token %s", ("jane@example.org", "+1 415 555 0123", "tok-abcdef-123"), None)
+    record = logger.makeRecord(
+        "t",
+        logging.INFO,
+        __file__,
+        1,
+        "user %s phone %s token %s",
+        ("jane@example.org", "+1 415 555 0123", "tok-abcdef-123"),
+        None,
+    )
     handler_filter.filter(record)
     assert record.getMessage() == "user <email> phone <phone> token ***"
     assert "sk_test_abc" not in redact_text("key sk_test_abcDEF123")

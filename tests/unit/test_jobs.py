@@ -49,8 +49,11 @@ def test_a_job_never_runs_twice_at_once(session_factory, settings):
     _register("t_slow", slow)
     results = []
     try:
-        first = threading.Thread(target=lambda: results.append(
-            registry.run_job("t_slow", factory=session_factory, settings=settings)))
+        first = threading.Thread(
+            target=lambda: results.append(
+                registry.run_job("t_slow", factory=session_factory, settings=settings)
+            )
+        )
         first.start()
         assert started.wait(10)
         second = registry.run_job("t_slow", factory=session_factory, settings=settings)

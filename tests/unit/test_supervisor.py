@@ -6,7 +6,9 @@ from backend.supervisor import Proc, rasa_env, run_all
 
 def test_crashed_process_is_reported_and_the_others_stopped(capsys):
     sleeper = Proc("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
-    crasher = Proc("crasher", [sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"])
+    crasher = Proc(
+        "crasher", [sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"]
+    )
     code = run_all(load_settings({}, dotenv=False), procs=[sleeper, crasher])
     assert code == 1
     assert "process 'crasher' exited with code 3" in capsys.readouterr().err
@@ -14,10 +16,23 @@ def test_crashed_process_is_reported_and_the_others_stopped(capsys):
 
 
 def test_rasa_env_uses_backend_database_and_redis_lock_store():
-    env = rasa_env(load_settings({"DATABASE_URL": "postgresql://u:p@db:5432/hts", "REDIS_URL": "redis://:pw@cache:6380/2"},
-                                 dotenv=False))
+    env = rasa_env(
+        load_settings(
+            {
+                "DATABASE_URL": "postgresql://u:p@db:5432/hts",
+                "REDIS_URL": "redis://:pw@cache:6380/2",
+            },
+            dotenv=False,
+        )
+    )
     assert env["TRACKER_DB_URL"] == "postgresql://u:p@db:5432/hts"
-    assert (env["LOCK_STORE_TYPE"], env["LOCK_REDIS_HOST"], env["LOCK_REDIS_PORT"], env["LOCK_REDIS_DB"]) == (
-        "redis", "cache", "6380", "2")
+    assert (
+        env["LOCK_STORE_TYPE"],
+        env["LOCK_REDIS_HOST"],
+        env["LOCK_REDIS_PORT"],
+        env["LOCK_REDIS_DB"],
+    ) == ("redis", "cache", "6380", "2")
     default = rasa_env(load_settings({}, dotenv=False))
-    assert default["LOCK_STORE_TYPE"] == "in_memory" and default["TRACKER_DB_URL"].startswith("sqlite:///")
+    assert default["LOCK_STORE_TYPE"] == "in_memory" and default["TRACKER_DB_URL"].startswith(
+        "sqlite:///"
+    )

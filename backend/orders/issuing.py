@@ -1,0 +1,258 @@
+"""Issue invoices, receipts and credit notes: number, PDF, SHA-256 and ledger entry together.
+
+Everything here runs in the caller's transaction. Invoice numbers come from InvoiceCounter,
+incremented in that same transaction, so a rolled-back payment leaves no gap. A receipt and its
+invoice share the sequence number (INV-2026-000123 / RCT-2026-000123).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from backend import ledger
+from backend.config import Settings
+from backend.orders.documents import DocLine, DocumentData, render_pdf
+from backend.orders.models import (
+    CreditNote,
+    Invoice,
+    InvoiceCounter,
+    Order,
+    OrderItem,
+    Payment,
+    Receipt,
+)
+from backend.orders.records import (
+    CREDIT_NOTE,
+    INVOICE,
+    RECEIPT,
+    credit_note_record,
+    invoice_record,
+    receipt_record,
+)
+
+
+def seller_context(settings: Settings) -> dict:
+    return {
+        "name": settings.shop_name,
+        "address": settings.shop_address,
+        "tax_id": settings.shop_tax_id,
+        "tax_rate_percent": settings.tax_rate_percent,
+    }
+
+
+def next_invoice_seq(session: Session, year: int) -> int:
+    """Take the next number of `year` (row-locked on Postgres by the UPDATE until commit)."""
+    bumped = session.execute(
+        update(InvoiceCounter)
+        .where(InvoiceCounter.year == year)
+        .values(last_seq=InvoiceCounter.last_seq + 1)
+    )
+    if bumped.rowcount == 0:
+        _insert_counter(session, year)
+        session.execute(
+            update(InvoiceCounter)
+            .where(InvoiceCounter.year == year)
+            .values(last_seq=InvoiceCounter.last_seq + 1)
+        )
+    return session.execute(
+        select(InvoiceCounter.last_seq).where(InvoiceCounter.year == year)
+    ).scalar_one()
+
+
+def _insert_counter(session: Session, year: int) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(InvoiceCounter).values(year=year, last_seq=0).on_conflict_do_nothing())
+
+
+def _lines(items: list[OrderItem]) -> tuple[DocLine, ...]:
+    return tuple(
+        DocLine(i.name, i.sku, i.quantity, i.unit_price_minor, i.line_total_minor)
+        for i in sorted(items, key=lambda i: i.id)
+    )
+
+
+def invoice_document(invoice: Invoice, order: Order, items: list[OrderItem]) -> DocumentData:
+    return DocumentData(
+        kind="Invoice",
+        number=invoice.number,
+        issued_at=invoice.issued_at,
+        order_public_id=order.public_id,
+        currency=order.currency,
+        lines=_lines(items),
+        subtotal_minor=order.subtotal_minor,
+        tax_minor=order.tax_minor,
+        total_minor=order.total_minor,
+        seller=invoice.render_context or {},
+    )
+
+
+def receipt_document(
+    receipt: Receipt, invoice: Invoice, order: Order, items: list[OrderItem], payment: Payment
+) -> DocumentData:
+    return DocumentData(
+        kind="Receipt",
+        number=receipt.number,
+        issued_at=receipt.issued_at,
+        order_public_id=order.public_id,
+        currency=order.currency,
+        lines=_lines(items),
+        subtotal_minor=order.subtotal_minor,
+        tax_minor=order.tax_minor,
+        total_minor=order.total_minor,
+        seller=receipt.render_context or {},
+        references=(
+            ("Invoice", invoice.number),
+            ("Paid with", f"{payment.provider} {payment.provider_ref}"),
+        ),
+        note="Paid in full. Thank you for your order.",
+    )
+
+
+def credit_note_document(note: CreditNote, invoice: Invoice, order: Order) -> DocumentData:
+    tax_part = (
+        (note.amount_minor * order.tax_minor * 2 + order.total_minor) // (2 * order.total_minor)
+        if order.total_minor
+        else 0
+    )  # proportional tax, rounded half up
+    return DocumentData(
+        kind="Credit note",
+        number=note.number,
+        issued_at=note.issued_at,
+        order_public_id=order.public_id,
+        currency=order.currency,
+        lines=(
+            DocLine(
+                f"Refund against {invoice.number}",
+                "REFUND",
+                1,
+                note.amount_minor - tax_part,
+                note.amount_minor - tax_part,
+            ),
+        ),
+        subtotal_minor=note.amount_minor - tax_part,
+        tax_minor=tax_part,
+        total_minor=note.amount_minor,
+        seller=note.render_context or {},
+        references=(("Invoice", invoice.number), ("Refund reference", note.provider_ref or "")),
+        note=f"Reason: {note.reason or 'not given'}",
+    )
+
+
+def _now() -> datetime:
+    # whole seconds: the PDF shows the time, and every database stores seconds exactly
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def issue_invoice(
+    session: Session,
+    *,
+    settings: Settings,
+    order: Order,
+    items: list[OrderItem],
+    now: datetime | None = None,
+) -> Invoice:
+    issued = now or _now()
+    seq = next_invoice_seq(session, issued.year)
+    invoice = Invoice(
+        number=f"INV-{issued.year}-{seq:06d}",
+        year=issued.year,
+        seq=seq,
+        order_id=order.id,
+        issued_at=issued,
+        render_context=seller_context(settings),
+        pdf=b"",
+        sha256="",
+    )
+    invoice.pdf = render_pdf(invoice_document(invoice, order, items))
+    invoice.sha256 = ledger.sha256_hex(invoice.pdf)
+    session.add(invoice)
+    session.flush()
+    ledger.append(
+        session,
+        entity_type=INVOICE,
+        entity_id=invoice.number,
+        action="issued",
+        record=invoice_record(invoice, order),
+    )
+    return invoice
+
+
+def issue_receipt(
+    session: Session,
+    *,
+    settings: Settings,
+    order: Order,
+    items: list[OrderItem],
+    invoice: Invoice,
+    payment: Payment,
+    now: datetime | None = None,
+) -> Receipt:
+    issued = now or invoice.issued_at
+    receipt = Receipt(
+        number=invoice.number.replace("INV-", "RCT-", 1),
+        order_id=order.id,
+        payment_id=payment.id,
+        issued_at=issued,
+        render_context=seller_context(settings),
+        pdf=b"",
+        sha256="",
+    )
+    receipt.pdf = render_pdf(receipt_document(receipt, invoice, order, items, payment))
+    receipt.sha256 = ledger.sha256_hex(receipt.pdf)
+    session.add(receipt)
+    session.flush()
+    ledger.append(
+        session,
+        entity_type=RECEIPT,
+        entity_id=receipt.number,
+        action="issued",
+        record=receipt_record(receipt, order),
+    )
+    return receipt
+
+
+def issue_credit_note(
+    session: Session,
+    *,
+    settings: Settings,
+    order: Order,
+    invoice: Invoice,
+    amount_minor: int,
+    provider_ref: str | None,
+    reason: str | None,
+    now: datetime | None = None,
+) -> CreditNote:
+    issued = now or _now()
+    count = session.execute(
+        select(func.count(CreditNote.id)).where(CreditNote.order_id == order.id)
+    ).scalar_one()
+    note = CreditNote(
+        number=f"CN-{invoice.number.removeprefix('INV-')}-{count + 1:02d}",
+        order_id=order.id,
+        amount_minor=amount_minor,
+        reason=reason,
+        provider_ref=provider_ref,
+        issued_at=issued,
+        render_context=seller_context(settings),
+        pdf=b"",
+        sha256="",
+    )
+    note.pdf = render_pdf(credit_note_document(note, invoice, order))
+    note.sha256 = ledger.sha256_hex(note.pdf)
+    session.add(note)
+    session.flush()
+    ledger.append(
+        session,
+        entity_type=CREDIT_NOTE,
+        entity_id=note.number,
+        action="issued",
+        record=credit_note_record(note, order),
+    )
+    return note
