@@ -33,12 +33,16 @@ class ConsentEvent(Base):
     id = Column(Integer, primary_key=True)
     contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
     conversation_id = Column(String(128), index=True)
-    purpose = Column(String(20), nullable=False)  # privacy | health_data | marketing | transactional
+    purpose = Column(
+        String(20), nullable=False
+    )  # privacy | health_data | marketing | transactional
     channel = Column(String(20), nullable=False)  # chat | email | sms | whatsapp | all
     granted = Column(Boolean, nullable=False)
     wording = Column(Text, nullable=False)
     wording_version = Column(String(40), nullable=False)
-    source = Column(String(40), nullable=False, default="chat")  # chat | unsubscribe_link | sms_stop | api
+    source = Column(
+        String(40), nullable=False, default="chat"
+    )  # chat | unsubscribe_link | sms_stop | api
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
@@ -60,7 +64,9 @@ class Interaction(Base):
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
-    kind = Column(String(40), nullable=False)  # recommendation | cta | sensitive_inquiry | emergency | ...
+    kind = Column(
+        String(40), nullable=False
+    )  # recommendation | cta | sensitive_inquiry | emergency | ...
     detail = Column(JSON, nullable=False, default=dict)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
@@ -71,7 +77,10 @@ class DataSubjectRequest(Base):
     id = Column(Integer, primary_key=True)
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
     kind = Column(String(20), nullable=False)  # access | deletion
+    # open | pending_tracker | completed
     status = Column(String(20), nullable=False, default="open")
     note = Column(Text)
+    # Chat sender whose Rasa tracker rows still need erasing; cleared once they are gone.
+    sender_id = Column(String(128))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     completed_at = Column(DateTime(timezone=True))

@@ -1,0 +1,98 @@
+"""Small helpers shared by the actions: who is talking, what they said, the safety reply."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABCMeta, abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import backend_link
+
+log = logging.getLogger(__name__)
+
+SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+HUMAN_BUTTON = {"title": "Talk to a person", "payload": "/request_human"}
+CTA_BUTTONS = [
+    {"title": "Ask a question", "payload": "/ask_product_question"},
+    {"title": "Request call back", "payload": "/request_callback"},
+    {"title": "Checkout", "payload": "/checkout"},
+]
+
+
+def sender(tracker: Tracker) -> str:
+    return tracker.sender_id
+
+
+def channel(tracker: Tracker) -> str:
+    return tracker.get_latest_input_channel() or "web"
+
+
+def latest_text(tracker: Tracker) -> str:
+    text = (tracker.latest_message or {}).get("text") or ""
+    return "" if text.startswith("/") else text  # button payloads carry no user wording
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def entity(tracker: Tracker, name: str) -> Any:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def safety_reply(dispatcher: CollectingDispatcher, tracker: Tracker, *, kind: str) -> None:
+    """Emergency guidance or the medical-advice answer, and the chat flagged for a person.
+
+    The message goes out even when the database is down: safety text never waits on storage.
+    """
+    from backend import safety
+    from backend.sales import service as sales
+
+    if kind == safety.EMERGENCY:
+        dispatcher.utter_message(text=safety.EMERGENCY_GUIDANCE)
+    else:
+        dispatcher.utter_message(
+            text=f"{safety.MEDICAL_DISCLAIMER} I've flagged this as a sensitive question so "
+            "someone from our team can follow up. Would you like to talk to a person now?",
+            buttons=[HUMAN_BUTTON],
+        )
+    try:
+        with backend_link.unit_of_work() as session:
+            sales.flag_sensitive(
+                session,
+                sender_id=sender(tracker),
+                channel=channel(tracker),
+                kind="emergency" if kind == safety.EMERGENCY else "medical_advice",
+            )
+    except Exception:  # noqa: BLE001 - the person already has the guidance; log and carry on
+        log.exception("could not flag a sensitive conversation")
+
+
+def safety_check(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """The keyword net before any product answer: True when it answered instead."""
+    from backend import safety
+
+    verdict = safety.classify(latest_text(tracker))
+    if verdict.flagged:
+        safety_reply(dispatcher, tracker, kind=verdict.kind)
+        return True
+    return False
+
+
+class BackendAction(Action, metaclass=ABCMeta):
+    """An action whose backend failure becomes a polite message instead of silence."""
+
+    async def run(self, dispatcher, tracker, domain):
+        try:
+            return await self.act(dispatcher, tracker, domain)
+        except Exception:  # noqa: BLE001 - one clear reply; details go to the log
+            log.exception("action failed", extra={"action": self.name()})
+            dispatcher.utter_message(text=SORRY)
+            return []
+
+    @abstractmethod
+    async def act(self, dispatcher, tracker, domain) -> list[dict]:
+        """The action's work (raise on backend failure)."""

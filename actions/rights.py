@@ -1,0 +1,117 @@
+"""Opt-out, data deletion and access, and handing the chat to a person."""
+
+from __future__ import annotations
+
+from rasa_sdk.events import AllSlotsReset, SlotSet
+
+from actions import backend_link
+from actions.common import BackendAction, channel, sender
+
+
+class OptOut(BackendAction):
+    def name(self) -> str:
+        return "action_opt_out"
+
+    async def act(self, dispatcher, tracker, domain):
+        from backend.contacts.service import opt_out
+
+        with backend_link.unit_of_work() as session:
+            withdrawn = opt_out(
+                session,
+                sender_id=sender(tracker),
+                version=backend_link.settings().privacy_policy_version,
+            )
+        if withdrawn:
+            text = (
+                "Done: you won't get any more marketing messages by email, SMS or WhatsApp. "
+                "Receipts for orders you place still arrive if you asked for them."
+            )
+        else:
+            text = (
+                "You're not on any of our marketing lists: "
+                "I have no contact details stored for you."
+            )
+        dispatcher.utter_message(text=text)
+        return [SlotSet("marketing_channels", [])]
+
+
+class DeleteData(BackendAction):
+    def name(self) -> str:
+        return "action_delete_data"
+
+    async def act(self, dispatcher, tracker, domain):
+        from backend.contacts.service import erase
+
+        with backend_link.unit_of_work() as session:
+            result = erase(
+                session,
+                sender_id=sender(tracker),
+                defer_tracker=True,
+                version=backend_link.settings().privacy_policy_version,
+            )
+        dispatcher.utter_message(
+            text=(
+                "Done: I've erased your name, contact details and wellness goal and withdrawn "
+                "every consent. "
+                if result.contact_erased
+                else "I had no contact details stored for you. "
+            )
+            + "This chat's history will be deleted within a few minutes. Invoices for past "
+            "orders are kept as tax law requires, without your contact details."
+        )
+        return [AllSlotsReset()]
+
+
+class DataAccess(BackendAction):
+    def name(self) -> str:
+        return "action_data_access"
+
+    async def act(self, dispatcher, tracker, domain):
+        from backend.contacts.service import access_summary
+
+        with backend_link.unit_of_work() as session:
+            summary = access_summary(session, sender_id=sender(tracker))
+        if not summary.stored:
+            dispatcher.utter_message(
+                text="I have no personal details stored for you: you haven't accepted the "
+                "privacy policy in this chat (or your data was erased)."
+            )
+            return []
+        consents = ", ".join(
+            f"{key.replace(':', ' / ')}: {'yes' if granted else 'no'}"
+            for key, granted in summary.consents.items()
+        )
+        lines = [
+            "Here's what we store about you:",
+            f"• Name: {summary.name or '-'}",
+            f"• Email: {summary.email or '-'}",
+            f"• Phone: {summary.phone_e164 or '-'}",
+            f"• Wellness goal: {(summary.wellness_goal or '-').replace('_', ' ')}",
+            f"• Consents: {consents or '-'}",
+            f"• Conversation records: {summary.interactions}; orders: {summary.orders}",
+            'To correct something just tell me ("my email is ..."); to delete it all say '
+            '"delete my data".',
+        ]
+        dispatcher.utter_message(text="\n".join(lines))
+        return []
+
+
+class RequestHuman(BackendAction):
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def act(self, dispatcher, tracker, domain):
+        from backend.sales.service import request_handoff
+
+        with backend_link.unit_of_work() as session:
+            request_handoff(
+                session,
+                sender_id=sender(tracker),
+                channel=channel(tracker),
+                reason="asked for a person in chat",
+            )
+        dispatcher.utter_message(
+            text="I've asked a member of our team to join. A person will reply here as soon as "
+            "possible (usually within an hour during opening times)."
+        )
+        return []

@@ -1,0 +1,69 @@
+"""Safety paths: medical-advice questions, emergencies, and the low-confidence fallback."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action
+
+from actions.common import HUMAN_BUTTON, latest_text, safety_reply
+
+
+class MedicalAdvice(Action):
+    def name(self) -> str:
+        return "action_medical_advice"
+
+    async def run(self, dispatcher, tracker, domain):
+        from backend import safety
+
+        verdict = safety.classify(latest_text(tracker))
+        safety_reply(
+            dispatcher, tracker, kind=safety.EMERGENCY if verdict.is_emergency else safety.MEDICAL
+        )
+        return []
+
+
+class Emergency(Action):
+    def name(self) -> str:
+        return "action_emergency"
+
+    async def run(self, dispatcher, tracker, domain):
+        from backend import safety
+
+        safety_reply(dispatcher, tracker, kind=safety.EMERGENCY)
+        return []
+
+
+def _consecutive_fallbacks(tracker) -> int:
+    """How many user turns in a row ended in nlu_fallback (the current one included)."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+class Fallback(Action):
+    """Low NLU confidence: the safety net first, then ask to rephrase once, then offer a human."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(self, dispatcher, tracker, domain):
+        from backend import safety
+
+        verdict = safety.classify(latest_text(tracker))
+        if verdict.flagged:
+            safety_reply(dispatcher, tracker, kind=verdict.kind)
+            return []
+        if _consecutive_fallbacks(tracker) >= 2:
+            dispatcher.utter_message(
+                text="I'm still not sure I understand. Would you like to talk to a person?",
+                buttons=[HUMAN_BUTTON],
+            )
+        else:
+            dispatcher.utter_message(
+                text="Sorry, I didn't quite get that. Could you say it another way?"
+            )
+        return []

@@ -1,0 +1,96 @@
+"""Email and phone validation with short, human reasons for the chat.
+
+email-validator checks syntax (deliverability is off: no DNS from the chat path);
+phonenumbers normalises to E.164 using the shop's default region for local numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import NumberParseException, ValidationResult
+
+# email-validator's messages → what a person in a chat understands (first match wins).
+_EMAIL_REASONS = (
+    ("must have an @-sign", "that email has no @ sign"),
+    ("something after the @-sign", "that email has no domain (the part after the @)"),
+    ("should have a period", "that email's domain looks incomplete, like name@example.com"),
+    ("something before the @-sign", "that email has nothing before the @"),
+    ("two periods in a row", "that email has two dots in a row"),
+    ("cannot end with a period", "that email ends with a dot"),
+    ("cannot start with a period", "that email starts with a dot"),
+    ("too long", "that email is too long"),
+    ("invalid characters", "that email contains characters that aren't allowed"),
+    ("special-use or reserved name", "that email's domain can't receive mail"),
+)
+_PHONE_REASONS = {
+    ValidationResult.TOO_SHORT: "that number is too short",
+    ValidationResult.TOO_LONG: "that number is too long",
+    ValidationResult.INVALID_COUNTRY_CODE: "that number's country code isn't valid",
+    ValidationResult.INVALID_LENGTH: "that number doesn't have the right number of digits",
+}
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "that number's country code isn't valid",
+    NumberParseException.NOT_A_NUMBER: "that doesn't look like a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "that number is too short",
+    NumberParseException.TOO_SHORT_NSN: "that number is too short",
+    NumberParseException.TOO_LONG: "that number is too long",
+}
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']*")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A validated value (normalised) or the reason it was refused."""
+
+    value: str | None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+def check_email(raw: str | None) -> Checked:
+    text = (raw or "").strip()
+    if not text:
+        return Checked(None, "I didn't catch an email address")
+    # "sure, it's jane@example.com" → validate the address, not the whole sentence.
+    found = _EMAIL_IN_TEXT.search(text)
+    candidate = found.group(0).rstrip(".") if found else text
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return Checked(None, email_reason(str(exc)))
+    return Checked(result.normalized)
+
+
+def email_reason(message: str) -> str:
+    lowered = message.lower()
+    for needle, reason in _EMAIL_REASONS:
+        if needle.lower() in lowered:
+            return reason
+    return "that doesn't look like an email address"
+
+
+def check_phone(raw: str | None, *, default_region: str) -> Checked:
+    text = (raw or "").strip()
+    if not text or not any(ch.isdigit() for ch in text):
+        return Checked(None, "that doesn't look like a phone number")
+    try:
+        number = phonenumbers.parse(text, default_region.upper())
+    except NumberParseException as exc:
+        return Checked(
+            None, _PARSE_REASONS.get(exc.error_type, "that doesn't look like a phone number")
+        )
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        return Checked(None, _PHONE_REASONS.get(possible, "that doesn't look like a phone number"))
+    if not phonenumbers.is_valid_number(number):
+        return Checked(
+            None, "that isn't a valid number; please include the country code, like +1 415 555 0123"
+        )
+    return Checked(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))

@@ -1,0 +1,176 @@
+"""Leads and handoffs for the sales team: callbacks, human requests, sensitive inquiries.
+
+Each lead gets a priority and an SLA deadline from its kind, so the inbox can sort and the
+SLA check can alert. Functions flush, never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.contacts import service as contacts
+from backend.db import utcnow
+from backend.sales.models import Lead
+
+# kind → (priority, time to first reply)
+_SLA = {
+    "emergency": ("urgent", timedelta(minutes=15)),
+    "sensitive": ("high", timedelta(hours=1)),
+    "handoff": ("high", timedelta(hours=1)),
+    "callback": ("normal", timedelta(hours=24)),
+    "high_intent": ("normal", timedelta(hours=4)),
+}
+
+
+def create_lead(
+    session: Session,
+    *,
+    sender_id: str,
+    kind: str,
+    reason: str,
+    preferred_time: str | None = None,
+) -> Lead:
+    """A lead for this chat; the contact and goal are attached only when consent allows it."""
+    priority, sla = _SLA.get(kind, ("normal", timedelta(hours=24)))
+    contact = contacts.contact_for(session, sender_id=sender_id)
+    goal = None
+    if contact is not None and contacts.has_consent(
+        session, contact_id=contact.id, purpose=contacts.HEALTH
+    ):
+        goal = contact.wellness_goal
+    lead = Lead(
+        contact_id=contact.id if contact else None,
+        conversation_id=sender_id,
+        kind=kind,
+        reason=reason,
+        goal=goal,
+        priority=priority,
+        preferred_time=preferred_time,
+        sla_due_at=utcnow() + sla,
+    )
+    session.add(lead)
+    session.flush()
+    return lead
+
+
+def open_lead(session: Session, *, sender_id: str, kind: str) -> Lead | None:
+    return session.execute(
+        select(Lead)
+        .where(Lead.conversation_id == sender_id, Lead.kind == kind, Lead.status != "closed")
+        .order_by(Lead.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def request_handoff(session: Session, *, sender_id: str, channel: str = "web", reason: str) -> Lead:
+    """The person asked for a human: one open handoff lead per chat, conversation marked."""
+    contacts.mark_conversation(session, sender_id=sender_id, channel=channel, handed_off=True)
+    return open_lead(session, sender_id=sender_id, kind="handoff") or create_lead(
+        session, sender_id=sender_id, kind="handoff", reason=reason
+    )
+
+
+def request_callback(
+    session: Session,
+    *,
+    sender_id: str,
+    preferred_time: str | None,
+    reason: str = "callback requested",
+) -> Lead:
+    """A callback needs a consenting contact with a phone number (the form collected it)."""
+    contact = contacts.contact_for(session, sender_id=sender_id)
+    if contact is None or not contact.phone_e164:
+        raise contacts.ConsentRequired("a callback needs privacy consent and a phone number")
+    contacts.record_interaction(
+        session, sender_id=sender_id, kind="cta", detail={"cta": "callback"}
+    )
+    return create_lead(
+        session, sender_id=sender_id, kind="callback", reason=reason, preferred_time=preferred_time
+    )
+
+
+def flag_sensitive(session: Session, *, sender_id: str, channel: str = "web", kind: str) -> Lead:
+    """Medical-advice question or emergency: flag the chat and put it in front of a person.
+
+    Stored without consent on purpose (a safety record), but holding no message text:
+    only the kind of inquiry and the chat it happened in.
+    """
+    lead_kind = "emergency" if kind == "emergency" else "sensitive"
+    contacts.mark_conversation(session, sender_id=sender_id, channel=channel, sensitive=True)
+    contacts.record_interaction(
+        session,
+        sender_id=sender_id,
+        kind="emergency" if kind == "emergency" else "sensitive_inquiry",
+        detail={"flag": "sensitive inquiry"},
+        channel=channel,
+        require_consent=False,
+    )
+    return open_lead(session, sender_id=sender_id, kind=lead_kind) or create_lead(
+        session, sender_id=sender_id, kind=lead_kind, reason="sensitive inquiry"
+    )
+
+
+def redact_leads(session: Session, *, contact_id: int, conversation_id: str) -> int:
+    """Erasure: leads keep their kind and timing for reporting, lose personal details."""
+    leads = (
+        session.execute(
+            select(Lead).where(
+                (Lead.contact_id == contact_id) | (Lead.conversation_id == conversation_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for lead in leads:
+        lead.goal = lead.preferred_time = None
+        lead.reason = "erased on request"
+        lead.conversation_id = None
+    session.flush()
+    return len(leads)
+
+
+def submit_contact(
+    session: Session,
+    *,
+    sender_id: str,
+    details: contacts.ContactDetails,
+    version: str,
+    callback_time: str | None = None,
+) -> Lead | None:
+    """The chat's contact form: details and consent decisions, plus a callback lead if asked."""
+    contacts.save_contact_details(session, sender_id=sender_id, details=details, version=version)
+    if callback_time is None or not details.phone_e164:
+        return None
+    return request_callback(session, sender_id=sender_id, preferred_time=callback_time)
+
+
+def checkout_from_chat(
+    session: Session,
+    *,
+    settings,
+    payments,
+    sender_id: str,
+    sku: str,
+    quantity: int,
+):
+    """Order from the chat: needs privacy consent; the receipt email comes from the contact."""
+    from backend.orders.service import place_order
+
+    contact = contacts.contact_for(session, sender_id=sender_id)
+    if contact is None:
+        raise contacts.ConsentRequired("checkout needs privacy consent")
+    contacts.record_interaction(
+        session, sender_id=sender_id, kind="cta", detail={"cta": "checkout", "sku": sku}
+    )
+    return place_order(
+        session,
+        settings=settings,
+        payments=payments,
+        items=[(sku, quantity)],
+        email=contact.email,
+        contact_id=contact.id,
+        conversation_id=sender_id,
+    )

@@ -1,0 +1,243 @@
+"""End to end: `rasa run` + the action server on loopback, conversations over the REST
+channel, then the database is checked (contact, consents, ledger; nothing in declined paths).
+
+Needs models/current.tar.gz (scripts/test.sh trains it before pytest).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select, text
+
+from backend import ledger, migrations
+from backend.catalog.service import SAMPLE_CATALOG, load_catalog
+from backend.contacts.models import ConsentEvent, Contact, Conversation, Interaction
+from backend.contacts.service import finish_tracker_erasures
+from backend.db import make_engine, make_session_factory, session_scope
+from backend.sales.models import Lead
+
+pytestmark = pytest.mark.rasa
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "current.tar.gz"
+STARTUP_SECONDS = 240  # model loading on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, name: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    pytest.fail(
+        f"{name} did not become ready within {STARTUP_SECONDS}s:\n{log.read_text()[-3000:]}"
+    )
+
+
+def start(argv, env, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - fixed argv
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.skip("models/current.tar.gz is missing: run `make train` (scripts/test.sh does)")
+    tmp = tmp_path_factory.mktemp("e2e")
+    db_url = f"sqlite:///{tmp / 'chat.db'}"
+    engine = make_engine(db_url)
+    migrations.upgrade(engine)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as s:
+        load_catalog(s, source=str(SAMPLE_CATALOG))
+    action_port, rasa_port = free_port(), free_port()
+    (tmp / "endpoints.yml").write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+        f"tracker_store:\n  type: SQL\n  url: {db_url}\n"
+    )
+    (tmp / "credentials.yml").write_text("rest:\n")
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "SANIC_HOST": "127.0.0.1",
+        "HTS_ENV_FILE": "/nonexistent/.env",
+        "TAX_RATE_PERCENT": "0",
+    }
+    actions = start(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
+        env,
+        tmp / "actions.log",
+    )
+    rasa = start(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(rasa_port),
+            "--model",
+            str(MODEL),
+            "--endpoints",
+            str(tmp / "endpoints.yml"),
+            "--credentials",
+            str(tmp / "credentials.yml"),
+        ],
+        env,
+        tmp / "rasa.log",
+    )
+    try:
+        wait_until_up(
+            f"http://127.0.0.1:{action_port}/health", actions, "action server", tmp / "actions.log"
+        )
+        wait_until_up(f"http://127.0.0.1:{rasa_port}/status", rasa, "rasa", tmp / "rasa.log")
+        yield f"http://127.0.0.1:{rasa_port}", factory
+    finally:
+        stop(rasa)
+        stop(actions)
+        engine.dispose()
+
+
+class Chat:
+    def __init__(self, base: str):
+        self.url = f"{base}/webhooks/rest/webhook"
+        self.sender = f"e2e-{uuid.uuid4().hex[:12]}"
+
+    def say(self, message: str) -> str:
+        response = requests.post(
+            self.url, json={"sender": self.sender, "message": message}, timeout=60
+        )
+        assert response.status_code == 200
+        replies = response.json()
+        assert replies, f"no reply to {message!r} (an action failed?)"
+        return "\n".join(r.get("text", "") for r in replies)
+
+
+def count(session, model, *where) -> int:
+    return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def test_consent_contact_form_and_callback_are_stored_with_proof(stack):
+    base, factory = stack
+    chat = Chat(base)
+    assert "privacy policy" in chat.say("hi")
+    assert "health information" in chat.say("/affirm")
+    assert "What would you like support with" in chat.say("/affirm")
+    assert "Why:" in chat.say('/choose_goal{"goal":"weight_loss"}')
+    assert "What name" in chat.say("/request_callback")
+    assert "email address" in chat.say("Jane Doe")
+    assert "that email has no domain" in chat.say("jane@")
+    assert "offers" in chat.say("jane@example.com")
+    assert "phone number" in chat.say('/inform{"channel":"sms"}')
+    assert "good time" in chat.say("+1 415 555 0123")
+    assert "receipts" in chat.say("after 5pm")
+    assert "call you back" in chat.say("/affirm")
+    with session_scope(factory) as s:
+        contact = s.execute(select(Contact)).scalars().one()
+        assert (contact.name, contact.email, contact.phone_e164, contact.wellness_goal) == (
+            "Jane Doe",
+            "jane@example.com",
+            "+14155550123",
+            "weight_loss",
+        )
+        decisions = set(
+            s.execute(
+                select(ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
+            ).all()
+        )
+        assert decisions == {
+            ("privacy", "chat", True),
+            ("health_data", "chat", True),
+            ("marketing", "email", False),
+            ("marketing", "sms", True),
+            ("marketing", "whatsapp", False),
+            ("transactional", "email", True),
+        }
+        assert s.execute(select(Lead.kind)).scalars().all() == ["callback"]
+        report = ledger.verify(s)
+        assert report.ok and report.checked == 6
+    # Right to erasure through the chat; the tracker rows go once the turn is saved.
+    assert "erased" in chat.say("delete my data")
+    with session_scope(factory) as s:
+        finish_tracker_erasures(s)
+    with session_scope(factory) as s:
+        rows = s.execute(
+            text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": chat.sender}
+        ).scalar_one()
+        assert rows == 0
+        assert s.execute(select(Contact.email)).scalar_one() is None
+        assert ledger.verify(s).ok
+
+
+def test_declined_privacy_keeps_the_chat_useful_and_stores_nothing(stack):
+    base, factory = stack
+    chat = Chat(base)
+    first = chat.say("hi, my email is decline@example.com")
+    assert "haven't saved" in first and "privacy policy" in first
+    assert "won't store anything" in chat.say("/deny")
+    assert "Why:" in chat.say('/choose_goal{"goal":"diabetes"}')
+    assert "privacy policy" in chat.say("/checkout")
+    chat.say("/deny")
+    with session_scope(factory) as s:
+        conversation = s.execute(
+            select(Conversation).where(Conversation.sender_id == chat.sender)
+        ).scalar_one_or_none()
+        assert conversation is None
+        assert count(s, Contact, Contact.email == "decline@example.com") == 0
+        assert count(s, Lead, Lead.conversation_id == chat.sender) == 0
+
+
+def test_emergency_gets_guidance_first_and_is_flagged(stack):
+    base, factory = stack
+    chat = Chat(base)
+    reply = chat.say("I have chest pain")
+    assert "911" in reply and "Why:" not in reply
+    with session_scope(factory) as s:
+        conversation = s.execute(
+            select(Conversation).where(Conversation.sender_id == chat.sender)
+        ).scalar_one()
+        assert conversation.sensitive
+        assert count(s, Interaction, Interaction.conversation_id == conversation.id) == 1
+        assert (
+            s.execute(select(Lead.priority).where(Lead.conversation_id == chat.sender)).scalar_one()
+            == "urgent"
+        )

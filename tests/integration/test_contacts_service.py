@@ -1,0 +1,282 @@
+"""Consent-first storage: contacts, consent events with ledger entries, withdrawal, erasure."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+
+from backend import ledger
+from backend.contacts import service
+from backend.contacts.jobs import erase_chat_trackers
+from backend.contacts.models import (
+    ConsentEvent,
+    Contact,
+    Conversation,
+    DataSubjectRequest,
+    Interaction,
+)
+from backend.contacts.records import consent_record
+from backend.sales import service as sales
+from backend.sales.models import Lead
+
+V = "2026-11"
+WORDING = service.privacy_wording(policy_url="http://127.0.0.1:8000/privacy")
+
+
+def count(session, model) -> int:
+    return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def accept(session, sender="s1"):
+    return service.record_privacy(
+        session, sender_id=sender, channel="rest", granted=True, wording=WORDING, version=V
+    )
+
+
+def test_declining_privacy_before_any_consent_stores_nothing(session):
+    result = service.record_privacy(
+        session, sender_id="s1", channel="rest", granted=False, wording=WORDING, version=V
+    )
+    assert result is None
+    for model in (Contact, ConsentEvent, Conversation, Interaction, ledger.LedgerEntry):
+        assert count(session, model) == 0
+
+
+def test_accepting_privacy_creates_contact_event_and_ledger_entry(session):
+    contact = accept(session)
+    event = session.execute(select(ConsentEvent)).scalar_one()
+    assert (event.contact_id, event.purpose, event.channel, event.granted) == (
+        contact.id,
+        "privacy",
+        "chat",
+        True,
+    )
+    assert event.wording == WORDING and event.wording_version == V
+    assert event.conversation_id == "s1"
+    entry = ledger.latest_for(session, entity_type="consent", entity_id=event.id)
+    assert entry.action == "granted"
+    assert entry.record_hash == ledger.record_hash(consent_record(event))
+    assert ledger.verify(session).ok
+    assert service.find_conversation(session, sender_id="s1").contact_id == contact.id
+
+
+def test_consent_record_hash_survives_a_reload(session_factory):
+    from backend.db import session_scope
+
+    with session_scope(session_factory) as s:
+        accept(s)
+    with session_scope(session_factory) as s:  # fresh objects: naive datetimes from SQLite
+        event = s.execute(select(ConsentEvent)).scalar_one()
+        entry = ledger.latest_for(s, entity_type="consent", entity_id=event.id)
+        assert ledger.record_hash(consent_record(event)) == entry.record_hash
+
+
+def test_other_consents_need_privacy_consent_first(session):
+    with pytest.raises(service.ConsentRequired):
+        service.record_consent(
+            session,
+            sender_id="s1",
+            purpose="health_data",
+            channel="chat",
+            granted=True,
+            wording=service.HEALTH_WORDING,
+            version=V,
+        )
+    with pytest.raises(service.ConsentRequired):
+        service.save_contact_details(
+            session,
+            sender_id="s1",
+            details=service.ContactDetails(email="a@example.com"),
+            version=V,
+        )
+    assert count(session, Contact) == 0
+
+
+def test_contact_details_record_one_decision_per_channel(session):
+    accept(session)
+    details = service.ContactDetails(
+        name="Jane",
+        email="jane@example.com",
+        phone_e164="+14155550123",
+        marketing_channels=("email", "whatsapp"),
+        transactional=True,
+    )
+    contact = service.save_contact_details(session, sender_id="s1", details=details, version=V)
+    assert (contact.name, contact.email, contact.phone_e164) == (
+        "Jane",
+        "jane@example.com",
+        "+14155550123",
+    )
+    state = service.consent_state(session, contact_id=contact.id)
+    assert state[("marketing", "email")] and state[("marketing", "whatsapp")]
+    assert state[("marketing", "sms")] is False
+    assert state[("transactional", "email")] is True
+    # Same answers again: no duplicate events.
+    before = count(session, ConsentEvent)
+    service.save_contact_details(session, sender_id="s1", details=details, version=V)
+    assert count(session, ConsentEvent) == before == 5
+    assert ledger.verify(session).checked == 5
+
+
+def test_goal_is_stored_only_with_health_consent(session):
+    from backend.catalog.service import SAMPLE_CATALOG, load_catalog
+
+    load_catalog(session, source=str(SAMPLE_CATALOG))
+    contact = accept(session)
+    rec = service.show_recommendations(session, sender_id="s1", goal="weight_loss")
+    assert rec.products and contact.wellness_goal is None
+    assert session.execute(select(Interaction.detail)).scalar_one() == {}
+    service.record_consent(
+        session,
+        sender_id="s1",
+        purpose="health_data",
+        channel="chat",
+        granted=True,
+        wording=service.HEALTH_WORDING,
+        version=V,
+    )
+    service.show_recommendations(session, sender_id="s1", goal="weight_loss")
+    assert contact.wellness_goal == "weight_loss"
+    # Withdrawing health-data consent removes the goal.
+    service.record_consent(
+        session,
+        sender_id="s1",
+        purpose="health_data",
+        channel="chat",
+        granted=False,
+        wording=service.HEALTH_WORDING,
+        version=V,
+    )
+    assert contact.wellness_goal is None
+
+
+def test_recommendations_without_privacy_consent_store_nothing(session):
+    from backend.catalog.service import SAMPLE_CATALOG, load_catalog
+
+    load_catalog(session, source=str(SAMPLE_CATALOG))
+    service.show_recommendations(session, sender_id="anon", goal="diabetes")
+    assert count(session, Conversation) == count(session, Interaction) == 0
+
+
+def test_opt_out_withdraws_marketing_on_every_channel(session):
+    contact = accept(session)
+    service.save_contact_details(
+        session,
+        sender_id="s1",
+        version=V,
+        details=service.ContactDetails(marketing_channels=("email", "sms", "whatsapp")),
+    )
+    assert service.opt_out(session, sender_id="s1", version=V) == 3
+    state = service.consent_state(session, contact_id=contact.id)
+    assert not any(state[("marketing", c)] for c in ("email", "sms", "whatsapp"))
+    withdrawn = (
+        session.execute(
+            select(ConsentEvent).where(
+                ConsentEvent.granted.is_(False), ConsentEvent.source == "chat"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert {e.channel for e in withdrawn} == {"email", "sms", "whatsapp"}
+    assert ledger.verify(session).ok
+    assert service.opt_out(session, sender_id="nobody", version=V) == 0
+
+
+def _tracker_table(session):
+    session.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), "
+            "type_name VARCHAR(255), timestamp FLOAT, data TEXT)"
+        )
+    )
+    for sender in ("s1", "s1", "other"):
+        session.execute(
+            text(
+                "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                "VALUES (:s, 'user', 1.0, '{\"text\": \"jane@example.com\"}')"
+            ),
+            {"s": sender},
+        )
+
+
+def test_erasure_blanks_personal_fields_withdraws_everything_and_deletes_tracker_rows(session):
+    _tracker_table(session)
+    contact = accept(session)
+    service.save_contact_details(
+        session,
+        sender_id="s1",
+        version=V,
+        details=service.ContactDetails(
+            name="Jane",
+            email="jane@example.com",
+            phone_e164="+14155550123",
+            marketing_channels=("sms",),
+            transactional=True,
+        ),
+    )
+    sales.request_callback(session, sender_id="s1", preferred_time="after 5pm")
+    result = service.erase(session, sender_id="s1", version=V)
+    assert result.contact_erased and result.tracker_rows_deleted == 2
+    assert (contact.name, contact.email, contact.phone_e164, contact.wellness_goal) == (None,) * 4
+    assert contact.erased_at is not None
+    state = service.consent_state(session, contact_id=contact.id)
+    assert not any(state.values())
+    remaining = session.execute(text("SELECT sender_id FROM events")).scalars().all()
+    assert remaining == ["other"]
+    lead = session.execute(select(Lead)).scalar_one()
+    assert lead.preferred_time is None and lead.conversation_id is None
+    assert count(session, Interaction) == 0
+    assert service.find_conversation(session, sender_id="s1") is None  # pseudonymised
+    request = session.execute(select(DataSubjectRequest)).scalar_one()
+    assert (request.kind, request.status) == ("deletion", "completed")
+    assert ledger.verify(session).ok
+    assert service.contact_for(session, sender_id="s1") is None
+
+
+def test_erasure_from_chat_defers_tracker_rows_to_the_job(session, settings):
+    _tracker_table(session)
+    accept(session)
+    result = service.erase(session, sender_id="s1", version=V, defer_tracker=True)
+    assert result.pending_tracker and result.tracker_rows_deleted == 0
+    request = session.execute(select(DataSubjectRequest)).scalar_one()
+    assert (request.status, request.sender_id) == ("pending_tracker", "s1")
+    counts = erase_chat_trackers(session, settings)
+    assert counts == {"requests": 1, "tracker_rows": 2}
+    assert (request.status, request.sender_id) == ("completed", None)
+
+
+def test_access_summary_lists_what_is_stored_and_records_the_request(session):
+    accept(session)
+    service.update_contact(session, sender_id="s1", email="jane@example.com")
+    summary = service.access_summary(session, sender_id="s1")
+    assert summary.stored and summary.email == "jane@example.com"
+    assert summary.consents == {"privacy:chat": True}
+    assert service.access_summary(session, sender_id="stranger").stored is False
+    kinds = session.execute(select(DataSubjectRequest.kind)).scalars().all()
+    assert kinds == ["access", "access"]
+
+
+def test_flag_sensitive_marks_conversation_and_creates_one_lead(session):
+    sales.flag_sensitive(session, sender_id="anon", kind="medical_advice")
+    sales.flag_sensitive(session, sender_id="anon", kind="medical_advice")
+    conversation = service.find_conversation(session, sender_id="anon")
+    assert conversation.sensitive and conversation.contact_id is None
+    lead = session.execute(select(Lead)).scalar_one()
+    assert (lead.kind, lead.priority, lead.reason) == ("sensitive", "high", "sensitive inquiry")
+    kinds = session.execute(select(Interaction.kind)).scalars().all()
+    assert kinds == ["sensitive_inquiry", "sensitive_inquiry"]
+    assert count(session, Contact) == 0
+
+
+def test_handoff_marks_conversation_and_reuses_open_lead(session):
+    first = sales.request_handoff(session, sender_id="s1", reason="asked")
+    second = sales.request_handoff(session, sender_id="s1", reason="asked again")
+    assert first.id == second.id and first.kind == "handoff" and first.sla_due_at is not None
+    assert service.find_conversation(session, sender_id="s1").handed_off
+
+
+def test_callback_needs_a_phone_number(session):
+    accept(session)
+    with pytest.raises(service.ConsentRequired):
+        sales.request_callback(session, sender_id="s1", preferred_time="now")

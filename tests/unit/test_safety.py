@@ -1,0 +1,64 @@
+"""The keyword safety net: emergencies first, medical-advice questions, shopping left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend import safety
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have chest pain after taking the tea",
+        "i cant breathe properly",
+        "my dad is having a stroke",
+        "I think I took too many pills, overdose?",
+        "my throat is closing up after the gummies",
+        "I want to kill myself",
+    ],
+)
+def test_emergencies_are_recognised(text):
+    verdict = safety.classify(text)
+    assert verdict.is_emergency and verdict.flagged
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I take berberine with metformin",
+        "what dose of magnesium should I take",
+        "should I stop my blood pressure medication",
+        "is it safe while pregnant",
+        "can my daughter take this",
+        "will it cure my diabetes",
+        "do i have diabetes if my feet tingle",
+        "any side effects with warfarin?",
+    ],
+)
+def test_medical_advice_questions_are_recognised(text):
+    verdict = safety.classify(text)
+    assert verdict.is_medical and not verdict.is_emergency
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "show me weight loss products",
+        "how much is the marine collagen",
+        "is the omega-3 in stock",
+        "I want to check out",
+        "",
+        None,
+    ],
+)
+def test_ordinary_shopping_is_not_flagged(text):
+    assert safety.classify(text).kind is None
+
+
+def test_emergency_wins_over_medical_advice():
+    assert safety.classify("chest pain since I combined my meds with this").is_emergency
+
+
+def test_guidance_names_emergency_numbers():
+    assert "911" in safety.EMERGENCY_GUIDANCE and "112" in safety.EMERGENCY_GUIDANCE
