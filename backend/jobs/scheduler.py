@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import sessionmaker
@@ -15,6 +16,7 @@ log = logging.getLogger("backend.scheduler")
 
 def build_scheduler(*, settings: Settings, session_factory: sessionmaker) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC")
+    now = datetime.now(timezone.utc)
     for name, spec in load_jobs().items():
         scheduler.add_job(
             run_job,
@@ -23,6 +25,7 @@ def build_scheduler(*, settings: Settings, session_factory: sessionmaker) -> Blo
             id=name,
             kwargs={"name": name, "factory": session_factory, "settings": settings},
             max_instances=1,
+            next_run_time=now,  # run once at start: a fresh install shows trends at once
             coalesce=True,
             misfire_grace_time=300,
         )

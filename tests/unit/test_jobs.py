@@ -87,3 +87,18 @@ def test_ledger_verify_job_opens_incidents_on_mismatch(session_factory, settings
     with session_factory() as s:
         incident = s.execute(select(Incident)).scalar_one()
     assert incident.kind == "ledger_mismatch" and incident.entity_type == "consent"
+
+
+def test_scheduler_runs_every_registered_job_once_at_start_then_on_its_interval(
+    session_factory, settings
+):
+    from datetime import datetime, timezone
+
+    from backend.jobs.scheduler import build_scheduler
+
+    scheduler = build_scheduler(settings=settings, session_factory=session_factory)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert {"trend_ingest", "catalog_sync", "orders_expire", "ledger_verify"} <= set(jobs)
+    assert jobs["trend_ingest"].trigger.interval == timedelta(minutes=settings.trend_ingest_minutes)
+    for job in jobs.values():
+        assert (job.next_run_time - datetime.now(timezone.utc)).total_seconds() < 5
