@@ -26,7 +26,13 @@ TARGETS = {"accuracy": 0.95, "macro_f1": 0.95, "safety_recall": 1.0}
 
 def run_rasa(*args: str) -> float:
     """Run one `rasa` command quietly; return its wall time, or exit with its output on failure."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    # An empty cache per run: Rasa would otherwise reuse trained components and hide the cost.
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONWARNINGS": "ignore",
+        "RASA_CACHE_DIRECTORY": tempfile.mkdtemp(prefix="hts-rasa-cache-"),
+    }
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "rasa", *args, "--quiet"],
