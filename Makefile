@@ -9,6 +9,9 @@ help: ## list the targets
 setup: ## create .venv from requirements.lock (only when the lock changed), create .env
 	@./scripts/bootstrap.sh
 
+lock: ## re-resolve requirements.lock from requirements.in (Rasa + everything, one resolve)
+	@./scripts/lock.sh
+
 db: setup ## migrate the database and load the sample catalog
 	@$(PY) -m backend db upgrade
 	@$(PY) -m backend catalog load
@@ -49,4 +52,4 @@ bench: setup ## run the benchmarks; figures go to benchmarks/results/
 clean: ## remove the virtualenv, database, models and results
 	rm -rf .venv var results models/*.tar.gz
 
-.PHONY: help setup db train run test lint format validate nlu-report bench clean
+.PHONY: help setup lock db train run test lint format validate nlu-report bench clean

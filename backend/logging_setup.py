@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import traceback
 from collections.abc import Iterable
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -46,7 +47,38 @@ class KeyValueFormatter(logging.Formatter):
         return base
 
 
+def install_record_redaction(secrets: Iterable[str] = ()) -> None:
+    """Redact every log record at creation, whichever handler later prints it.
+
+    Covers processes whose handlers we do not own (the Rasa action server): the message, its
+    structured fields and the traceback text (database errors quote the row's values) are
+    redacted before any handler sees them. Installing twice keeps one layer.
+    """
+    current = logging.getLogRecordFactory()
+    if getattr(current, "hts_redacting", False):
+        return
+    secret_list = [s for s in secrets if s]
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        try:
+            record.msg = redact_text(record.getMessage(), secret_list)
+            record.args = ()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the record
+            record.msg, record.args = redact_text(str(record.msg), secret_list), ()
+        if record.exc_info:
+            record.exc_text = redact_text(
+                "".join(traceback.format_exception(*record.exc_info)).rstrip(), secret_list
+            )
+            record.exc_info = None
+        return record
+
+    factory.hts_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    install_record_redaction(secrets)
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))

@@ -229,7 +229,8 @@ def main() -> None:
             / result["rasa_init_bot"]["load"]["msg_per_s"],
             2,
         )
-    out = ROOT / "benchmarks" / "results" / "chat_load.json"
+    suffix = "" if args.workers == 1 else f"_w{args.workers}"
+    out = ROOT / "benchmarks" / "results" / f"chat_load{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -67,15 +67,17 @@ def render_pdf(doc: DocumentData) -> bytes:
     header.textLine(f"{doc.kind} {doc.number}")
     header.setFont("Helvetica", 10, leading=14)
     header.moveCursor(0, 10)
-    header.textLines([
-        doc.seller.get("name", ""),
-        doc.seller.get("address", ""),
-        f"Tax ID: {doc.seller.get('tax_id', '')}",
-        "",
-        f"Issued: {issued.strftime('%Y-%m-%d %H:%M:%S UTC')}",
-        f"Order: {doc.order_public_id}",
-        *(f"{label}: {value}" for label, value in doc.references),
-    ])
+    header.textLines(
+        [
+            doc.seller.get("name", ""),
+            doc.seller.get("address", ""),
+            f"Tax ID: {doc.seller.get('tax_id', '')}",
+            "",
+            f"Issued: {issued.strftime('%Y-%m-%d %H:%M:%S UTC')}",
+            f"Order: {doc.order_public_id}",
+            *(f"{label}: {value}" for label, value in doc.references),
+        ]
+    )
     c.drawText(header)
     y = header.getY() - 14
     c.setFont("Helvetica-Bold", 10)

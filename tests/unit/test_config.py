@@ -81,3 +81,29 @@ def test_log_filter_redacts_secrets_emails_and_phones(caplog):
     handler_filter.filter(record)
     assert record.getMessage() == "user <email> phone <phone> token ***"
     assert "sk_test_abc" not in redact_text("key sk_test_abcDEF123")
+
+
+def test_record_redaction_covers_handlers_we_do_not_own_and_tracebacks():
+    import io
+    import logging
+
+    from backend.logging_setup import install_record_redaction
+
+    previous = logging.getLogRecordFactory()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)  # a plain handler, like rasa-sdk's own
+    logger = logging.getLogger("test.foreign")
+    logger.addHandler(handler)
+    try:
+        install_record_redaction(["tok-abcdef-123"])
+        try:
+            raise ValueError("duplicate key jane@example.org +44 7700 900123")
+        except ValueError:
+            logger.exception("insert failed for %s with tok-abcdef-123", "jane@example.org")
+    finally:
+        logger.removeHandler(handler)
+        logging.setLogRecordFactory(previous)
+    out = stream.getvalue()
+    assert "insert failed for <email> with ***" in out
+    assert "ValueError: duplicate key <email> <phone>" in out
+    assert "jane@example.org" not in out and "tok-abcdef-123" not in out
