@@ -4,7 +4,8 @@ Starts, on 127.0.0.1:
   * baseline: the `rasa init` bot (default config, in-memory tracker, no action server);
   * full stack: our model + action server + SQL tracker store on a migrated SQLite database
     (optionally --workers N with the Redis lock store at --redis-url);
-then drives N concurrent virtual users (each its own sender id) for a fixed number of turns and
+then drives N concurrent virtual users for a fixed number of turns (each pass through the script
+is one visit with its own sender id, so no two concurrent senders share a conversation) and
 reports single-turn latency (one user) and p50/p95/p99 + msg/s under load.
 Results: benchmarks/results/chat_load.json
 """
@@ -28,13 +29,18 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import free_port, wait_http  # noqa: E402
+from tests.helpers import free_port, stop_group, wait_http  # noqa: E402
 
 PY = sys.executable
+# A realistic consent-first visit: privacy and health-data consent (database writes with ledger
+# entries), a goal (recommendations), a trend question, a product question, goodbye.
 OUR_SCRIPT = [
     "hi",
+    "yes",
+    "yes",
+    "i want to lose weight",
     "what is trending for blood pressure",
-    "what products do you have",
+    "how much is the Weight Loss Support Bundle",
     "thanks",
     "bye",
 ]
@@ -50,10 +56,13 @@ def percentile(values: list[float], p: float) -> float:
 
 def drive(url: str, script: list[str], users: int, turns_per_user: int) -> dict:
     def user(_i: int) -> list[float]:
-        sender = f"bench-{uuid.uuid4().hex[:10]}"
         session = requests.Session()
         latencies = []
         for turn in range(turns_per_user):
+            if turn % len(script) == 0:
+                # Each pass through the script is one visit with its own conversation, as on a
+                # shop website; a virtual user makes several visits one after the other.
+                sender = f"bench-{uuid.uuid4().hex[:10]}"
             text = script[turn % len(script)]
             start = time.perf_counter()
             response = session.post(url, json={"sender": sender, "message": text}, timeout=60)
@@ -80,17 +89,19 @@ def drive(url: str, script: list[str], users: int, turns_per_user: int) -> dict:
 
 
 def start(argv: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)  # noqa: S603
+    return subprocess.Popen(  # noqa: S603
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(*procs: subprocess.Popen) -> None:
     for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        stop_group(p)  # with its forked Sanic workers
 
 
 def measure(url: str, script: list[str], users: int, turns: int) -> dict:
@@ -152,7 +163,9 @@ def full_stack(work: Path, users: int, turns: int, workers: int, redis_url: str 
     )
     actions_port, rasa_port = free_port(), free_port()
     env["ACTION_SERVER_URL"] = f"http://127.0.0.1:{actions_port}"
-    renv = rasa_env(load_settings({k: v for k, v in env.items() if k.isupper()}, dotenv=False))
+    # rasa_env adds the tracker/lock store variables; env keeps this run's DATABASE_URL for both
+    # processes (the action server must use the benchmark database, not the developer's).
+    renv = {**rasa_env(load_settings(env, dotenv=False)), **env}
     renv["SANIC_WORKERS"] = str(workers)
     actions = start(
         [PY, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port)],

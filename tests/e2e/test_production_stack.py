@@ -23,7 +23,7 @@ from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import ROOT, load_settings
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.supervisor import rasa_env
-from tests.helpers import free_port, wait_http
+from tests.helpers import free_port, stop_group, wait_http
 
 MODEL = ROOT / "models" / "current.tar.gz"
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres, pytest.mark.redis]
@@ -123,11 +123,7 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
         assert len(workers) >= 2, (tmp_path / "rasa.log").read_text()[-2000:]
     finally:
         for proc in (rasa, actions):
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_group(proc)
         for log in logs.values():
             log.close()
         engine.dispose()
