@@ -209,7 +209,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--turns", type=int, default=25, help="messages per virtual user")
+    parser.add_argument("--turns", type=int, default=40, help="messages per virtual user")
     parser.add_argument(
         "--workers", type=int, default=1, help="SANIC_WORKERS for rasa run (>1 needs --redis-url)"
     )
