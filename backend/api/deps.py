@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
+from backend.db import session_scope
 
 
 def settings_dep(request: Request) -> Settings:
@@ -15,12 +16,6 @@ def settings_dep(request: Request) -> Settings:
 
 
 def session_dep(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.session_factory()
-    try:
+    """One unit of work per request: committed when the handler succeeds."""
+    with session_scope(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

@@ -170,18 +170,13 @@ def issue_invoice(
         pdf=b"",
         sha256="",
     )
-    invoice.pdf = render_pdf(invoice_document(invoice, order, items))
-    invoice.sha256 = ledger.sha256_hex(invoice.pdf)
-    session.add(invoice)
-    session.flush()
-    ledger.append(
+    return _seal(
         session,
+        invoice,
+        pdf=render_pdf(invoice_document(invoice, order, items)),
         entity_type=INVOICE,
-        entity_id=invoice.number,
-        action="issued",
-        record=invoice_record(invoice, order),
+        record=lambda: invoice_record(invoice, order),
     )
-    return invoice
 
 
 def issue_receipt(
@@ -204,18 +199,13 @@ def issue_receipt(
         pdf=b"",
         sha256="",
     )
-    receipt.pdf = render_pdf(receipt_document(receipt, invoice, order, items, payment))
-    receipt.sha256 = ledger.sha256_hex(receipt.pdf)
-    session.add(receipt)
-    session.flush()
-    ledger.append(
+    return _seal(
         session,
+        receipt,
+        pdf=render_pdf(receipt_document(receipt, invoice, order, items, payment)),
         entity_type=RECEIPT,
-        entity_id=receipt.number,
-        action="issued",
-        record=receipt_record(receipt, order),
+        record=lambda: receipt_record(receipt, order),
     )
-    return receipt
 
 
 def issue_credit_note(
@@ -244,15 +234,26 @@ def issue_credit_note(
         pdf=b"",
         sha256="",
     )
-    note.pdf = render_pdf(credit_note_document(note, invoice, order))
-    note.sha256 = ledger.sha256_hex(note.pdf)
-    session.add(note)
+    return _seal(
+        session,
+        note,
+        pdf=render_pdf(credit_note_document(note, invoice, order)),
+        entity_type=CREDIT_NOTE,
+        record=lambda: credit_note_record(note, order),
+    )
+
+
+def _seal(session: Session, document, *, pdf: bytes, entity_type: str, record) -> object:
+    """Store a document's PDF and hash and append its ledger entry, in the caller's transaction."""
+    document.pdf = pdf
+    document.sha256 = ledger.sha256_hex(pdf)
+    session.add(document)
     session.flush()
     ledger.append(
         session,
-        entity_type=CREDIT_NOTE,
-        entity_id=note.number,
+        entity_type=entity_type,
+        entity_id=document.number,
         action="issued",
-        record=credit_note_record(note, order),
+        record=record(),
     )
-    return note
+    return document
