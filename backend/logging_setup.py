@@ -52,12 +52,14 @@ def install_record_redaction(secrets: Iterable[str] = ()) -> None:
 
     Covers processes whose handlers we do not own (the Rasa action server): the message, its
     structured fields and the traceback text (database errors quote the row's values) are
-    redacted before any handler sees them. Installing twice keeps one layer.
+    redacted before any handler sees them. Installing again adds secrets to the one layer.
     """
     current = logging.getLogRecordFactory()
-    if getattr(current, "hts_redacting", False):
+    new_secrets = [s for s in secrets if s]
+    if getattr(current, "hts_secrets", None) is not None:
+        current.hts_secrets.extend(x for x in new_secrets if x not in current.hts_secrets)
         return
-    secret_list = [s for s in secrets if s]
+    secret_list = new_secrets
 
     def factory(*args, **kwargs) -> logging.LogRecord:
         record = current(*args, **kwargs)
@@ -73,7 +75,7 @@ def install_record_redaction(secrets: Iterable[str] = ()) -> None:
             record.exc_info = None
         return record
 
-    factory.hts_redacting = True  # type: ignore[attr-defined]
+    factory.hts_secrets = secret_list  # type: ignore[attr-defined]  # later installs add to it
     logging.setLogRecordFactory(factory)
 
 

@@ -74,6 +74,7 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
         env={**env, "SANIC_WORKERS": "1"},
         stdout=logs["actions"],
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # stopped as a group, with the Sanic workers it forks
     )
     rasa = subprocess.Popen(  # noqa: S603
         [
@@ -96,6 +97,7 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
         env=env,
         stdout=logs["rasa"],
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # stopped as a group, with the Sanic workers it forks
     )
     try:
         wait_http(f"http://127.0.0.1:{action_port}/health", timeout=120, proc=actions)
