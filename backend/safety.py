@@ -42,6 +42,12 @@ _EMERGENCY_PATTERNS = [
     r"\bemergency\b|call (an )?ambulance|\b911\b|\b112\b",
     r"blood sugar (is )?(very |really )?(low|high)|(sugar|glucose) (is |at )?[0-9]{2,3} and",
     r"lips (are |turning )?blue|coughing (up )?blood|vomiting blood",
+    r"gasping|can'?t get (any )?air|choking",
+    r"collaps\w*|(won'?t|can'?t|not) wak\w* (him|her|them) up|unresponsive|very (sleepy|drowsy)",
+    r"\b(i'?m|i am|am i|he'?s|she'?s) dying\b|don'?t want to (live|be alive)|no reason to live",
+    r"\bo\.?d'?d\b|\bod'?ing\b",
+    r"\b(ate|swallowed|took|got into) (a |the )?(whole|entire|all|pack|bottle|jar)\b"
+    r"|got into the (pills|gummies|capsules|tablets|bottle|meds)",
 ]
 _MEDICAL_PATTERNS = [
     r"\b(dose|dosage|doses|how (much|many) (should|can|do) i take|mg a day|milligrams?)\b",
@@ -56,6 +62,12 @@ _MEDICAL_PATTERNS = [
     r"|hypertension|blood pressure|illness|condition)\b",
     r"\b(side effects?|interact\w*|contraindicat\w*|safe (for|with) my)\b",
     r"\b(my doctor|prescribed|kidney disease|liver disease|heart condition|surgery)\b",
+    r"\bhow (many|much) (capsules?|pills?|tablets?|gummies|scoops?)\b",
+    r"\bper day is safe|\bis safe per day",
+    r"\b\d{2,3}\s*/\s*\d{2,3}\b|\b(blood sugar|glucose|a1c|bp|pressure) (is|of|at|reading)\s+\d",
+    r"\b(am i|i'?m|do you think i'?m|could i be) (diabetic|prediabetic|hypertensive)\b",
+    r"\b(children|kids|a child|toddlers?|babies) (use|take|have)\b|\b(on|taking) (the pill|lithium"
+    r"|birth control|chemo\w*|blood thinners?)\b",
 ]
 _EMERGENCY_RE = re.compile("|".join(f"(?:{p})" for p in _EMERGENCY_PATTERNS), re.IGNORECASE)
 _MEDICAL_RE = re.compile("|".join(f"(?:{p})" for p in _MEDICAL_PATTERNS), re.IGNORECASE)

@@ -62,3 +62,27 @@ def test_emergency_wins_over_medical_advice():
 
 def test_guidance_names_emergency_numbers():
     assert "911" in safety.EMERGENCY_GUIDANCE and "112" in safety.EMERGENCY_GUIDANCE
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("gasping for air", "emergency"),
+        ("my dad just collapsed", "emergency"),
+        ("help im dying", "emergency"),
+        ("i don't want to live anymore", "emergency"),
+        ("i od'd on berberine", "emergency"),
+        ("my toddler got into the gummies and is very sleepy", "emergency"),
+        ("i'm on lithium can i use any of your supplements", "medical_advice"),
+        ("how much berberine is safe per day", "medical_advice"),
+        ("is 150/95 bad", "medical_advice"),
+        ("is a fasting glucose of 130 high", "medical_advice"),
+        ("do you think i'm diabetic", "medical_advice"),
+        ("can children use it", "medical_advice"),
+        ("i want 2 packs", None),
+        ("how much is the collagen", None),
+        ("call me at 5pm", None),
+    ],
+)
+def test_wording_the_classifier_missed_in_cross_validation(text, kind):
+    assert safety.classify(text).kind == kind
