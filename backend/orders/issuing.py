@@ -7,6 +7,7 @@ invoice share the sequence number (INV-2026-000123 / RCT-2026-000123).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select, update
@@ -96,16 +97,12 @@ def invoice_document(invoice: Invoice, order: Order, items: list[OrderItem]) -> 
 def receipt_document(
     receipt: Receipt, invoice: Invoice, order: Order, items: list[OrderItem], payment: Payment
 ) -> DocumentData:
-    return DocumentData(
+    """The invoice's content, as a receipt: its own number, date and seller snapshot."""
+    return replace(
+        invoice_document(invoice, order, items),
         kind="Receipt",
         number=receipt.number,
         issued_at=receipt.issued_at,
-        order_public_id=order.public_id,
-        currency=order.currency,
-        lines=_lines(items),
-        subtotal_minor=order.subtotal_minor,
-        tax_minor=order.tax_minor,
-        total_minor=order.total_minor,
         seller=receipt.render_context or {},
         references=(
             ("Invoice", invoice.number),
