@@ -79,26 +79,26 @@ class ValidateContactForm(FormValidationAction):
         return {"name": name}
 
     async def validate_email(self, value, dispatcher, tracker, domain):
-        if value == SKIPPED:
-            return {"email": SKIPPED}
-        if _wants_skip(value, tracker):
-            dispatcher.utter_message(text="OK, we'll go on without an email address.")
-            return {"email": SKIPPED}
-        checked = check_email(value)
-        if not checked.ok:
-            return _refuse(dispatcher, tracker, "email", checked.reason, "name@example.com")
-        return {"email": checked.value, "email_failures": 0}
+        return _validate_reachable(
+            "email",
+            value,
+            dispatcher,
+            tracker,
+            check=check_email,
+            label="an email address",
+            example="name@example.com",
+        )
 
     async def validate_phone(self, value, dispatcher, tracker, domain):
-        if value == SKIPPED:
-            return {"phone": SKIPPED}
-        if _wants_skip(value, tracker):
-            dispatcher.utter_message(text="OK, we'll go on without a phone number.")
-            return {"phone": SKIPPED}
-        checked = check_phone(value)
-        if not checked.ok:
-            return _refuse(dispatcher, tracker, "phone", checked.reason, "+1 415 555 0123")
-        return {"phone": checked.value, "phone_failures": 0}
+        return _validate_reachable(
+            "phone",
+            value,
+            dispatcher,
+            tracker,
+            check=check_phone,
+            label="a phone number",
+            example="+1 415 555 0123",
+        )
 
     async def validate_marketing_channels(self, value, dispatcher, tracker, domain):
         values = [str(v).lower() for v in (value or [])]
@@ -266,3 +266,16 @@ class UpdateContact(BackendAction):
         if phone:
             events.append(SlotSet("phone", phone))
         return events
+
+
+def _validate_reachable(slot, value, dispatcher, tracker, *, check, label, example) -> dict:
+    """Email or phone: skipped on request, else validated (re-asked with the reason)."""
+    if value == SKIPPED:
+        return {slot: SKIPPED}
+    if _wants_skip(value, tracker):
+        dispatcher.utter_message(text=f"OK, we'll go on without {label}.")
+        return {slot: SKIPPED}
+    checked = check(value)
+    if not checked.ok:
+        return _refuse(dispatcher, tracker, slot, checked.reason, example)
+    return {slot: checked.value, f"{slot}_failures": 0}
