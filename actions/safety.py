@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action
+from rasa_sdk.events import UserUtteranceReverted
 
 from actions.common import HUMAN_BUTTON, latest_text, safety_reply
 
@@ -67,3 +68,30 @@ class Fallback(Action):
                 text="Sorry, I didn't quite get that. Could you say it another way?"
             )
         return []
+
+
+class CoreFallback(Action):
+    """No rule or story knows what to do next (the core fallback of the RulePolicy).
+
+    The safety net still comes first; otherwise the person hears what the assistant can do and
+    gets a way to a person. The user turn is reverted, as Rasa's default fallback does, so the
+    conversation (and any active form) carries on from where it was.
+    """
+
+    def name(self) -> str:
+        return "action_core_fallback"
+
+    async def run(self, dispatcher, tracker, domain):
+        from backend import safety
+
+        verdict = safety.classify(latest_text(tracker))
+        if verdict.flagged:
+            safety_reply(dispatcher, tracker, kind=verdict.kind)
+            return [UserUtteranceReverted()]
+        dispatcher.utter_message(
+            text="Sorry, I'm not sure how to help with that here. I can suggest products for a "
+            "wellness goal, answer product questions, take an order or put you in touch with a "
+            "person.",
+            buttons=[HUMAN_BUTTON],
+        )
+        return [UserUtteranceReverted()]

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "backend.orders.cli",
     "backend.contacts.cli",
     "backend.auth.cli",
+    "backend.crm.cli",
 ]
 
 

@@ -32,6 +32,8 @@ class Settings:
     log_level: str = "INFO"
     database_url: str = f"sqlite:///{ROOT / 'var' / 'hts.db'}"
     redis_url: str = ""
+    rasa_workers: int = 1  # Sanic workers of `rasa run`; more than 1 needs REDIS_URL
+    action_workers: int = 1  # Sanic workers of the action server (stateless)
     public_base_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -89,11 +91,13 @@ class Settings:
     twilio_api_base: str = "https://api.twilio.com"
     twilio_sms_from: str = ""
     twilio_whatsapp_from: str = ""
+    twilio_webhook_url: str = ""  # the URL Twilio calls (signature check behind a proxy)
     stripe_secret_key: str = secret_field()
     stripe_webhook_secret: str = secret_field()
     stripe_api_base: str = "https://api.stripe.com"
     hubspot_access_token: str = secret_field()
     hubspot_api_base: str = "https://api.hubapi.com"
+    hubspot_goal_property: str = ""  # a HubSpot contact property for the goal; empty: not sent
     # jobs
     trend_ingest_minutes: int = 60
     catalog_sync_minutes: int = 1440
@@ -150,6 +154,15 @@ def _validate(settings: Settings) -> None:
         )
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):
         raise ConfigError("REDIS_URL must start with redis:// or rediss://")
+    if settings.rasa_workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            "RASA_WORKERS above 1 needs REDIS_URL: workers share conversations through the "
+            "Redis lock store"
+        )
+    if settings.twilio_webhook_url and not settings.twilio_webhook_url.startswith(
+        ("https://", "http://")
+    ):
+        raise ConfigError("TWILIO_WEBHOOK_URL must be the full http(s):// URL set in Twilio")
     try:
         ZoneInfo(settings.shop_timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -173,6 +186,8 @@ def _validate(settings: Settings) -> None:
                 raise ConfigError(f"{required.upper()} is required when APP_ENV=production")
     for positive in (
         "api_port",
+        "rasa_workers",
+        "action_workers",
         "trend_ingest_minutes",
         "catalog_sync_minutes",
         "outbox_seconds",

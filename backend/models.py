@@ -9,7 +9,7 @@ from backend.contacts.models import (
     DataSubjectRequest,
     Interaction,
 )
-from backend.crm.models import OutboxMessage
+from backend.crm.models import CrmRecord, OutboxMessage
 from backend.db import Base
 from backend.jobs.models import JobLock, JobRun
 from backend.ledger import LedgerEntry
@@ -24,7 +24,7 @@ from backend.orders.models import (
     ProcessedWebhookEvent,
     Receipt,
 )
-from backend.sales.models import Incident, Lead
+from backend.sales.models import Incident, Lead, LeadActivity
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "CreditNote",
+    "CrmRecord",
     "DataSubjectRequest",
     "FollowUp",
     "Incident",
@@ -45,6 +46,7 @@ __all__ = [
     "JobLock",
     "JobRun",
     "Lead",
+    "LeadActivity",
     "LedgerEntry",
     "Order",
     "OrderItem",

@@ -28,7 +28,10 @@ MEDICAL_DISCLAIMER = (
 )
 
 _EMERGENCY_PATTERNS = [
-    r"chest (pain|tightness|pressure)",
+    r"chest (pain|tightness|pressure|hurts?|is (tight|hurting|heavy|burning))"
+    r"|(pain|tightness|pressure) in (my |his |her )?chest",
+    r"\b(arm|face|leg|side) (is |went |goes |going |feels )?numb\b|can'?t feel my (arm|face|leg)",
+    r"heart (is )?(racing|pounding) and|worst headache",
     r"(can'?t|cannot|can not|struggling to|hard to|trouble) breath",
     r"short(ness)? of breath",
     r"heart attack",

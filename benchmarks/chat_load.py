@@ -44,7 +44,7 @@ OUR_SCRIPT = [
     "thanks",
     "bye",
 ]
-INIT_SCRIPT = ["hi", "I am sad", "yes", "thanks", "bye"]
+INIT_SCRIPT = ["hi", "I am sad", "yes", "are you a bot?", "bye"]  # every turn gets a reply
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -139,7 +139,9 @@ def baseline(work: Path, users: int, turns: int) -> dict:
         stop(proc)
 
 
-def full_stack(work: Path, users: int, turns: int, workers: int, redis_url: str | None) -> dict:
+def full_stack(
+    work: Path, users: int, turns: int, workers: int, action_workers: int, redis_url: str | None
+) -> dict:
     from backend.config import load_settings
     from backend.supervisor import rasa_env
 
@@ -167,6 +169,7 @@ def full_stack(work: Path, users: int, turns: int, workers: int, redis_url: str 
     # processes (the action server must use the benchmark database, not the developer's).
     renv = {**rasa_env(load_settings(env, dotenv=False)), **env}
     renv["SANIC_WORKERS"] = str(workers)
+    renv["ACTION_SERVER_SANIC_WORKERS"] = str(action_workers)
     actions = start(
         [PY, "-m", "rasa_sdk", "--actions", "actions", "-p", str(actions_port)],
         {**renv, "SANIC_HOST": "127.0.0.1"},
@@ -213,6 +216,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="SANIC_WORKERS for rasa run (>1 needs --redis-url)"
     )
+    parser.add_argument(
+        "--action-workers", type=int, default=None, help="action server workers (def. --workers)"
+    )
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
@@ -224,6 +230,7 @@ def main() -> None:
         "users": args.users,
         "turns_per_user": args.turns,
         "workers": args.workers,
+        "action_workers": args.action_workers or args.workers,
         "redis_lock_store": bool(args.redis_url and args.workers > 1),
         "cpu_count": os.cpu_count(),
     }
@@ -232,7 +239,12 @@ def main() -> None:
             cache.mkdir(exist_ok=True)
             result["rasa_init_bot"] = baseline(cache, args.users, args.turns)
         result["full_stack"] = full_stack(
-            work, args.users, args.turns, args.workers, args.redis_url if args.workers > 1 else None
+            work,
+            args.users,
+            args.turns,
+            args.workers,
+            args.action_workers or args.workers,
+            args.redis_url if args.workers > 1 else None,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

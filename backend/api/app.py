@@ -76,4 +76,6 @@ ROUTER_MODULES: list[str] = [
     "backend.trends.views",
     "backend.catalog.views",
     "backend.dashboard.views",
+    "backend.messaging.views",
+    "backend.sales.views",
 ]

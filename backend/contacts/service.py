@@ -8,6 +8,7 @@ in the caller's transaction. Functions flush, never commit: the entrypoint commi
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,8 +25,10 @@ from backend.contacts.models import (
     Interaction,
 )
 from backend.contacts.records import consent_record
+from backend.crm import service as crm
 from backend.db import utcnow
 
+PHONE_SENDER = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164, as Twilio sends `From`
 PRIVACY, HEALTH, MARKETING, TRANSACTIONAL = "privacy", "health_data", "marketing", "transactional"
 MARKETING_CHANNELS = ("email", "sms", "whatsapp")
 GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
@@ -81,7 +84,7 @@ def ensure_conversation(session: Session, *, sender_id: str, channel: str = "web
 
 
 def _channel_name(channel: str | None) -> str:
-    known = {"twilio": "whatsapp", "socketio": "web", "rest": "web"}
+    known = {"twilio": "whatsapp", "twilio_signed": "whatsapp", "socketio": "web", "rest": "web"}
     return known.get(channel or "", channel or "web")[:20]
 
 
@@ -178,7 +181,7 @@ def record_privacy(
         session.add(contact)
         session.flush()
         conversation.contact_id = contact.id
-    add_consent_event(
+    event = add_consent_event(
         session,
         contact=contact,
         purpose=PRIVACY,
@@ -188,6 +191,7 @@ def record_privacy(
         version=version,
         conversation_id=sender_id,
     )
+    crm.push_contact(session, contact=contact, cause=f"consent-{event.id}")  # re-acceptance
     return contact
 
 
@@ -205,7 +209,7 @@ def record_consent(
     _, contact = _require_contact(session, sender_id)
     if purpose == HEALTH and not granted:
         contact.wellness_goal = None  # withdrawal of health-data consent removes the goal
-    return add_consent_event(
+    event = add_consent_event(
         session,
         contact=contact,
         purpose=purpose,
@@ -215,6 +219,8 @@ def record_consent(
         version=version,
         conversation_id=sender_id,
     )
+    crm.push_contact(session, contact=contact, cause=f"consent-{event.id}")
+    return event
 
 
 # --- contact details ----------------------------------------------------------------------
@@ -274,6 +280,7 @@ def save_contact_details(
             conversation_id=sender_id,
         )
     session.flush()
+    crm.push_contact(session, contact=contact, cause="details")
     return contact
 
 
@@ -291,6 +298,7 @@ def update_contact(
     if phone_e164:
         contact.phone_e164 = phone_e164
     session.flush()
+    crm.push_contact(session, contact=contact, cause="details")
     return contact
 
 
@@ -324,7 +332,7 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
     contact = contact_for(session, sender_id=sender_id)
     if contact is not None and has_consent(session, contact_id=contact.id, purpose=HEALTH):
         contact.wellness_goal = goal
-        record_interaction(
+        interaction = record_interaction(
             session,
             sender_id=sender_id,
             kind="recommendation",
@@ -334,6 +342,7 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
                 "bundle": recommendation.bundle_skus,
             },
         )
+        crm.push_contact(session, contact=contact, cause=f"interaction-{interaction.id}")
     elif contact is not None:
         # Without health-data consent the goal (and what it implies) is not kept.
         record_interaction(session, sender_id=sender_id, kind="recommendation", detail={})
@@ -353,7 +362,7 @@ def withdraw_marketing(
     conversation_id: str | None = None,
 ) -> list[ConsentEvent]:
     """Withdraw marketing on every channel at once (STOP, unsubscribe link, chat request)."""
-    return [
+    events = [
         add_consent_event(
             session,
             contact=contact,
@@ -367,11 +376,21 @@ def withdraw_marketing(
         )
         for channel in MARKETING_CHANNELS
     ]
+    crm.push_contact(session, contact=contact, cause=f"consent-{events[0].id}")
+    return events
 
 
 def opt_out(session: Session, *, sender_id: str, version: str) -> int:
-    """Chat opt-out; returns how many channels were withdrawn (0: nothing was stored)."""
+    """Chat opt-out; returns how many channels were withdrawn (0: nothing was stored).
+
+    A STOP from WhatsApp/SMS arrives with the phone number as the sender id (Twilio signs the
+    request, so the number is genuine): when that conversation is not linked to a contact, the
+    contact who gave this number in another chat is opted out instead, so the STOP is not lost.
+    """
     contact = contact_for(session, sender_id=sender_id)
+    phone = sender_id.removeprefix("whatsapp:")
+    if contact is None and PHONE_SENDER.fullmatch(phone):
+        contact = find_contact(session, phone_e164=phone)
     if contact is None:
         return 0
     return len(
@@ -425,6 +444,8 @@ def erase(
         contact.name = contact.email = contact.phone_e164 = contact.wellness_goal = None
         contact.timezone = None
         contact.erased_at = utcnow()
+        # No further CRM pushes; the CRM is told to delete the contact (see backend/crm/service).
+        crm.erase_contact(session, contact=contact, cause="erasure")
         _erase_conversations(session, contact_id=contact.id)
         from backend.sales.service import redact_leads
 

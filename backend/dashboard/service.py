@@ -159,6 +159,7 @@ def list_leads(session: Session, *, include_closed: bool = False, limit: int = 1
             "kind": lead.kind,
             "priority": lead.priority,
             "status": lead.status,
+            "assigned_to": lead.assigned_to,
             "goal": lead.goal,
             "reason": lead.reason,
             "preferred_time": lead.preferred_time,

@@ -1,4 +1,6 @@
-"""Staff dashboards (HTML) and their JSON twins under /api/admin; read-only.
+"""Staff dashboards (HTML) and their JSON twins under /api/admin; reads only here.
+
+The leads page also carries the inbox forms; their POST routes live in backend/sales/views.py.
 
 Who may read what (DESIGN rule 7): the overview is for every staff role; leads carry personal
 data, so only sales and admin see them and every read is written to the access log.
@@ -18,8 +20,9 @@ from backend.auth.models import ROLES, StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
-from backend.dashboard import service
+from backend.dashboard import csrf, service
 from backend.db import utcnow
+from backend.sales import inbox
 
 templates = Jinja2Templates(
     directory=str(Path(__file__).resolve().parent.parent / "api" / "templates")
@@ -65,12 +68,58 @@ def overview_page(
 def leads_page(
     request: Request,
     include_closed: bool = False,
+    done: str = "",
     staff: StaffUser = Depends(lead_readers),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
+    return render_leads_page(
+        request, session, settings, staff, include_closed=include_closed, done=done
+    )
+
+
+def render_leads_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    staff: StaffUser,
+    *,
+    include_closed: bool = False,
+    done: str = "",
+    error: str = "",
+    status_code: int = 200,
+):
+    """The inbox: leads, their history and (for sales/admin) the action forms."""
     leads = _leads(session, staff, include_closed=include_closed, limit=200)
-    return _page(request, "leads.html", settings, staff, leads=leads, include_closed=include_closed)
+    response = _page(
+        request,
+        "leads.html",
+        settings,
+        staff,
+        leads=leads,
+        include_closed=include_closed,
+        history=inbox.history(session, lead_ids=[lead["id"] for lead in leads]),
+        assignable=inbox.assignable_staff(session),
+        can_act=staff.role in inbox.ACTING_ROLES,
+        csrf=csrf.token_for(request, settings),
+        done=done if done in INBOX_NOTICES else "",
+        notices=INBOX_NOTICES,
+        error=error,
+    )
+    response.status_code = status_code
+    return response
+
+
+# What the page says after a successful form post (?done=<key>; anything else is ignored).
+INBOX_NOTICES = {
+    "assign": "Lead assigned.",
+    "contacted": "Lead marked as contacted.",
+    "close": "Lead closed.",
+    "reopen": "Lead reopened.",
+    "note": "Note added.",
+    "reply": "Reply queued: it goes out through the outbox.",
+    "hand-back": "Conversation handed back to the bot.",
+}
 
 
 @router.get("/dashboard/incidents")

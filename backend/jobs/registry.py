@@ -64,6 +64,9 @@ JOB_MODULES: list[str] = [
     "backend.trends.jobs",
     "backend.orders.jobs",
     "backend.contacts.jobs",
+    "backend.crm.jobs",
+    "backend.messaging.jobs",
+    "backend.sales.jobs",
 ]
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"

@@ -39,3 +39,19 @@ class Incident(Base):
     status = Column(String(20), nullable=False, default="open")
     note = Column(Text)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class LeadActivity(Base):
+    """One staff (or system) action on a lead: who, what, when; append-only history."""
+
+    __tablename__ = "lead_activities"
+
+    id = Column(Integer, primary_key=True)
+    lead_id = Column(Integer, ForeignKey("leads.id"), nullable=False, index=True)
+    actor_id = Column(Integer, ForeignKey("staff_users.id"))  # None: the system (SLA job)
+    actor_role = Column(String(20))
+    action = Column(String(20), nullable=False)  # assigned | contacted | closed | reopened | ...
+    from_status = Column(String(20))
+    to_status = Column(String(20))
+    detail = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

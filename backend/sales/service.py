@@ -1,28 +1,20 @@
 """Leads and handoffs for the sales team: callbacks, human requests, sensitive inquiries.
 
-Each lead gets a priority and an SLA deadline from its kind, so the inbox can sort and the
-SLA check can alert. Functions flush, never commit.
+Each lead gets a priority and an SLA deadline from its kind (backend/sales/routing.py), so the
+inbox can sort and the SLA check can alert; staff work leads through backend/sales/inbox.py.
+Functions flush, never commit.
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.contacts import service as contacts
+from backend.crm import service as crm
 from backend.db import utcnow
-from backend.sales.models import Lead
-
-# kind → (priority, time to first reply)
-_SLA = {
-    "emergency": ("urgent", timedelta(minutes=15)),
-    "sensitive": ("high", timedelta(hours=1)),
-    "handoff": ("high", timedelta(hours=1)),
-    "callback": ("normal", timedelta(hours=24)),
-    "high_intent": ("normal", timedelta(hours=4)),
-}
+from backend.sales.models import Lead, LeadActivity
+from backend.sales.routing import route_for
 
 
 def create_lead(
@@ -34,7 +26,7 @@ def create_lead(
     preferred_time: str | None = None,
 ) -> Lead:
     """A lead for this chat; the contact and goal are attached only when consent allows it."""
-    priority, sla = _SLA.get(kind, ("normal", timedelta(hours=24)))
+    route = route_for(kind)  # priority and SLA: one table in backend/sales/routing.py
     contact = contacts.contact_for(session, sender_id=sender_id)
     goal = None
     if contact is not None and contacts.has_consent(
@@ -47,12 +39,13 @@ def create_lead(
         kind=kind,
         reason=reason,
         goal=goal,
-        priority=priority,
+        priority=route.priority,
         preferred_time=preferred_time,
-        sla_due_at=utcnow() + sla,
+        sla_due_at=utcnow() + route.first_reply_within,
     )
     session.add(lead)
     session.flush()
+    crm.push_lead(session, lead=lead)  # same transaction; sensitive leads are not pushed
     return lead
 
 
@@ -128,6 +121,11 @@ def redact_leads(session: Session, *, contact_id: int, conversation_id: str) -> 
         lead.goal = lead.preferred_time = None
         lead.reason = "erased on request"
         lead.conversation_id = None
+    if leads:  # staff notes and close reasons may quote the person: keep who/what/when only
+        for activity in session.execute(
+            select(LeadActivity).where(LeadActivity.lead_id.in_([lead.id for lead in leads]))
+        ).scalars():
+            activity.detail = {"erased": True} if activity.detail else {}
     session.flush()
     return len(leads)
 

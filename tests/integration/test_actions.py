@@ -634,6 +634,21 @@ async def test_fallback_rephrase_once_then_offer_a_person():
     assert messages[0]["buttons"][0]["payload"] == "/request_human"
 
 
+async def test_core_fallback_consults_the_safety_net_and_reverts_the_turn(db):
+    messages, events = await run(
+        safety.CoreFallback(), tracker(text="my chest hurts and my arm is numb", intent="inform")
+    )
+    assert "911" in messages[0]["text"]
+    assert [e["event"] for e in events] == ["rewind"]
+
+
+async def test_core_fallback_says_what_it_can_do_and_offers_a_person():
+    messages, events = await run(safety.CoreFallback(), tracker(text="ok then", intent="affirm"))
+    assert "not sure how to help" in messages[0]["text"]
+    assert messages[0]["buttons"][0]["payload"] == "/request_human"
+    assert [e["event"] for e in events] == ["rewind"]
+
+
 # --- rights and handoff ----------------------------------------------------------------
 
 

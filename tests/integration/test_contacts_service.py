@@ -183,6 +183,22 @@ def test_opt_out_withdraws_marketing_on_every_channel(session):
     assert service.opt_out(session, sender_id="nobody", version=V) == 0
 
 
+def test_stop_from_an_unlinked_whatsapp_number_opts_out_the_contact_with_that_number(session):
+    contact = accept(session)
+    service.save_contact_details(
+        session,
+        sender_id="s1",
+        version=V,
+        details=service.ContactDetails(
+            phone_e164="+14155550123", marketing_channels=("sms", "whatsapp")
+        ),
+    )
+    assert service.opt_out(session, sender_id="whatsapp:+14155550123", version=V) == 3
+    state = service.consent_state(session, contact_id=contact.id)
+    assert not state[("marketing", "whatsapp")] and not state[("marketing", "sms")]
+    assert service.opt_out(session, sender_id="whatsapp:+14155550999", version=V) == 0
+
+
 def _tracker_table(session):
     session.execute(
         text(

@@ -20,6 +20,8 @@ def test_defaults_run_without_any_variable():
         ({"SHOP_TIMEZONE": "Mars/Olympus"}, "SHOP_TIMEZONE"),
         ({"TAX_RATE_PERCENT": "abc"}, "TAX_RATE_PERCENT"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"RASA_WORKERS": "2"}, "REDIS_URL"),
+        ({"ACTION_WORKERS": "0"}, "ACTION_WORKERS"),
         ({"APP_ENV": "production"}, "SESSION_SECRET"),
     ],
 )

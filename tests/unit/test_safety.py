@@ -16,6 +16,10 @@ from backend import safety
         "I think I took too many pills, overdose?",
         "my throat is closing up after the gummies",
         "I want to kill myself",
+        "my chest hurts and my arm is numb",
+        "pain in my chest since this morning",
+        "my left arm went numb",
+        "worst headache of my life right now",
     ],
 )
 def test_emergencies_are_recognised(text):

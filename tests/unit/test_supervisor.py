@@ -21,6 +21,8 @@ def test_rasa_env_uses_backend_database_and_redis_lock_store():
             {
                 "DATABASE_URL": "postgresql://u:p@db:5432/hts",
                 "REDIS_URL": "redis://:pw@cache:6380/2",
+                "RASA_WORKERS": "2",
+                "ACTION_WORKERS": "3",
             },
             dotenv=False,
         )
@@ -32,6 +34,7 @@ def test_rasa_env_uses_backend_database_and_redis_lock_store():
         env["LOCK_REDIS_PORT"],
         env["LOCK_REDIS_DB"],
     ) == ("redis", "cache", "6380", "2")
+    assert (env["SANIC_WORKERS"], env["ACTION_SERVER_SANIC_WORKERS"]) == ("2", "3")
     default = rasa_env(load_settings({}, dotenv=False))
     assert default["LOCK_STORE_TYPE"] == "in_memory" and default["TRACKER_DB_URL"].startswith(
         "sqlite:///"

@@ -6,7 +6,7 @@ import abc
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backend.integrations import IntegrationError
+from backend.integrations import IntegrationError, RateLimited  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,6 @@ class CredentialsRejected(IntegrationError):
 
     def __init__(self, message: str = "credentials rejected"):
         super().__init__(message, permanent=True)
-
-
-class RateLimited(IntegrationError):
-    """The platform said "too many requests"; do not call it again before `retry_at`."""
-
-    def __init__(self, message: str, *, retry_at: datetime):
-        super().__init__(message, permanent=False)
-        self.retry_at = retry_at
 
 
 class TrendSource(abc.ABC):

@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 
 import requests
 
-from backend.integrations import IntegrationError
+from backend.integrations import IntegrationError, retry_after
 from backend.trends.sources.base import CredentialsRejected, RateLimited
 
 DEFAULT_BACKOFF = timedelta(minutes=15)
@@ -33,16 +32,7 @@ def retry_at_from_headers(headers, now: datetime) -> datetime:
     reset = headers.get("x-rate-limit-reset")
     if reset and reset.strip().isdigit():
         return max(now, datetime.fromtimestamp(int(reset), tz=timezone.utc))
-    after = (headers.get("Retry-After") or "").strip()
-    if after.isdigit():
-        return now + timedelta(seconds=int(after))
-    if after:
-        try:
-            when = parsedate_to_datetime(after)
-            return max(now, when if when.tzinfo else when.replace(tzinfo=timezone.utc))
-        except (TypeError, ValueError):
-            pass
-    return now + DEFAULT_BACKOFF
+    return retry_after(headers, now, default=DEFAULT_BACKOFF)
 
 
 def error_message(response: requests.Response) -> str:

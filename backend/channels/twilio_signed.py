@@ -1,0 +1,508 @@
+"""WhatsApp and SMS through Twilio, with every request's X-Twilio-Signature checked first.
+
+Rasa's built-in `twilio` channel accepts any POST (anyone who knows the URL can speak as any
+phone number, e.g. ask to erase someone else's data), blocks the event loop on each send and
+cannot map a typed button number back. This channel, named `twilio_signed` (webhook
+`/webhooks/twilio_signed/webhook`):
+
+* refuses a request whose signature is missing or wrong (403) before Rasa sees it, and refuses
+  everything (503) while the Twilio credentials are placeholders;
+* turns a carrier opt-out word (STOP, UNSUBSCRIBE, …: the whole message) into `/opt_out`, so
+  the opt-out action records the withdrawal whatever the classifier would have made of it;
+* numbers the buttons of a reply and maps a typed "2" back to that button's payload. The map
+  lives in this process only (bounded, expires with the chat session): with several Sanic
+  workers a number typed to another worker misses and reaches Rasa as plain text;
+* sends replies through the Twilio REST client in a worker thread, cut at Twilio's
+  1,600-character limit, and logs a failed send with Twilio's status and error code only.
+
+Settings come from the backend's settings (`TWILIO_*`); keys under the channel's entry in
+credentials.yml override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+import requests
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request, RequestParameters
+from sanic.response import HTTPResponse
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from backend.config import ConfigError, get_settings, is_placeholder
+from backend.integrations import IntegrationError
+from backend.logging_setup import install_record_redaction, log_event
+
+log = logging.getLogger(__name__)
+
+CHANNEL_NAME = "twilio_signed"
+WHATSAPP_PREFIX = "whatsapp:"
+DEFAULT_API_BASE = "https://api.twilio.com"
+MAX_BODY = 1600  # Twilio refuses longer bodies (error 21617)
+OPT_OUT_PAYLOAD = "/opt_out"
+# Twilio's default opt-out words; each must be the whole message (spaces and hyphens ignored)
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+BUTTON_NUMBER = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
+BUTTON_MEMORY_SENDERS = 10_000
+BUTTON_MEMORY_SECONDS = 60 * 60  # domain.yml session_expiration_time: a new session, new menus
+SEEN_MESSAGE_IDS = 10_000
+SEND_RETRY_DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd try of a temporary failure
+NOT_TEXT_REPLY = "Sorry, I can only read text messages here."
+CREDENTIAL_KEYS = frozenset(
+    {"account_sid", "auth_token", "twilio_number", "sms_number", "webhook_url", "api_base"}
+)
+
+
+# --- inbound text --------------------------------------------------------------------------
+
+
+class ExpiringLru:
+    """A bounded map whose least recently used entries go first and whose entries expire."""
+
+    def __init__(self, *, max_entries: int, ttl_seconds: float, clock=time.monotonic):
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    def put(self, key: str, value: Any) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (self._clock() + self.ttl_seconds, value)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def get(self, key: str) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires_at, value = entry
+        if self._clock() >= expires_at:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    def pop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class ButtonMemory:
+    """The button payloads of the last reply sent to each sender, so "2" can mean button 2."""
+
+    def __init__(
+        self,
+        *,
+        max_senders: int = BUTTON_MEMORY_SENDERS,
+        ttl_seconds: float = BUTTON_MEMORY_SECONDS,
+        clock=time.monotonic,
+    ):
+        self._map = ExpiringLru(max_entries=max_senders, ttl_seconds=ttl_seconds, clock=clock)
+
+    def remember(self, sender: str, payloads: Iterable[str]) -> None:
+        payloads = tuple(payloads)
+        if payloads:
+            self._map.put(sender, payloads)
+        else:
+            self._map.pop(sender)
+
+    def forget(self, sender: str) -> None:
+        self._map.pop(sender)
+
+    def payload_for(self, sender: str, text: str) -> str | None:
+        """The payload of the button whose number is the whole text, or None."""
+        match = BUTTON_NUMBER.fullmatch(text)
+        if not match:
+            return None
+        payloads = self._map.get(sender)
+        index = int(match.group(1)) - 1
+        if payloads is None or not 0 <= index < len(payloads):
+            return None
+        return payloads[index]
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+def is_stop_word(text: str) -> bool:
+    word = re.sub(r"[\s\-]+", "", text).rstrip(".!").upper()
+    return word in STOP_WORDS
+
+
+def inbound_text(body: str, *, sender: str, memory: ButtonMemory, opt_out_type: str = "") -> str:
+    """What Rasa receives: `/opt_out` for a carrier stop word, a button's payload, or the text."""
+    # Twilio's Advanced Opt-Out names the keyword type when the shop configured its own words
+    if opt_out_type.strip().upper() == "STOP" or is_stop_word(body):
+        return OPT_OUT_PAYLOAD
+    payload = memory.payload_for(sender, body)
+    if payload:
+        return payload
+    if not sender.startswith(WHATSAPP_PREFIX):
+        body = body.replace("¡", "@")  # some SMS carriers deliver "@" as "¡" (GSM 03.38)
+    return body.strip()
+
+
+# --- outbound text -------------------------------------------------------------------------
+
+
+def _units(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1  # Twilio counts UTF-16 code units
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 units."""
+    used = 0
+    for i, char in enumerate(text):
+        used += _units(char)
+        if used > limit:
+            return i
+    return len(text)
+
+
+def split_body(text: str, limit: int = MAX_BODY) -> list[str]:
+    """Parts of at most `limit` units, cut at a paragraph, line or word end where possible."""
+    parts = []
+    text = text.strip()
+    while text:
+        end = _fitting_prefix(text, limit)
+        if end == len(text):
+            parts.append(text)
+            break
+        cut = next(
+            (at for sep in ("\n\n", "\n", " ") if (at := text.rfind(sep, 0, end + 1)) > 0),
+            end,
+        )
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return parts
+
+
+def render_buttons(text: str | None, buttons: list[dict[str, Any]]) -> str:
+    lines = [f"{i}. {b.get('title') or b.get('payload')}" for i, b in enumerate(buttons, 1)]
+    menu = "\n".join([*lines, "(Reply with a number.)"])
+    return f"{text}\n\n{menu}" if text else menu
+
+
+def sender_address(recipient: str, *, whatsapp_from: str, sms_from: str) -> str:
+    """Our number for this recipient: the WhatsApp sender for `whatsapp:` chats, else SMS."""
+    bare = whatsapp_from.removeprefix(WHATSAPP_PREFIX)
+    if recipient.startswith(WHATSAPP_PREFIX):
+        return f"{WHATSAPP_PREFIX}{bare}"
+    return sms_from or bare
+
+
+class MessageSender(ABC):
+    """Sends one SMS/WhatsApp message (blocking); raises IntegrationError."""
+
+    @abstractmethod
+    def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
+        """Send one message; returns the provider's message id."""
+
+
+class TwilioMessages(MessageSender):
+    """Twilio's Messages API through the official client, against TWILIO_API_BASE."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        api_base: str = DEFAULT_API_BASE,
+        timeout: float = 10.0,
+    ):
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        # The REST domain is replaceable so tests (and regional setups) can point it elsewhere.
+        self.client.api.base_url = api_base.rstrip("/")
+        # its INFO lines carry the account SID in every URL
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+    def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
+        extra = {"media_url": [media_url]} if media_url else {}
+        try:
+            return self.client.messages.create(to=to, from_=from_, body=body, **extra).sid
+        except TwilioRestException as exc:
+            raise _integration_error(exc) from None  # exc.msg may quote the phone number
+        except (TwilioException, requests.RequestException) as exc:
+            raise IntegrationError(
+                f"Twilio is unreachable ({type(exc).__name__})", permanent=False
+            ) from None
+
+
+def _integration_error(exc: TwilioRestException) -> IntegrationError:
+    """Limits and outages are temporary; anything else Twilio refused is permanent.
+
+    Only the status and Twilio's error code are kept: its messages quote phone numbers.
+    Typical permanent codes: 21211 invalid number, 21610 recipient replied STOP (SMS),
+    63016 WhatsApp reply outside the 24-hour window, 20003 bad credentials.
+    """
+    status = exc.status or 0
+    code = exc.code or "none"
+    if status == 429 or status >= 500:
+        return IntegrationError(f"Twilio is unavailable (HTTP {status})", permanent=False)
+    return IntegrationError(
+        f"Twilio refused the message (HTTP {status}, code {code})", permanent=True
+    )
+
+
+class SignedTwilioOutput(OutputChannel):
+    """Replies of one bot turn: each message numbered-buttons, cut to size, sent off-loop."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self,
+        *,
+        sender: MessageSender | None,
+        whatsapp_from: str,
+        sms_from: str,
+        memory: ButtonMemory,
+        retry_delays: tuple[float, ...] = SEND_RETRY_DELAYS,
+    ):
+        self.sender = sender
+        self.whatsapp_from = whatsapp_from
+        self.sms_from = sms_from
+        self.memory = memory
+        self.retry_delays = retry_delays
+        self._turn_recipients: set[str] = set()
+
+    def _start_turn(self, recipient_id: str) -> None:
+        # A new reply replaces the previous menu: a "2" answering "how many?" stays a 2.
+        if recipient_id not in self._turn_recipients:
+            self._turn_recipients.add(recipient_id)
+            self.memory.forget(recipient_id)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        self._start_turn(recipient_id)
+        for part in split_body(text):
+            await self._deliver(recipient_id, body=part)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        self._start_turn(recipient_id)
+        self.memory.remember(recipient_id, [b.get("payload") or b.get("title") for b in buttons])
+        for part in split_body(render_buttons(text, buttons)):
+            await self._deliver(recipient_id, body=part)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        self._start_turn(recipient_id)
+        await self._deliver(recipient_id, body="", media_url=image)
+
+    async def _deliver(self, recipient_id: str, *, body: str, media_url: str | None = None) -> None:
+        """Send in a worker thread; retry temporary failures; log failures without the number."""
+        if self.sender is None:
+            log_event(log, "twilio not configured: reply dropped", logging.WARNING)
+            return
+        send = functools.partial(
+            self.sender.send,
+            to=recipient_id,
+            from_=sender_address(
+                recipient_id, whatsapp_from=self.whatsapp_from, sms_from=self.sms_from
+            ),
+            body=body,
+            media_url=media_url,
+        )
+        loop = asyncio.get_running_loop()
+        delays = (0.0, *self.retry_delays)
+        for attempt, delay in enumerate(delays, 1):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await loop.run_in_executor(None, send)
+                return
+            except IntegrationError as exc:
+                if exc.permanent or attempt == len(delays):
+                    # the fields are lost in Rasa's own log format: the (number-free) error
+                    # is repeated in the message
+                    log_event(
+                        log,
+                        f"twilio send failed: {exc.message}",
+                        logging.ERROR,
+                        error=exc.message,
+                        permanent=exc.permanent,
+                        attempts=attempt,
+                    )
+                    return
+
+
+# --- the channel ---------------------------------------------------------------------------
+
+
+def _form_params(request: Request) -> RequestParameters:
+    """The POST form with blank fields kept: Twilio signs `FromCity=` too, Sanic drops it."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return RequestParameters()
+    body = request.body.decode("utf-8", errors="replace")
+    return RequestParameters(parse_qs(body, keep_blank_values=True))
+
+
+def _twiml(message: str | None = None) -> HTTPResponse:
+    inner = f"<Message>{message}</Message>" if message else ""
+    return response.text(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>',
+        content_type="text/xml",
+    )
+
+
+class SignedTwilioInput(InputChannel):
+    """Twilio webhook for WhatsApp and SMS that only trusts requests signed with our token."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> SignedTwilioInput:
+        """Backend settings (TWILIO_*), overridden by non-empty keys in credentials.yml."""
+        settings = get_settings()
+        given = {k: str(v).strip() for k, v in (credentials or {}).items() if v not in (None, "")}
+        unknown = sorted(set(given) - CREDENTIAL_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"credentials.yml {cls.__module__}.{cls.__name__}: unknown keys {unknown}; "
+                f"allowed: {sorted(CREDENTIAL_KEYS)}"
+            )
+        channel = cls(
+            account_sid=given.get("account_sid", settings.twilio_account_sid),
+            auth_token=given.get("auth_token", settings.twilio_auth_token),
+            whatsapp_from=given.get("twilio_number", settings.twilio_whatsapp_from),
+            sms_from=given.get("sms_number", settings.twilio_sms_from),
+            webhook_url=given.get("webhook_url", settings.twilio_webhook_url),
+            api_base=given.get("api_base", settings.twilio_api_base),
+        )
+        # The Rasa process has no redaction of its own: its debug lines quote sender ids
+        # (phone numbers) and message text. Same layer the action server installs.
+        install_record_redaction([*settings.secret_values(), channel.auth_token])
+        return channel
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        whatsapp_from: str = "",
+        sms_from: str = "",
+        webhook_url: str = "",
+        api_base: str = DEFAULT_API_BASE,
+        sender: MessageSender | None = None,
+        memory: ButtonMemory | None = None,
+        retry_delays: tuple[float, ...] = SEND_RETRY_DELAYS,
+    ):
+        if webhook_url and not webhook_url.startswith(("https://", "http://")):
+            raise ConfigError("TWILIO_WEBHOOK_URL must be the full http(s):// URL set in Twilio")
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.whatsapp_from = whatsapp_from
+        self.sms_from = sms_from
+        self.webhook_url = webhook_url
+        self.configured = not (is_placeholder(account_sid) or is_placeholder(auth_token))
+        self.validator = RequestValidator(auth_token) if self.configured else None
+        if sender is None and self.configured:
+            sender = TwilioMessages(
+                account_sid=account_sid, auth_token=auth_token, api_base=api_base
+            )
+        self.sender = sender
+        self.memory = memory or ButtonMemory()
+        self.retry_delays = retry_delays
+        # Twilio may deliver one message twice (its fallback URL after a slow answer)
+        self._seen = ExpiringLru(max_entries=SEEN_MESSAGE_IDS, ttl_seconds=BUTTON_MEMORY_SECONDS)
+
+    def get_output_channel(self) -> SignedTwilioOutput:
+        return SignedTwilioOutput(
+            sender=self.sender,
+            whatsapp_from=self.whatsapp_from,
+            sms_from=self.sms_from,
+            memory=self.memory,
+            retry_delays=self.retry_delays,
+        )
+
+    def signed_url(self, request: Request) -> str:
+        """The URL Twilio called: TWILIO_WEBHOOK_URL behind a proxy, else what Sanic saw."""
+        if not self.webhook_url:
+            return request.url
+        if request.query_string and "?" not in self.webhook_url:
+            return f"{self.webhook_url}?{request.query_string}"
+        return self.webhook_url
+
+    def refusal(self, request: Request, params: RequestParameters) -> HTTPResponse | None:
+        """503 while not configured, 403 without a valid signature; None when trusted."""
+        if not self.configured:
+            return response.text("twilio not configured", status=503)
+        signature = request.headers.get("X-Twilio-Signature")
+        reason = None
+        if not signature:
+            reason = "missing X-Twilio-Signature"
+        elif not self.validator.validate(self.signed_url(request), params, signature):
+            reason = "invalid X-Twilio-Signature"
+        if reason:
+            log_event(log, f"twilio request refused: {reason}", logging.WARNING, reason=reason)
+            return response.text(reason, status=403)
+        return None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("twilio_signed_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "configured": self.configured})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            params = _form_params(request)
+            refused = self.refusal(request, params)
+            if refused is not None:
+                return refused
+            sender = (params.get("From") or "").strip()
+            if not sender:
+                return response.text("missing From", status=400)
+            message_sid = params.get("MessageSid") or ""
+            if message_sid and self._seen.get(message_sid):
+                return _twiml()
+            body = params.get("Body") or ""
+            text = inbound_text(
+                body,
+                sender=sender,
+                memory=self.memory,
+                opt_out_type=params.get("OptOutType") or "",
+            )
+            if not text:
+                return _twiml(NOT_TEXT_REPLY)  # media or location without a caption
+            if message_sid:
+                self._seen.put(message_sid, True)
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        self.get_output_channel(),
+                        sender,
+                        input_channel=self.name(),
+                        message_id=message_sid or None,
+                    )
+                )
+            except Exception:  # noqa: BLE001 - Twilio gets a 500, the log the cause (redacted)
+                log.exception("twilio message could not be handled")
+                self._seen.pop(message_sid)  # Twilio's fallback URL may try it again
+                return response.text("message could not be handled", status=500)
+            return _twiml()
+
+        return webhook

@@ -1,0 +1,362 @@
+"""The transactional outbox: write the intent with its cause, deliver it later, never drop it.
+
+`enqueue` adds a row in the caller's transaction (idempotent on its key), so a CRM push or a
+message exists exactly when the change that caused it was committed. `deliver_due` claims due
+rows (Postgres: `FOR UPDATE SKIP LOCKED`; SQLite: the engine's `BEGIN IMMEDIATE` serialises
+claims), marks them `sending` with a lease, and hands each one to the deliverer registered for
+its kind. Each row's outcome is committed on its own:
+
+* the deliverer returns   → `sent` (its return value is `provider_ref`)
+* `Blocked(reason)`        → `blocked` (the send gate refused; never retried automatically)
+* `Deferred(until)`        → `pending` again, due at `until`, attempts unchanged (quiet hours)
+* permanent IntegrationError → `dead`
+* anything else            → `pending` again with exponential backoff and jitter (capped at an
+  hour; a `retry_at` on the error, from Retry-After, is honoured), `dead` after MAX_ATTEMPTS.
+
+A row whose worker died stays `sending` until its lease ends, then it is claimed again.
+`last_error` holds the error class and a redacted short reason, never a secret or an address.
+Rows of a kind without a registered deliverer are left `pending` (delivered once one exists).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.config import Settings
+from backend.crm.models import OutboxMessage
+from backend.db import utcnow
+from backend.integrations import IntegrationError
+from backend.logging_setup import log_event, redact_text
+
+log = logging.getLogger("backend.outbox")
+
+PENDING, SENDING, SENT, BLOCKED, DEAD = "pending", "sending", "sent", "blocked", "dead"
+STATUSES = (PENDING, SENDING, SENT, BLOCKED, DEAD)
+MAX_ATTEMPTS = 30  # with a 30 s base and a 1 h cap: about a day of retrying before `dead`
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+LEASE = timedelta(minutes=5)  # one delivery (a few HTTP calls with timeouts) fits well inside
+ERROR_CHARS = 300
+
+Deliverer = Callable[[Session, OutboxMessage, Settings], "str | None"]
+_DELIVERERS: dict[str, Deliverer] = {}
+
+# Modules that register deliverers when imported (one per area that sends something).
+DELIVERER_MODULES: list[str] = ["backend.crm.deliver", "backend.messaging.deliver"]
+
+
+class Blocked(Exception):
+    """The send gate refused this message (no consent, erased contact…); it is not retried."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Deferred(Exception):
+    """The send gate says "not yet" (quiet hours): deliver again at `until`, not an attempt."""
+
+    def __init__(self, until: datetime, reason: str = "quiet hours"):
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+
+class OutboxError(ValueError):
+    """A staff action on the outbox cannot be done (unknown row, wrong status)."""
+
+
+def register(kind: str, deliver: Deliverer) -> None:
+    """Make `deliver(session, message, settings) -> provider_ref` the deliverer of `kind`."""
+    _DELIVERERS[kind] = deliver
+
+
+def registered_kinds() -> list[str]:
+    for module in DELIVERER_MODULES:
+        importlib.import_module(module)
+    return sorted(_DELIVERERS)
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    topic: str,
+    payload: dict,
+    idempotency_key: str,
+    purpose: str = "transactional",
+    contact_id: int | None = None,
+    recipient: str | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage:
+    """Add a message in the caller's transaction; the same key twice returns the first row."""
+    existing = _by_key(session, idempotency_key)
+    if existing is not None:
+        return existing
+    message = OutboxMessage(
+        kind=kind,
+        topic=topic,
+        purpose=purpose,
+        contact_id=contact_id,
+        recipient=recipient,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=_utc(not_before) if not_before else utcnow(),
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():  # a concurrent insert of the same key loses only this row
+            session.add(message)
+    except IntegrityError:
+        existing = _by_key(session, idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return message
+
+
+def _by_key(session: Session, key: str) -> OutboxMessage | None:
+    return session.execute(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == key)
+    ).scalar_one_or_none()
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def deliver_due(
+    session_factory: sessionmaker,
+    settings: Settings,
+    *,
+    worker_id: str,
+    batch: int = 50,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Claim up to `batch` due rows and deliver each; returns counts per outcome."""
+    fixed_now = _utc(now) if now else None
+    now = fixed_now or utcnow()
+    counts = {
+        "claimed": 0, SENT: 0, "retry": 0, "deferred": 0, BLOCKED: 0, DEAD: 0, "lost_lease": 0
+    }  # fmt: skip
+    kinds = registered_kinds()
+    if not kinds:
+        return counts
+    ids = _claim(session_factory, worker_id=worker_id, batch=batch, now=now, kinds=kinds)
+    counts["claimed"] = len(ids)
+    for message_id in ids:
+        row_now = fixed_now or utcnow()  # a long batch: each row's lease starts when it does
+        outcome = _deliver_one(
+            session_factory, settings, message_id, worker_id=worker_id, now=row_now
+        )
+        counts[outcome] += 1
+    return counts
+
+
+def _claim(
+    factory: sessionmaker, *, worker_id: str, batch: int, now: datetime, kinds: list[str]
+) -> list[int]:
+    due = or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+        # a worker that died mid-delivery: its lease ran out, the row is due again
+        and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now),
+    )
+    with factory() as session:
+        ids = list(
+            session.execute(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.kind.in_(kinds), due)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)  # SQLite: no-op; BEGIN IMMEDIATE serialises
+            ).scalars()
+        )
+        if ids:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(status=SENDING, claimed_by=worker_id, claimed_until=now + LEASE)
+            )
+        session.commit()
+    return ids
+
+
+def _still_mine(message_id: int, worker_id: str):
+    return and_(
+        OutboxMessage.id == message_id,
+        OutboxMessage.status == SENDING,
+        OutboxMessage.claimed_by == worker_id,
+    )
+
+
+def _deliver_one(
+    factory: sessionmaker, settings: Settings, message_id: int, *, worker_id: str, now: datetime
+) -> str:
+    with factory() as session:
+        # Renew the lease for this row (compare-and-set: still ours, still sending).
+        renewed = session.execute(
+            update(OutboxMessage)
+            .where(_still_mine(message_id, worker_id))
+            .values(claimed_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        message = session.get(OutboxMessage, message_id)
+        session.commit()  # hold no database lock while the deliverer talks to the outside world
+        if renewed != 1 or message is None:
+            return "lost_lease"
+        kind, topic, attempts = message.kind, message.topic, message.attempts or 0
+        deliver = _DELIVERERS[kind]
+        values: dict
+        try:
+            provider_ref = deliver(session, message, settings)
+            values = {
+                "status": SENT,
+                "provider_ref": (provider_ref or "")[:200] or None,
+                "sent_at": now,
+                "last_error": None,
+            }
+            outcome = SENT
+        except Blocked as exc:
+            session.rollback()
+            values = {"status": BLOCKED, "last_error": _describe(exc, settings)}
+            outcome = BLOCKED
+        except Deferred as exc:
+            session.rollback()
+            values = {
+                "status": PENDING,
+                "next_attempt_at": _utc(exc.until),
+                "last_error": f"deferred: {exc.reason}"[:ERROR_CHARS],
+            }
+            outcome = "deferred"
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded; the batch goes on
+            session.rollback()
+            values, outcome = _failure(attempts, exc, settings, now)
+            log.debug("outbox delivery traceback\n%s", traceback.format_exc())
+        values.update(claimed_by=None, claimed_until=None)
+        result = session.execute(
+            update(OutboxMessage)
+            .where(_still_mine(message_id, worker_id))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            # Our lease ran out and another worker took the row: its outcome counts, not ours.
+            session.rollback()
+            outcome = "lost_lease"
+        else:
+            session.commit()
+    log_event(
+        log,
+        "outbox delivery",
+        logging.INFO if outcome in (SENT, "deferred") else logging.WARNING,
+        id=message_id,
+        kind=kind,
+        topic=topic,
+        outcome=outcome,
+        error=values.get("last_error") or "",
+    )
+    return outcome
+
+
+def _failure(
+    previous_attempts: int, exc: Exception, settings: Settings, now: datetime
+) -> tuple[dict, str]:
+    attempts = previous_attempts + 1
+    reason = _describe(exc, settings)
+    permanent = isinstance(exc, IntegrationError) and exc.permanent
+    if permanent or attempts >= MAX_ATTEMPTS:
+        if not permanent:
+            reason = f"gave up after {attempts} attempts: {reason}"[:ERROR_CHARS]
+        return {"status": DEAD, "attempts": attempts, "last_error": reason}, DEAD
+    next_at = now + backoff(attempts)
+    retry_at = getattr(exc, "retry_at", None)  # the provider's Retry-After
+    if isinstance(retry_at, datetime):
+        next_at = max(next_at, _utc(retry_at))
+    values = {
+        "status": PENDING,
+        "attempts": attempts,
+        "last_error": reason,
+        "next_attempt_at": next_at,
+    }
+    return values, "retry"
+
+
+def backoff(attempts: int, *, rand: Callable[[], float] = random.random) -> timedelta:
+    """Delay before attempt `attempts + 1`: doubling from 30 s, capped at 1 h, 75–100 % jitter."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempts - 1, 20)))
+    return delay * (0.75 + 0.25 * rand())
+
+
+def _describe(exc: Exception, settings: Settings) -> str:
+    """Error class and a short reason without secrets or personal data."""
+    if isinstance(exc, Blocked):
+        text = f"blocked: {exc.reason}"
+    elif isinstance(exc, IntegrationError):
+        text = f"{type(exc).__name__}: {exc.message}"
+    else:
+        # An unexpected exception's text may quote anything (a row, a payload): keep the class.
+        text = f"{type(exc).__name__}: unexpected error (details in the worker log)"
+    return redact_text(text, settings.secret_values())[:ERROR_CHARS]
+
+
+# --- staff tools ---------------------------------------------------------------------------
+
+
+def list_messages(
+    session: Session,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+) -> list[OutboxMessage]:
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    if kind:
+        query = query.where(OutboxMessage.kind == kind)
+    return list(session.execute(query).scalars())
+
+
+def requeue(session: Session, *, message_id: int) -> OutboxMessage:
+    """Put a dead or blocked message back in the queue (a blocked one meets the gate again)."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise OutboxError(f"there is no outbox message {message_id}")
+    if message.status not in (DEAD, BLOCKED):
+        raise OutboxError(
+            f"outbox message {message_id} is {message.status}; only dead or blocked ones can "
+            "be retried"
+        )
+    message.status, message.attempts, message.next_attempt_at = PENDING, 0, utcnow()
+    message.claimed_by = message.claimed_until = None
+    session.flush()
+    return message
+
+
+def forget_contact(session: Session, *, contact_id: int, reason: str = "contact erased") -> int:
+    """Erasure: drop personal data from this contact's messages; stop those not yet sent."""
+    messages = (
+        session.execute(select(OutboxMessage).where(OutboxMessage.contact_id == contact_id))
+        .scalars()
+        .all()
+    )
+    for message in messages:
+        message.payload, message.recipient = {"erased": True}, None
+        if message.status in (PENDING, DEAD):
+            message.status, message.last_error = BLOCKED, f"blocked: {reason}"
+    session.flush()
+    return len(messages)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value

@@ -1,0 +1,376 @@
+"""The sales inbox: what staff do with a lead, as a small state machine with a history.
+
+    new ──assign──▶ assigned ──contact / reply──▶ contacted ──close──▶ closed
+     │                 ▲                                                 │
+     └─contact/reply───┼──────────────────────────▶ contacted            │
+       (takes it)      └──────────────────reopen─────────────────────────┘
+
+* `assign` works on any open lead (a reassignment keeps `contacted`); the target must be an
+  active sales or admin user.
+* `mark_contacted` and `reply` take a new lead for the actor when nobody has it yet.
+* `close` needs a reason; `reopen` brings a closed lead back as `assigned` with a fresh SLA.
+* `add_note` and `hand_back` work in every status and leave it as it is.
+
+Anything else raises `InvalidTransition` and changes nothing. Every action writes one
+`LeadActivity` row (who, what, from → to status, when) in the same transaction. Only the
+sales and admin roles may act (DESIGN rule 7); the views check that too. Functions flush, never
+commit: the request commits once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.models import StaffUser
+from backend.config import Settings
+from backend.contacts.models import Contact, Conversation
+from backend.crm.models import OutboxMessage
+from backend.db import utcnow
+from backend.integrations import IntegrationError
+from backend.messaging import content, gate
+from backend.messaging import service as messaging
+from backend.sales.models import Lead, LeadActivity
+from backend.sales.rasa import BotHandback, HandbackNotConfigured
+from backend.sales.routing import route_for
+
+NEW, ASSIGNED, CONTACTED, CLOSED = "new", "assigned", "contacted", "closed"
+STATUSES = (NEW, ASSIGNED, CONTACTED, CLOSED)
+OPEN = (NEW, ASSIGNED, CONTACTED)
+ACTING_ROLES = ("admin", "sales")
+REPLY_TEMPLATE = "free_text"
+REPLY_TOPIC = "lead_reply"
+MAX_NOTE = 2000
+MAX_REASON = 500
+MAX_REPLY = 1600  # Twilio's limit for one SMS/WhatsApp body
+MAX_SUBJECT = 200
+
+# action → {status before: status after}; a status missing here means "not allowed now".
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "assign": {NEW: ASSIGNED, ASSIGNED: ASSIGNED, CONTACTED: CONTACTED},
+    "contact": {NEW: CONTACTED, ASSIGNED: CONTACTED},
+    "reply": {NEW: CONTACTED, ASSIGNED: CONTACTED, CONTACTED: CONTACTED},
+    "close": {NEW: CLOSED, ASSIGNED: CLOSED, CONTACTED: CLOSED},
+    "reopen": {CLOSED: ASSIGNED},
+    "note": {s: s for s in STATUSES},
+    "hand_back": {s: s for s in STATUSES},
+}
+
+
+class InboxError(ValueError):
+    """A staff action on a lead that cannot be done; the message says why."""
+
+
+class LeadNotFound(InboxError):
+    pass
+
+
+class InvalidTransition(InboxError):
+    """The action is not allowed in the lead's current status."""
+
+
+class InvalidInput(InboxError):
+    """Missing or malformed input (empty note, unknown staff user…)."""
+
+
+class NotAllowed(InboxError):
+    """The actor's role may read leads but not act on them."""
+
+
+class ReplyRefused(InboxError):
+    """The send gate refused the reply on every channel tried; `reasons` per channel."""
+
+    def __init__(self, message: str, reasons: dict[str, str] | None = None):
+        super().__init__(message)
+        self.reasons = reasons or {}
+
+
+class HandbackUnavailable(InboxError):
+    """Rasa's API is not configured or not reachable: try again later."""
+
+
+class HandbackRejected(InboxError):
+    """Rasa refused the request (bad token, unknown conversation)."""
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    lead: Lead
+    channel: str
+    message: OutboxMessage
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def assign(
+    session: Session, *, lead_id: int, actor: StaffUser, to_staff_id: int | None = None
+) -> Lead:
+    """Give the lead to a sales/admin user (default: the actor)."""
+    lead = _load(session, lead_id, actor)
+    target = actor if to_staff_id is None else session.get(StaffUser, to_staff_id)
+    if target is None or not target.active or target.role not in ACTING_ROLES:
+        raise InvalidInput("assign to an active staff user with the sales or admin role")
+    before = lead.status
+    lead.status = _next(lead, "assign")
+    lead.assigned_to = target.id
+    _record(session, lead, actor, "assigned", before, detail={"to_staff_id": target.id})
+    return lead
+
+
+def mark_contacted(
+    session: Session, *, lead_id: int, actor: StaffUser, note: str | None = None
+) -> Lead:
+    """A person reached the customer (phone, chat…) outside the dashboard's reply."""
+    lead = _load(session, lead_id, actor)
+    before = lead.status
+    lead.status = _next(lead, "contact")
+    lead.assigned_to = lead.assigned_to or actor.id
+    detail = {"note": _text(note, "note", MAX_NOTE)} if note and note.strip() else {}
+    _record(session, lead, actor, "contacted", before, detail=detail)
+    return lead
+
+
+def close(session: Session, *, lead_id: int, actor: StaffUser, reason: str) -> Lead:
+    lead = _load(session, lead_id, actor)
+    reason = _text(reason, "reason", MAX_REASON)
+    before = lead.status
+    lead.status = _next(lead, "close")
+    _record(session, lead, actor, "closed", before, detail={"reason": reason})
+    return lead
+
+
+def reopen(session: Session, *, lead_id: int, actor: StaffUser, note: str | None = None) -> Lead:
+    """Back to `assigned` (to its last owner, else the actor) with a new SLA deadline."""
+    lead = _load(session, lead_id, actor)
+    before = lead.status
+    lead.status = _next(lead, "reopen")
+    lead.assigned_to = lead.assigned_to or actor.id
+    lead.sla_due_at = utcnow() + route_for(lead.kind).first_reply_within
+    detail = {"note": _text(note, "note", MAX_NOTE)} if note and note.strip() else {}
+    _record(session, lead, actor, "reopened", before, detail=detail)
+    return lead
+
+
+def add_note(session: Session, *, lead_id: int, actor: StaffUser, text: str) -> LeadActivity:
+    lead = _load(session, lead_id, actor)
+    text = _text(text, "note", MAX_NOTE)
+    _next(lead, "note")
+    return _record(session, lead, actor, "note", lead.status, detail={"note": text})
+
+
+def reply(
+    session: Session,
+    *,
+    settings: Settings,
+    lead_id: int,
+    actor: StaffUser,
+    text: str,
+    channel: str | None = None,
+    subject: str | None = None,
+    now: datetime | None = None,
+) -> ReplyResult:
+    """Queue a staff-written message to the lead's contact through the one send gate.
+
+    Channels are tried in order (the chat's own channel first when it is WhatsApp, then email,
+    SMS, WhatsApp), or only `channel` when given; the first the gate allows is used. When the
+    gate refuses them all, ReplyRefused carries each reason and nothing is queued.
+    """
+    lead = _load(session, lead_id, actor)
+    body = _text(text, "reply text", MAX_REPLY)
+    if channel is not None and channel not in gate.CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(gate.CHANNELS)}")
+    subject = _text(subject, "subject", MAX_SUBJECT) if subject and subject.strip() else None
+    _next(lead, "reply")
+    contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
+    if contact is None:
+        raise ReplyRefused(
+            "this chat has no contact who agreed to be contacted: hand it back to the bot or "
+            "call them from the chat"
+        )
+    now = now or utcnow()
+    context = {"body": body, "subject": subject}
+    reasons: dict[str, str] = {}
+    for candidate in [channel] if channel else _channel_order(session, lead):
+        decision = gate.check(
+            session,
+            settings=settings,
+            contact=contact,
+            channel=candidate,
+            purpose=content.TRANSACTIONAL,
+            template=REPLY_TEMPLATE,
+            context=context,
+            now=now,
+        )
+        if decision.outcome == gate.REFUSE:
+            reasons[candidate] = decision.reason
+            continue
+        queued = messaging.queue_message(
+            session,
+            settings=settings,
+            contact=contact,
+            channel=candidate,
+            template=REPLY_TEMPLATE,
+            purpose=content.TRANSACTIONAL,
+            context=context,
+            idempotency_key=f"{REPLY_TOPIC}:{lead.id}:{uuid.uuid4().hex}",
+            topic=REPLY_TOPIC,
+            now=now,
+        )
+        before = lead.status
+        lead.status = _next(lead, "reply")
+        lead.assigned_to = lead.assigned_to or actor.id
+        _record(
+            session, lead, actor, "replied", before,
+            detail={"channel": candidate, "outbox_id": queued.message.id},
+        )  # fmt: skip
+        return ReplyResult(lead, candidate, queued.message)
+    summary = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
+    raise ReplyRefused(f"the send gate refused the reply ({summary})", reasons)
+
+
+def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandback) -> Lead:
+    """Tell Rasa to resume the chat, then mark the conversation as the bot's again.
+
+    Rasa is called first: when it fails nothing here changes and the error says why.
+    """
+    lead = _load(session, lead_id, actor)
+    _next(lead, "hand_back")
+    if not lead.conversation_id:
+        raise InvalidInput("this lead has no chat to hand back (erased or created by staff)")
+    try:
+        bot.resume(lead.conversation_id)
+    except HandbackNotConfigured as exc:
+        raise HandbackUnavailable(exc.message) from None
+    except IntegrationError as exc:
+        if exc.permanent:
+            raise HandbackRejected(f"Rasa refused the hand-back: {exc.message}") from None
+        raise HandbackUnavailable(
+            f"could not reach Rasa ({exc.message}); the lead is unchanged, try again"
+        ) from None
+    conversation = session.execute(
+        select(Conversation).where(Conversation.sender_id == lead.conversation_id)
+    ).scalar_one_or_none()
+    if conversation is not None:
+        conversation.handed_off = False
+    _record(session, lead, actor, "handed_back", lead.status)
+    return lead
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def history(session: Session, *, lead_ids: list[int]) -> dict[int, list[dict]]:
+    """Activity per lead, oldest first (notes may hold personal data: the caller logs reads)."""
+    out: dict[int, list[dict]] = {lead_id: [] for lead_id in lead_ids}
+    if not lead_ids:
+        return out
+    rows = session.execute(
+        select(LeadActivity, StaffUser.email)
+        .outerjoin(StaffUser, StaffUser.id == LeadActivity.actor_id)
+        .where(LeadActivity.lead_id.in_(lead_ids))
+        .order_by(LeadActivity.created_at, LeadActivity.id)
+    )
+    for activity, email in rows:
+        out[activity.lead_id].append(
+            {
+                "id": activity.id,
+                "action": activity.action,
+                "actor": email or "system",
+                "from_status": activity.from_status,
+                "to_status": activity.to_status,
+                "detail": activity.detail or {},
+                "at": _iso(activity.created_at),
+            }
+        )
+    return out
+
+
+def assignable_staff(session: Session) -> list[StaffUser]:
+    return list(
+        session.execute(
+            select(StaffUser)
+            .where(StaffUser.active.is_(True), StaffUser.role.in_(ACTING_ROLES))
+            .order_by(StaffUser.email)
+        ).scalars()
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _load(session: Session, lead_id: int, actor: StaffUser) -> Lead:
+    if actor.role not in ACTING_ROLES:
+        raise NotAllowed(f"your role ({actor.role}) can read leads but not act on them")
+    lead = session.execute(
+        select(Lead).where(Lead.id == lead_id).with_for_update()  # one action at a time
+    ).scalar_one_or_none()
+    if lead is None:
+        raise LeadNotFound(f"there is no lead {lead_id}")
+    return lead
+
+
+def _next(lead: Lead, action: str) -> str:
+    after = TRANSITIONS[action].get(lead.status)
+    if after is None:
+        allowed = ", ".join(TRANSITIONS[action]) or "no status"
+        raise InvalidTransition(
+            f"cannot {action.replace('_', ' ')} lead {lead.id}: it is {lead.status} "
+            f"(allowed when {allowed})"
+        )
+    return after
+
+
+def _text(value: str | None, what: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"{what} is required")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _record(
+    session: Session,
+    lead: Lead,
+    actor: StaffUser | None,
+    action: str,
+    before: str,
+    *,
+    detail: dict | None = None,
+) -> LeadActivity:
+    activity = LeadActivity(
+        lead_id=lead.id,
+        actor_id=actor.id if actor else None,
+        actor_role=actor.role if actor else None,
+        action=action,
+        from_status=before,
+        to_status=lead.status,
+        detail=detail or {},
+        created_at=utcnow(),
+    )
+    session.add(activity)
+    session.flush()
+    return activity
+
+
+def _channel_order(session: Session, lead: Lead) -> list[str]:
+    on_whatsapp = (lead.conversation_id or "").startswith(gate.WHATSAPP_PREFIX) or (
+        session.execute(
+            select(Conversation.channel).where(Conversation.sender_id == lead.conversation_id)
+        ).scalar_one_or_none()
+        == "whatsapp"
+    )
+    return ["whatsapp", "email", "sms"] if on_whatsapp else ["email", "sms", "whatsapp"]
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes stored as UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,307 @@
+"""Inbox actions over HTTP: JSON under /api/admin/leads/{id}/…, HTML forms under /dashboard/leads.
+
+Views are thin: each one is a single call into backend.sales.inbox; domain errors become clear
+answers (404 unknown lead, 400 bad input, 403 read-only role, 409 not allowed in this status or
+refused by the send gate, 503/502 Rasa unavailable/refusing), never a 500. A session-cookie
+request must carry the page's CSRF token (form field `csrf` or header X-CSRF-Token); an API key
+needs none.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from backend.api.deps import session_dep, settings_dep
+from backend.auth.models import StaffUser
+from backend.auth.service import log_access
+from backend.auth.web import StaffRoute, require_role
+from backend.config import Settings
+from backend.dashboard import csrf
+from backend.dashboard.service import iso
+from backend.dashboard.views import render_leads_page
+from backend.sales import inbox
+from backend.sales.models import Lead
+from backend.sales.rasa import handback_for
+
+router = APIRouter(route_class=StaffRoute)
+actors = require_role(*inbox.ACTING_ROLES, action="act on leads (read-only role)")
+readers = require_role(*inbox.ACTING_ROLES, action="read leads (personal data)")
+
+ERROR_STATUS = {
+    inbox.LeadNotFound: 404,
+    inbox.InvalidInput: 400,
+    inbox.NotAllowed: 403,
+    inbox.InvalidTransition: 409,
+    inbox.ReplyRefused: 409,
+    inbox.HandbackRejected: 502,
+    inbox.HandbackUnavailable: 503,
+}
+CSRF_REFUSED = "missing or invalid CSRF token: reload the page and try again"
+
+
+def _status(exc: inbox.InboxError) -> int:
+    return next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
+
+
+def _lead(lead: Lead) -> dict:
+    return {
+        "id": lead.id,
+        "kind": lead.kind,
+        "priority": lead.priority,
+        "status": lead.status,
+        "assigned_to": lead.assigned_to,
+        "sla_due_at": iso(lead.sla_due_at),
+    }
+
+
+class AssignIn(BaseModel):
+    staff_id: int | None = None  # default: the caller
+
+
+class NoteIn(BaseModel):
+    note: str | None = None
+
+
+class CloseIn(BaseModel):
+    reason: str
+
+
+class TextIn(BaseModel):
+    text: str
+
+
+class ReplyIn(BaseModel):
+    text: str
+    channel: str | None = None  # default: the first channel the send gate allows
+    subject: str | None = None  # email only
+
+
+def _act(request: Request, settings: Settings, call):
+    """Run one inbox action for the JSON API, mapping domain errors to 4xx/5xx answers."""
+    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
+        raise HTTPException(403, CSRF_REFUSED)
+    try:
+        return call()
+    except inbox.InboxError as exc:
+        raise HTTPException(_status(exc), str(exc)) from None
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+@router.post("/api/admin/leads/{lead_id}/assign")
+def assign_api(
+    lead_id: int,
+    request: Request,
+    body: AssignIn | None = None,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    to = body.staff_id if body else None
+    lead = _act(
+        request,
+        settings,
+        lambda: inbox.assign(session, lead_id=lead_id, actor=staff, to_staff_id=to),
+    )
+    return {"lead": _lead(lead)}
+
+
+@router.post("/api/admin/leads/{lead_id}/contacted")
+def contacted_api(
+    lead_id: int,
+    request: Request,
+    body: NoteIn | None = None,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    note = body.note if body else None
+    lead = _act(
+        request,
+        settings,
+        lambda: inbox.mark_contacted(session, lead_id=lead_id, actor=staff, note=note),
+    )
+    return {"lead": _lead(lead)}
+
+
+@router.post("/api/admin/leads/{lead_id}/close")
+def close_api(
+    lead_id: int,
+    body: CloseIn,
+    request: Request,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    lead = _act(
+        request,
+        settings,
+        lambda: inbox.close(session, lead_id=lead_id, actor=staff, reason=body.reason),
+    )
+    return {"lead": _lead(lead)}
+
+
+@router.post("/api/admin/leads/{lead_id}/reopen")
+def reopen_api(
+    lead_id: int,
+    request: Request,
+    body: NoteIn | None = None,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    note = body.note if body else None
+    lead = _act(
+        request, settings, lambda: inbox.reopen(session, lead_id=lead_id, actor=staff, note=note)
+    )
+    return {"lead": _lead(lead)}
+
+
+@router.post("/api/admin/leads/{lead_id}/notes")
+def note_api(
+    lead_id: int,
+    body: TextIn,
+    request: Request,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    activity = _act(
+        request,
+        settings,
+        lambda: inbox.add_note(session, lead_id=lead_id, actor=staff, text=body.text),
+    )
+    return {"activity_id": activity.id}
+
+
+@router.post("/api/admin/leads/{lead_id}/reply")
+def reply_api(
+    lead_id: int,
+    body: ReplyIn,
+    request: Request,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    result = _act(
+        request,
+        settings,
+        lambda: inbox.reply(
+            session,
+            settings=settings,
+            lead_id=lead_id,
+            actor=staff,
+            text=body.text,
+            channel=body.channel,
+            subject=body.subject,
+        ),
+    )
+    return {
+        "lead": _lead(result.lead),
+        "message": {
+            "id": result.message.id,
+            "channel": result.channel,
+            "status": result.message.status,
+        },
+    }
+
+
+@router.post("/api/admin/leads/{lead_id}/hand-back")
+def hand_back_api(
+    lead_id: int,
+    request: Request,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    lead = _act(
+        request,
+        settings,
+        lambda: inbox.hand_back(session, lead_id=lead_id, actor=staff, bot=handback_for(settings)),
+    )
+    return {"lead": _lead(lead), "handed_back": True}
+
+
+@router.get("/api/admin/leads/{lead_id}/activity")
+def activity_api(
+    lead_id: int,
+    staff: StaffUser = Depends(readers),
+    session: Session = Depends(session_dep),
+) -> dict:
+    if session.get(Lead, lead_id) is None:
+        raise HTTPException(404, f"there is no lead {lead_id}")
+    log_access(
+        session, actor=staff.email, role=staff.role, action="read_lead_activity",
+        resource=f"lead {lead_id}",
+    )  # fmt: skip
+    return {"activity": inbox.history(session, lead_ids=[lead_id])[lead_id]}
+
+
+# --- HTML forms --------------------------------------------------------------------------------
+
+FORM_ACTIONS = ("assign", "contacted", "close", "reopen", "note", "reply", "hand-back")
+
+
+@router.post("/dashboard/leads/{lead_id}/{action}")
+def lead_form(
+    lead_id: int,
+    action: str,
+    request: Request,
+    csrf_token: str = Form("", alias="csrf"),
+    staff_id: str = Form(""),
+    reason: str = Form(""),
+    text: str = Form(""),
+    channel: str = Form(""),
+    subject: str = Form(""),
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    def page(error: str, status: int):
+        session.rollback()  # nothing of a refused action is kept
+        return render_leads_page(
+            request, session, settings, staff, include_closed=True, error=error,
+            status_code=status,
+        )  # fmt: skip
+
+    if action not in FORM_ACTIONS:
+        raise HTTPException(404, "unknown action")
+    if not csrf.valid(request, settings, csrf_token):
+        return page("This form expired or did not come from this dashboard; nothing changed. "
+                    "Please try again.", 400)  # fmt: skip
+    try:
+        _form_action(session, settings, staff, lead_id, action, staff_id=staff_id,
+                     reason=reason, text=text, channel=channel, subject=subject)  # fmt: skip
+    except inbox.InboxError as exc:
+        return page(f"Lead {lead_id}: {exc}", _status(exc))
+    closed = "&include_closed=true" if action in ("close", "reopen") else ""
+    return RedirectResponse(
+        f"/dashboard/leads?done={action}{closed}#lead-{lead_id}", status_code=303
+    )
+
+
+def _form_action(session, settings, staff, lead_id, action, **form) -> None:
+    if action == "assign":
+        raw = form["staff_id"].strip()
+        if raw and not raw.isdigit():
+            raise inbox.InvalidInput("choose a staff user to assign")
+        inbox.assign(session, lead_id=lead_id, actor=staff, to_staff_id=int(raw) if raw else None)
+    elif action == "contacted":
+        inbox.mark_contacted(session, lead_id=lead_id, actor=staff, note=form["text"] or None)
+    elif action == "close":
+        inbox.close(session, lead_id=lead_id, actor=staff, reason=form["reason"])
+    elif action == "reopen":
+        inbox.reopen(session, lead_id=lead_id, actor=staff, note=form["text"] or None)
+    elif action == "note":
+        inbox.add_note(session, lead_id=lead_id, actor=staff, text=form["text"])
+    elif action == "reply":
+        inbox.reply(
+            session, settings=settings, lead_id=lead_id, actor=staff, text=form["text"],
+            channel=form["channel"] or None, subject=form["subject"] or None,
+        )  # fmt: skip
+    else:
+        inbox.hand_back(session, lead_id=lead_id, actor=staff, bot=handback_for(settings))

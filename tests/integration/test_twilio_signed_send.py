@@ -1,0 +1,179 @@
+"""The signed Twilio channel with the real Twilio client against a local server answering like
+Twilio's Messages API, and the project's credentials.yml loaded by Rasa's own channel loader."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+
+from backend.channels import twilio_signed
+from backend.channels.twilio_signed import SignedTwilioInput, TwilioMessages
+from backend.config import ROOT, load_settings
+from backend.contacts import service as contacts
+from backend.integrations import IntegrationError
+from tests.helpers import free_port
+from tests.twilio_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    GOAL_BUTTONS,
+    MESSAGES_PATH,
+    OUR_NUMBER,
+    SENDER,
+    FakeTwilio,
+    ScriptedAgent,
+    make_channel,
+    post,
+    sanic_test_mode,  # noqa: F401 - autouse fixture
+    served,
+    twilio_error,
+    twilio_form,
+)
+
+
+@pytest.fixture
+def fake_twilio(httpserver):
+    fake = FakeTwilio()
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(fake)
+    return fake
+
+
+@pytest.fixture
+def api_base(httpserver) -> str:
+    return httpserver.url_for("").rstrip("/")
+
+
+def test_send_posts_to_from_body_with_basic_auth(fake_twilio, api_base):
+    messages = TwilioMessages(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=api_base)
+    sid = messages.send(to=SENDER, from_=f"whatsapp:{OUR_NUMBER}", body="Hello from the shop")
+    assert sid == f"SM{1:032x}"
+    assert fake_twilio.sent() == [(SENDER, f"whatsapp:{OUR_NUMBER}", "Hello from the shop")]
+    auth = fake_twilio.headers[0]["Authorization"]
+    assert auth == "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "permanent"),
+    [
+        (400, 21211, True),  # invalid 'To' number
+        (400, 21610, True),  # the recipient replied STOP (SMS)
+        (400, 63016, True),  # WhatsApp: outside the 24-hour window, template needed
+        (401, 20003, True),  # bad credentials
+        (429, 20429, False),
+        (503, None, False),
+    ],
+)
+def test_twilio_errors_map_to_integration_errors_without_the_number(
+    httpserver, api_base, status, code, permanent
+):
+    message = "The 'To' number whatsapp:+14155550123 is not a valid phone number."
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_response(
+        twilio_error(status, code, message)
+    )
+    messages = TwilioMessages(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=api_base)
+    with pytest.raises(IntegrationError) as err:
+        messages.send(to=SENDER, from_=f"whatsapp:{OUR_NUMBER}", body="hi")
+    assert err.value.permanent is permanent
+    assert f"HTTP {status}" in err.value.message
+    assert "4155550123" not in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_unreachable_twilio_is_a_temporarytwilio_error():
+    messages = TwilioMessages(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        api_base=f"http://127.0.0.1:{free_port()}",
+    )
+    with pytest.raises(IntegrationError) as err:
+        messages.send(to=SENDER, from_=OUR_NUMBER, body="hi")
+    assert not err.value.permanent
+
+
+async def test_conversation_round_trip_through_the_fake_twilio(fake_twilio, api_base):
+    """Signed webhook in → agent → replies out through the real client; then "2" → payload."""
+    long_text = "\n\n".join(
+        " ".join(f"benefit{p}-{i}" for i in range(120)) for p in range(3)
+    )  # about 3,900 characters
+
+    def script(text):
+        if text == "hi":
+            return [{"text": long_text}, {"text": "Which area?", "buttons": GOAL_BUTTONS}]
+        return [{"text": "Noted."}]
+
+    channel = SignedTwilioInput(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        whatsapp_from=OUR_NUMBER,  # without the prefix: added for WhatsApp recipients
+        webhook_url="https://bot.shop.test/webhooks/twilio_signed/webhook",
+        api_base=api_base,
+        retry_delays=(0.0,),
+    )
+    assert isinstance(channel.sender, TwilioMessages)
+    agent = ScriptedAgent(script)
+    async with served(channel, agent) as client:
+        first = await post(client, twilio_form("hi"))
+        second = await post(client, twilio_form("2"))
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert agent.texts == ["hi", GOAL_BUTTONS[1]["payload"]]
+    sent = fake_twilio.sent()
+    assert {(to, from_) for to, from_, _ in sent} == {(SENDER, f"whatsapp:{OUR_NUMBER}")}
+    bodies = [body for _, _, body in sent]
+    assert all(len(b) <= 1600 for b in bodies)
+    long_parts = bodies[:-2]
+    assert len(long_parts) == 3 and " ".join(long_parts).split() == long_text.split()
+    assert bodies[-2].startswith("Which area?\n\n1. Lose weight\n2. Blood pressure\n3. Blood sugar")
+    assert bodies[-1] == "Noted."
+
+
+async def test_temporary_twilio_failure_is_retried_once_it_recovers(httpserver, api_base):
+    fake = FakeTwilio(errors=[twilio_error(503, None, "Service Unavailable")])
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(fake)
+    channel = make_channel(sender=None, api_base=api_base, retry_delays=(0.0,))
+    agent = ScriptedAgent(lambda text: [{"text": "Hello!"}])
+    async with served(channel, agent) as client:
+        await post(client, twilio_form("hi"))
+    assert len(fake.headers) == 2
+    assert fake.sent() == [(SENDER, f"whatsapp:{OUR_NUMBER}", "Hello!")]
+
+
+async def test_refused_send_is_logged_with_code_only(httpserver, api_base, caplog):
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_response(
+        twilio_error(
+            400, 21211, "The 'To' number whatsapp:+14155550123 is not a valid phone number."
+        )
+    )
+    channel = make_channel(sender=None, api_base=api_base)
+    agent = ScriptedAgent(lambda text: [{"text": "Hello!"}])
+    with caplog.at_level(logging.DEBUG):
+        async with served(channel, agent) as client:
+            reply = await post(client, twilio_form("hi"))
+    assert reply.status_code == 200  # the turn happened; only the reply failed
+    [failure] = [r for r in caplog.records if r.getMessage().startswith("twilio send failed")]
+    assert failure.fields["error"] == "Twilio refused the message (HTTP 400, code 21211)"
+    logged = caplog.text + json.dumps([getattr(r, "fields", None) for r in caplog.records])
+    assert "4155550123" not in logged
+
+
+def test_project_credentials_load_the_signed_channel_through_rasa(monkeypatch):
+    from rasa.core.run import create_http_input_channels
+
+    previous = logging.getLogRecordFactory()
+    monkeypatch.setattr(twilio_signed, "get_settings", lambda: load_settings({}, dotenv=False))
+    try:
+        channels = create_http_input_channels(None, str(ROOT / "credentials.yml"))
+    finally:
+        logging.setLogRecordFactory(previous)
+    by_name = {c.name(): c for c in channels}
+    assert "twilio" not in by_name  # Rasa's unsigned channel stays off
+    signed = by_name["twilio_signed"]
+    assert isinstance(signed, SignedTwilioInput)
+    assert signed.url_prefix() == "twilio_signed"  # → /webhooks/twilio_signed/webhook
+    assert not signed.configured  # no credentials in this test: every request gets 503
+
+
+def test_conversations_from_the_signed_channel_count_as_whatsapp(session):
+    conversation = contacts.ensure_conversation(session, sender_id=SENDER, channel="twilio_signed")
+    assert conversation.channel == "whatsapp"
