@@ -44,7 +44,7 @@ validate: setup ## rasa data validate --fail-on-warnings
 	@$(RASA) data validate --fail-on-warnings --quiet
 
 nlu-report: setup ## 5-fold NLU cross-validation: intent report + confusion matrix in results/
-	@$(RASA) test nlu --nlu data/nlu.yml --cross-validation --folds 5 --out results
+	@$(RASA) test nlu --nlu data --cross-validation --folds 5 --out results
 
 bench: setup ## run the benchmarks; figures go to benchmarks/results/
 	@./scripts/bench.sh

@@ -37,8 +37,13 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, future=True, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn, record) -> None:
     dbapi_conn.isolation_level = None  # let the "begin" listener issue BEGIN IMMEDIATE
+    sqlite_pragmas(dbapi_conn, record)
+
+
+def sqlite_pragmas(dbapi_conn, _record) -> None:
+    """Connection settings for every user of the SQLite file (Rasa's tracker store too)."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

@@ -36,7 +36,8 @@ _EMERGENCY_PATTERNS = [
     r"short(ness)? of breath",
     r"heart attack",
     r"\bstroke\b",
-    r"(passed|passing) out|fainted|unconscious|not breathing|stopped breathing",
+    r"(passed|passing|pass) out|fainted|unconscious|(lost|losing|lose|stay|barely|not) conscious"
+    r"|not breathing|stopped breathing",
     r"\bseizure|convuls",
     r"overdos|took too many|swallowed (a|the) (whole|bottle)",
     r"(severe|bad) (allergic reaction|bleeding)|anaphyla|throat (is )?(closing|swelling)",
@@ -44,7 +45,8 @@ _EMERGENCY_PATTERNS = [
     r"face (is )?drooping|slurred speech|numb(ness)? (in|on) (my )?(arm|face|side)",
     r"\bemergency\b|call (an )?ambulance|\b911\b|\b112\b",
     r"blood sugar (is )?(very |really )?(low|high)|(sugar|glucose) (is |at )?[0-9]{2,3} and",
-    r"lips (are |turning )?blue|coughing (up )?blood|vomiting blood",
+    r"lips (are |went |turning |turned )?blue|coughing (up )?blood|vomiting blood",
+    r"(tongue|lips?|face|throat) (is |has |have )?(swell\w*|swollen)",
     r"gasping|can'?t get (any )?air|choking",
     r"collaps\w*|(won'?t|can'?t|not) wak\w* (him|her|them) up|unresponsive|very (sleepy|drowsy)",
     r"\b(i'?m|i am|am i|he'?s|she'?s) dying\b|don'?t want to (live|be alive)|no reason to live",
@@ -59,7 +61,9 @@ _MEDICAL_PATTERNS = [
     r"\b(stop|stopping|quit|replace|instead of|combine|combining|mix|mixing|together with)\b"
     r".{0,40}\b(med|pill|drug|insulin|prescription|treatment)",
     r"\b(pregnan\w*|breast ?feed\w*|nursing|trying to conceive)\b",
-    r"\b(my|our) (child|kid|son|daughter|baby|toddler|teen)\b|\bfor (kids|children|a child)\b",
+    r"\b(my|our) (child|kid|son|daughter|baby|toddler|teen)\b|\bfor (kids|children|a child)\b"
+    r"|\b(my|our) \d{1,2}[ -]?(year|yr)[ -]?old\b",
+    r"\b(interfere|react)\w* with\b|\b(bp|blood pressure|heart|diabetes) (pills|tablets|meds)\b",
     r"\b(diagnos\w*|do i have|is it (cancer|diabetes)|symptoms? of)\b",
     r"\b(cure|cures|heal|treat|treats|reverse|reverses)\b.{0,40}\b(diabetes|cancer|disease"
     r"|hypertension|blood pressure|illness|condition)\b",

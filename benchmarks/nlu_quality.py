@@ -1,4 +1,4 @@
-"""Held-out NLU quality: train NLU only on data/nlu.yml, test on tests/nlu/test_nlu.yml.
+"""Held-out NLU quality: train NLU on the NLU files in data/, test on tests/nlu/test_nlu.yml.
 
 Run: .venv/bin/python benchmarks/nlu_quality.py [--config config.yml]
 Writes benchmarks/results/nlu_quality.json and prints a summary. The held-out file is never
@@ -90,7 +90,7 @@ def summarise(report_dir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.yml")
-    parser.add_argument("--nlu", default="data/nlu.yml")
+    parser.add_argument("--nlu", default="data", help="training data: a file or the data/ folder")
     parser.add_argument("--test", default="tests/nlu/test_nlu.yml")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
