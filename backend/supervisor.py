@@ -47,9 +47,6 @@ def rasa_env(settings: Settings) -> dict[str, str]:
             LOCK_REDIS_PASSWORD="",
         )
     env["RASA_ACTION_ENDPOINT"] = settings.action_server_url.rstrip("/") + "/webhook"
-    env.setdefault("TWILIO_ACCOUNT_SID", settings.twilio_account_sid)
-    env.setdefault("TWILIO_AUTH_TOKEN", settings.twilio_auth_token)
-    env.setdefault("TWILIO_WHATSAPP_FROM", settings.twilio_whatsapp_from or "whatsapp:+10000000000")
     env["SANIC_HOST"] = "127.0.0.1"
     env["SANIC_WORKERS"] = str(settings.rasa_workers)  # rasa run
     env["ACTION_SERVER_SANIC_WORKERS"] = str(settings.action_workers)  # rasa_sdk
