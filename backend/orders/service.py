@@ -504,8 +504,32 @@ def _on_completed(session: Session, settings: Settings, order: Order, event: Pay
         session, settings=settings, order=order, items=items, invoice=invoice, payment=payment
     )
     order.status = "paid"
+    _schedule_receipt_email(session, order)
     session.flush()
     return "paid"
+
+
+def _schedule_receipt_email(session: Session, order: Order) -> None:
+    """The receipt email, due now, in the payment's transaction (nothing lost if we crash).
+
+    The follow-ups job sends it through the send gate, which checks the contact's transactional
+    email consent then: without it the message is recorded as blocked and nothing is sent.
+    """
+    from backend.contacts.models import Contact
+    from backend.messaging.service import schedule_follow_up
+
+    contact = session.get(Contact, order.contact_id) if order.contact_id else None
+    if contact is None or contact.erased_at is not None or not contact.email:
+        return
+    schedule_follow_up(
+        session,
+        contact=contact,
+        channel="email",
+        template="order_receipt",
+        purpose="transactional",
+        due_at=_now(),
+        order_id=order.id,
+    )
 
 
 def _on_expired(session: Session, settings: Settings, order: Order, event: PaymentEvent) -> str:

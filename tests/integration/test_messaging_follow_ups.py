@@ -159,3 +159,42 @@ def test_erasure_stops_queued_follow_up_messages(session_factory, settings):
         (message,) = messages(session)
         assert message.status == "blocked" and message.payload == {"erased": True}
         assert message.recipient is None
+
+
+@pytest.mark.parametrize("transactional", [("email",), ()])
+def test_a_paid_order_emails_its_receipt_only_with_transactional_consent(
+    session_factory, settings, transactional
+):
+    from backend.orders import service as orders
+    from backend.orders.payments import FakePayments
+    from tests.integration.orders_support import add_product, pay
+
+    add_product(session_factory)
+    with session_scope(session_factory) as session:
+        contact = make_contact(session, sender="buyer", transactional=transactional)
+        placed = orders.place_order(
+            session,
+            settings=settings,
+            payments=FakePayments(),
+            items=[("DCP-1", 2)],
+            email=contact.email,
+            contact_id=contact.id,
+            conversation_id="buyer",
+        )
+    pay(session_factory, settings, placed.public_id)
+    pay(session_factory, settings, placed.public_id)  # a repeated event: still one email
+    with session_factory() as session:
+        (follow_up,) = session.execute(select(FollowUp)).scalars()
+        assert (follow_up.template, follow_up.channel) == ("order_receipt", "email")
+    run = registry.run_job("follow_ups", factory=session_factory, settings=settings)
+    registry.run_job("outbox", factory=session_factory, settings=settings)
+    with session_factory() as session:
+        (message,) = messages(session)
+        if transactional:
+            assert run.counts["send"] == 1 and message.status == "sent"
+            assert message.recipient == "jane@shop.test"
+            body = message.payload["sent"]["body"]
+            assert placed.public_id in body and "receipt.pdf" in body
+        else:
+            assert run.counts["refuse"] == 1 and message.status == "blocked"
+            assert "consent" in message.last_error
