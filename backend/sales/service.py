@@ -80,9 +80,23 @@ def request_callback(
     contacts.record_interaction(
         session, sender_id=sender_id, kind="cta", detail={"cta": "callback"}
     )
-    return create_lead(
+    lead = create_lead(
         session, sender_id=sender_id, kind="callback", reason=reason, preferred_time=preferred_time
     )
+    if contact.email:
+        # A confirmation by email, through the send gate (transactional email consent) when the
+        # follow-ups job runs; without consent it is recorded as blocked and nothing is sent.
+        from backend.messaging.service import schedule_follow_up
+
+        schedule_follow_up(
+            session,
+            contact=contact,
+            channel="email",
+            template="callback_confirmation",
+            purpose="transactional",
+            due_at=utcnow(),
+        )
+    return lead
 
 
 def flag_sensitive(session: Session, *, sender_id: str, channel: str = "web", kind: str) -> Lead:

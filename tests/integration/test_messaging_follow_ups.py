@@ -198,3 +198,16 @@ def test_a_paid_order_emails_its_receipt_only_with_transactional_consent(
         else:
             assert run.counts["refuse"] == 1 and message.status == "blocked"
             assert "consent" in message.last_error
+
+
+def test_a_callback_request_schedules_its_email_confirmation(session_factory, settings):
+    with session_scope(session_factory) as session:
+        make_contact(session, sender="s1")
+        sales.request_callback(session, sender_id="s1", preferred_time="saturday morning")
+        sales.request_callback(session, sender_id="s1", preferred_time="saturday morning")
+    run = registry.run_job("follow_ups", factory=session_factory, settings=settings)
+    assert run.counts["send"] == 1  # asked twice before it went: one confirmation
+    with session_factory() as session:
+        (message,) = messages(session)
+        assert message.payload["template"] == "callback_confirmation"
+        assert "saturday morning" in message.payload["preview"]["body"]
