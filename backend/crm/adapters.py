@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.crm.models import CrmRecord
 from backend.crm.service import CrmPush
-from backend.integrations import IntegrationError, RateLimited, retry_after
+from backend.integrations import IntegrationError, call_json_api, raise_for_status
 
 DEFAULT_RETRY_AFTER = timedelta(seconds=10)
 
@@ -193,36 +193,24 @@ class HubSpotCrm(Crm):
     def _call(
         self, method: str, path: str, body: dict, *, accept: tuple[int, ...] = ()
     ) -> requests.Response:
-        try:
-            response = self.http.request(
-                method,
-                self.base_url + path,
-                json=body,
-                headers={
-                    "Authorization": f"Bearer {self._token}",
-                    "Accept": "application/json",
-                },
-                timeout=self.timeout,
+        response = call_json_api(
+            self.http,
+            "hubspot",
+            method,
+            self.base_url + path,
+            token=self._token,
+            body=body,
+            timeout=self.timeout,
+        )
+        if response.status_code not in accept:
+            raise_for_status(
+                "hubspot",
+                response,
+                now=self.clock(),
+                default_retry=DEFAULT_RETRY_AFTER,
+                message=lambda r: _message(_json(r)),
             )
-        except requests.Timeout:
-            raise IntegrationError("hubspot: timed out") from None
-        except requests.RequestException as exc:
-            raise IntegrationError(f"hubspot: connection failed ({type(exc).__name__})") from None
-        status = response.status_code
-        if status < 300 or status in accept:
-            return response
-        if status in (401, 403):
-            raise IntegrationError(f"hubspot: credentials rejected ({status})", permanent=True)
-        if status == 429:
-            raise RateLimited(
-                "hubspot: rate limited (429)", retry_at=self._retry_at(response.headers)
-            )
-        if status >= 500:
-            raise IntegrationError(f"hubspot: server error {status}")
-        raise IntegrationError(f"hubspot: {status} {_message(_json(response))}", permanent=True)
-
-    def _retry_at(self, headers) -> datetime:
-        return retry_after(headers, self.clock(), default=DEFAULT_RETRY_AFTER)
+        return response
 
 
 def _json(response: requests.Response) -> dict:

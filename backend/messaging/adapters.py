@@ -25,7 +25,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from backend.config import Settings
-from backend.integrations import IntegrationError, RateLimited, retry_after
+from backend.integrations import (
+    IntegrationError,
+    RateLimited,
+    call_json_api,
+    raise_for_status,
+    retry_after,
+)
 from backend.logging_setup import redact_text
 from backend.messaging.gate import WHATSAPP_PREFIX, Outgoing
 
@@ -118,33 +124,24 @@ class SendGridEmail(MessageSender):
         return data
 
     def send(self, message: Outgoing, *, ref: str) -> str:
-        try:
-            response = self.http.post(
-                f"{self.base_url}/v3/mail/send",
-                json=self.body(message, ref=ref),
-                headers={
-                    "Authorization": f"Bearer {self._api_key}",
-                    "Content-Type": "application/json",
-                },
-                timeout=self.timeout,
-            )
-        except requests.Timeout:
-            raise IntegrationError("sendgrid: timed out") from None
-        except requests.RequestException as exc:
-            raise IntegrationError(f"sendgrid: connection failed ({type(exc).__name__})") from None
-        status = response.status_code
-        if status < 300:
-            message_id = response.headers.get("X-Message-Id") or ""
-            return f"sendgrid:{message_id}" if message_id else f"sendgrid:accepted:{ref}"
-        if status in (401, 403):
-            raise IntegrationError(f"sendgrid: credentials rejected ({status})", permanent=True)
-        if status == 429:
-            raise RateLimited(
-                "sendgrid: rate limited (429)", retry_at=retry_at(response.headers, self.clock())
-            )
-        if status >= 500:
-            raise IntegrationError(f"sendgrid: server error {status}")
-        raise IntegrationError(f"sendgrid: {status} {_sendgrid_message(response)}", permanent=True)
+        response = call_json_api(
+            self.http,
+            "sendgrid",
+            "POST",
+            f"{self.base_url}/v3/mail/send",
+            token=self._api_key,
+            body=self.body(message, ref=ref),
+            timeout=self.timeout,
+        )
+        raise_for_status(
+            "sendgrid",
+            response,
+            now=self.clock(),
+            default_retry=DEFAULT_RETRY_AFTER,
+            message=_sendgrid_message,
+        )
+        message_id = response.headers.get("X-Message-Id") or ""
+        return f"sendgrid:{message_id}" if message_id else f"sendgrid:accepted:{ref}"
 
 
 def _sendgrid_message(response: requests.Response) -> str:
