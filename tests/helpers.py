@@ -62,3 +62,33 @@ def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
             proc.wait()
     with contextlib.suppress(ProcessLookupError):  # forked workers may outlive the parent
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def start_logged(argv: list[str], *, env: dict[str, str], log) -> subprocess.Popen:
+    """Start a process in its own group (`stop_group` stops it and what it forks); output to log."""
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(  # noqa: S603 - fixed argv
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def start_action_server(port: int, *, env: dict[str, str], log) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)]
+    return start_logged(argv, env=env, log=log)
+
+
+def start_rasa(
+    port: int, *, env: dict[str, str], log, model, endpoints, credentials, api: bool = False
+) -> subprocess.Popen:
+    """`rasa run` on 127.0.0.1 with the given model, endpoints and credentials files."""
+    argv = [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port)]
+    argv += ["--enable-api"] if api else []
+    argv += [
+        "--model",
+        str(model),
+        "--endpoints",
+        str(endpoints),
+        "--credentials",
+        str(credentials),
+    ]
+    return start_logged(argv, env=env, log=log)

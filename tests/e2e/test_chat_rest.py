@@ -7,10 +7,7 @@ Needs models/current.tar.gz (scripts/test.sh trains it before pytest).
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,17 +22,12 @@ from backend.contacts.models import ConsentEvent, Contact, Conversation, Interac
 from backend.contacts.service import finish_tracker_erasures
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.sales.models import Lead
+from tests.helpers import free_port, start_action_server, start_rasa, stop_group
 
 pytestmark = pytest.mark.rasa
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "current.tar.gz"
 STARTUP_SECONDS = 240  # model loading on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, name: str, log: Path) -> None:
@@ -54,27 +46,6 @@ def wait_until_up(url: str, proc: subprocess.Popen, name: str, log: Path) -> Non
     )
 
 
-def start(argv, env, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 - fixed argv
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     if not MODEL.exists():
@@ -89,7 +60,8 @@ def stack(tmp_path_factory):
     action_port, rasa_port = free_port(), free_port()
     (tmp / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        f"tracker_store:\n  type: SQL\n  url: {db_url}\n"
+        "tracker_store:\n  type: backend.rasa_tracker_store.BackendSQLTrackerStore\n"
+        f"  url: {db_url}\n"
     )
     (tmp / "credentials.yml").write_text("rest:\n")
     env = {
@@ -99,31 +71,15 @@ def stack(tmp_path_factory):
         "HTS_ENV_FILE": "/nonexistent/.env",
         "TAX_RATE_PERCENT": "0",
     }
-    actions = start(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
-        env,
-        tmp / "actions.log",
-    )
-    rasa = start(
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "--enable-api",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(rasa_port),
-            "--model",
-            str(MODEL),
-            "--endpoints",
-            str(tmp / "endpoints.yml"),
-            "--credentials",
-            str(tmp / "credentials.yml"),
-        ],
-        env,
-        tmp / "rasa.log",
+    actions = start_action_server(action_port, env=env, log=tmp / "actions.log")
+    rasa = start_rasa(
+        rasa_port,
+        env=env,
+        log=tmp / "rasa.log",
+        model=MODEL,
+        endpoints=tmp / "endpoints.yml",
+        credentials=tmp / "credentials.yml",
+        api=True,
     )
     try:
         wait_until_up(
@@ -132,8 +88,8 @@ def stack(tmp_path_factory):
         wait_until_up(f"http://127.0.0.1:{rasa_port}/status", rasa, "rasa", tmp / "rasa.log")
         yield f"http://127.0.0.1:{rasa_port}", factory
     finally:
-        stop(rasa)
-        stop(actions)
+        stop_group(rasa)
+        stop_group(actions)
         engine.dispose()
 
 

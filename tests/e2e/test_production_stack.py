@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -23,7 +22,7 @@ from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import ROOT, load_settings
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.supervisor import rasa_env
-from tests.helpers import free_port, stop_group, wait_http
+from tests.helpers import free_port, start_action_server, start_rasa, stop_group, wait_http
 
 MODEL = ROOT / "models" / "current.tar.gz"
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres, pytest.mark.redis]
@@ -67,37 +66,16 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
         "SANIC_WORKERS": "2",
     }
     assert env["LOCK_STORE_TYPE"] == "redis"
-    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("actions", "rasa")}
-    actions = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
-        cwd=ROOT,
-        env={**env, "SANIC_WORKERS": "1"},
-        stdout=logs["actions"],
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # stopped as a group, with the Sanic workers it forks
+    actions = start_action_server(
+        action_port, env={**env, "SANIC_WORKERS": "1"}, log=tmp_path / "actions.log"
     )
-    rasa = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(rasa_port),
-            "--model",
-            str(MODEL),
-            "--endpoints",
-            "endpoints.yml",
-            "--credentials",
-            "credentials.yml",
-        ],
-        cwd=ROOT,
+    rasa = start_rasa(
+        rasa_port,
         env=env,
-        stdout=logs["rasa"],
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # stopped as a group, with the Sanic workers it forks
+        log=tmp_path / "rasa.log",
+        model=MODEL,
+        endpoints=ROOT / "endpoints.yml",
+        credentials=ROOT / "credentials.yml",
     )
     try:
         wait_http(f"http://127.0.0.1:{action_port}/health", timeout=120, proc=actions)
@@ -126,6 +104,4 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
     finally:
         for proc in (rasa, actions):
             stop_group(proc)
-        for log in logs.values():
-            log.close()
         engine.dispose()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -21,7 +19,7 @@ from backend.config import ROOT
 from backend.contacts import service as contacts
 from backend.contacts.models import ConsentEvent
 from backend.db import make_engine, make_session_factory, session_scope
-from tests.helpers import free_port, stop_group, wait_http
+from tests.helpers import free_port, start_action_server, start_rasa, stop_group, wait_http
 from tests.twilio_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -75,7 +73,8 @@ def test_signed_stop_over_whatsapp_withdraws_consent_and_unsigned_one_changes_no
     action_port, rasa_port = free_port(), free_port()
     (tmp_path / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        f"tracker_store:\n  type: SQL\n  url: {db_url}\n"
+        "tracker_store:\n  type: backend.rasa_tracker_store.BackendSQLTrackerStore\n"
+        f"  url: {db_url}\n"
     )
     env = {
         **os.environ,
@@ -88,37 +87,14 @@ def test_signed_stop_over_whatsapp_withdraws_consent_and_unsigned_one_changes_no
         "TWILIO_API_BASE": httpserver.url_for("").rstrip("/"),
         "TWILIO_WEBHOOK_URL": PUBLIC_URL,
     }
-    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("actions", "rasa")}
-    actions = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
-        cwd=ROOT,
+    actions = start_action_server(action_port, env=env, log=tmp_path / "actions.log")
+    rasa = start_rasa(
+        rasa_port,
         env=env,
-        stdout=logs["actions"],
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    rasa = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(rasa_port),
-            "--model",
-            str(MODEL),
-            "--endpoints",
-            str(tmp_path / "endpoints.yml"),
-            "--credentials",
-            str(ROOT / "credentials.yml"),  # the project's own channel configuration
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=logs["rasa"],
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log=tmp_path / "rasa.log",
+        model=MODEL,
+        endpoints=tmp_path / "endpoints.yml",
+        credentials=ROOT / "credentials.yml",  # the project's own channel configuration
     )
     base = f"http://127.0.0.1:{rasa_port}"
     webhook = f"{base}/webhooks/twilio_signed/webhook"
@@ -168,6 +144,4 @@ def test_signed_stop_over_whatsapp_withdraws_consent_and_unsigned_one_changes_no
     finally:
         for proc in (rasa, actions):
             stop_group(proc)
-        for log in logs.values():
-            log.close()
         engine.dispose()
