@@ -1,33 +1,66 @@
 """Rasa's SQL tracker store, with the backend's SQLite settings and one INSERT per turn.
 
 `endpoints.yml` names this class as the tracker store. It is Rasa's `SQLTrackerStore` (same
-`events` table, same queries, Postgres or SQLite by URL) with two changes measured by
+`events` table, same queries, Postgres or SQLite by URL) with these changes, each measured by
 `benchmarks/chat_load.py`:
 
 * on SQLite every connection gets the settings the backend uses for the same file (WAL,
   `synchronous=NORMAL`, a busy timeout, see `backend/db.py`): without them each turn's commit
   waits for an fsync and two `rasa run` workers can fail with "database is locked";
-* a turn's new events are written with one multi-row INSERT instead of one ORM object each.
+* on SQLite connections are pooled (SQLAlchemy 1.4 opens a new one, with its settings, for every
+  query on a file database);
+* a turn's new events are written with one multi-row INSERT instead of one ORM object each;
+* `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
+  per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
+  replaced, still gets Rasa's count);
+* loading it installs `backend.rasa_speedups` (two per-turn costs of Rasa's own code).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
-from sqlalchemy import event, insert
+from sqlalchemy import create_engine, event, insert
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
+from backend import rasa_speedups
 from backend.db import sqlite_pragmas
+
+# How many of a tracker's events are in the table: set when this store loads or saves it.
+_STORED = "_hts_stored_events"
 
 
 class BackendSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        rasa_speedups.install()
         if self.engine.dialect.name == "sqlite":
+            url = self.engine.url
+            self.engine.dispose()
+            pool = {} if url.database in (None, "", ":memory:") else {"poolclass": QueuePool}
+            self.engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
             event.listen(self.engine, "connect", sqlite_pragmas)
+            self.sessionmaker = sessionmaker(bind=self.engine)
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        tracker = await super().retrieve(sender_id)
+        if tracker is not None:
+            setattr(tracker, _STORED, len(tracker.events))
+        return tracker
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Event]:
+        stored = getattr(tracker, _STORED, None)
+        if stored is None or stored > len(tracker.events):
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store the events the database does not have yet (as Rasa's own `save` does)."""
@@ -51,3 +84,4 @@ class BackendSQLTrackerStore(SQLTrackerStore):
             if rows:
                 session.execute(insert(self.SQLEvent.__table__), rows)
             session.commit()
+        setattr(tracker, _STORED, len(tracker.events))
