@@ -49,3 +49,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 [ -f .env ] || { cp .env.example .env; echo "==> created .env from .env.example (dummy keys: services report 'not configured')"; }
+.venv/bin/python scripts/fetch_encoder.py 2> >(grep -vE "is ignored: it is neither" >&2)
