@@ -54,3 +54,35 @@ def test_event_names_resolve_as_before():
     assert Event.from_parameters({"event": "slot", "name": "goal", "value": 1}) == SlotSet(
         "goal", 1
     )
+
+
+async def _echo_server():
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response({"client_port": request.transport.get_extra_info("peername")[1]})
+
+    app = web.Application()
+    app.router.add_post("/webhook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+    return runner, f"http://127.0.0.1:{port}/webhook"
+
+
+async def test_action_calls_reuse_one_connection_and_drop_it_when_idle():
+    import asyncio
+
+    runner, url = await _echo_server()
+    try:
+        endpoint = EndpointConfig(url)
+        first = await endpoint.request(json={"next_action": "action_x"})
+        second = await endpoint.request(json={"next_action": "action_x"})
+        assert first["client_port"] == second["client_port"]  # one TCP connection, kept
+        await asyncio.sleep(rasa_speedups.CLIENT_KEEPALIVE_SECONDS + 0.5)
+        third = await endpoint.request(json={"next_action": "action_x"})
+        assert third["client_port"] != first["client_port"]  # closed by us while idle
+    finally:
+        await runner.cleanup()
