@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 MODEL_FILES = ("config.json", "vocab.txt", "model.safetensors")
-LENGTH_BUCKETS = (16, 32, 64, 128, 256)  # padded token counts of the one-message path
+LENGTH_BUCKETS = (8, 16, 32, 64, 128, 256)  # padded token counts of the one-message path
 
 
 class EncoderMissing(RuntimeError):
