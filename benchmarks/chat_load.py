@@ -7,15 +7,20 @@ Starts, on 127.0.0.1:
 then drives N concurrent virtual users for a fixed number of turns (each pass through the script
 is one visit with its own sender id, so no two concurrent senders share a conversation) and
 reports single-turn latency (one user) and p50/p95/p99 + msg/s under load.
+With --rounds N both stacks stay up and are loaded in turn (init bot, full stack, init bot, ...):
+this machine's speed drifts by ±15 % within minutes, so each round's ratio compares two loads
+a minute apart, and the result reports every round and their median.
 Results: benchmarks/results/chat_load.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,7 +120,8 @@ def measure(url: str, script: list[str], users: int, turns: int) -> dict:
     }
 
 
-def baseline(work: Path, users: int, turns: int) -> dict:
+@contextlib.contextmanager
+def baseline(work: Path):
     bot = work / "initbot"
     if not (bot / "models").exists() or not any((bot / "models").glob("*.tar.gz")):
         bot.mkdir(parents=True, exist_ok=True)  # `rasa init --init-dir` wants it to exist
@@ -134,14 +140,13 @@ def baseline(work: Path, users: int, turns: int) -> dict:
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=180, proc=proc)
-        return measure(f"http://127.0.0.1:{port}/webhooks/rest/webhook", INIT_SCRIPT, users, turns)
+        yield f"http://127.0.0.1:{port}/webhooks/rest/webhook"
     finally:
         stop(proc)
 
 
-def full_stack(
-    work: Path, users: int, turns: int, workers: int, action_workers: int, redis_url: str | None
-) -> dict:
+@contextlib.contextmanager
+def full_stack(work: Path, workers: int, action_workers: int, redis_url: str | None):
     from backend.config import load_settings
     from backend.supervisor import rasa_env
 
@@ -200,9 +205,7 @@ def full_stack(
     try:
         wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=120, proc=actions)
         wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=180, proc=rasa)
-        return measure(
-            f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", OUR_SCRIPT, users, turns
-        )
+        yield f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
     finally:
         stop(rasa, actions)
 
@@ -221,39 +224,53 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating load rounds")
     args = parser.parse_args()
     if not (ROOT / "models" / "current.tar.gz").exists():
         sys.exit("models/current.tar.gz is missing: run `make train` first")
     work = Path(tempfile.mkdtemp(prefix="hts-chat-load-"))
     cache = Path(tempfile.gettempdir()) / "hts-bench-initbot"
+    action_workers = args.action_workers or args.workers
     result: dict = {
         "users": args.users,
         "turns_per_user": args.turns,
         "workers": args.workers,
-        "action_workers": args.action_workers or args.workers,
+        "action_workers": action_workers,
         "redis_lock_store": bool(args.redis_url and args.workers > 1),
         "cpu_count": os.cpu_count(),
+        "rounds": [],
     }
+    redis_url = args.redis_url if args.workers > 1 else None
     try:
-        if not args.skip_baseline:
-            cache.mkdir(exist_ok=True)
-            result["rasa_init_bot"] = baseline(cache, args.users, args.turns)
-        result["full_stack"] = full_stack(
-            work,
-            args.users,
-            args.turns,
-            args.workers,
-            args.action_workers or args.workers,
-            args.redis_url if args.workers > 1 else None,
-        )
+        with contextlib.ExitStack() as stack:
+            ours = stack.enter_context(full_stack(work, args.workers, action_workers, redis_url))
+            init_url = None
+            if not args.skip_baseline:
+                cache.mkdir(exist_ok=True)
+                init_url = stack.enter_context(baseline(cache))
+            for _ in range(args.rounds):
+                one: dict = {}
+                if init_url:
+                    one["rasa_init_bot"] = measure(init_url, INIT_SCRIPT, args.users, args.turns)
+                one["full_stack"] = measure(ours, OUR_SCRIPT, args.users, args.turns)
+                if init_url:
+                    one["throughput_ratio"] = round(
+                        one["full_stack"]["load"]["msg_per_s"]
+                        / one["rasa_init_bot"]["load"]["msg_per_s"],
+                        2,
+                    )
+                result["rounds"].append(one)
+                print(json.dumps(one), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if "rasa_init_bot" in result:
-        result["throughput_ratio"] = round(
-            result["full_stack"]["load"]["msg_per_s"]
-            / result["rasa_init_bot"]["load"]["msg_per_s"],
-            2,
-        )
+    rounds = result["rounds"]
+    result["full_stack"] = rounds[-1]["full_stack"]
+    if init_url:
+        result["rasa_init_bot"] = rounds[-1]["rasa_init_bot"]
+        result["throughput_ratio_median"] = statistics.median(r["throughput_ratio"] for r in rounds)
+    result["single_turn_p50_ms_median"] = statistics.median(
+        r["full_stack"]["single_turn_p50_ms"] for r in rounds
+    )
     suffix = "" if args.workers == 1 else f"_w{args.workers}"
     out = ROOT / "benchmarks" / "results" / f"chat_load{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
