@@ -12,5 +12,5 @@ echo "==> benchmarks/chat_load.py (rasa init bot baseline vs the full stack)"
 $PY benchmarks/chat_load.py
 if [ -n "${REDIS_URL:-${TEST_REDIS_URL:-}}" ]; then
   echo "==> benchmarks/chat_load.py --workers 2 (Redis lock store)"
-  $PY benchmarks/chat_load.py --workers 2 --redis-url "${REDIS_URL:-$TEST_REDIS_URL}"
+  $PY benchmarks/chat_load.py --workers 2 --action-workers 2 --rounds 3 --redis-url "${REDIS_URL:-$TEST_REDIS_URL}"
 fi
