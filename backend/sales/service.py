@@ -7,6 +7,8 @@ Functions flush, never commit.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -152,11 +154,34 @@ def submit_contact(
     version: str,
     callback_time: str | None = None,
 ) -> Lead | None:
-    """The chat's contact form: details and consent decisions, plus a callback lead if asked."""
-    contacts.save_contact_details(session, sender_id=sender_id, details=details, version=version)
+    """The chat's contact form: details and consent decisions, a "new picks for your goal"
+    follow-up on each marketing channel chosen, plus a callback lead if asked."""
+    contact = contacts.save_contact_details(
+        session, sender_id=sender_id, details=details, version=version
+    )
+    _schedule_goal_follow_ups(session, contact=contact, channels=details.marketing_channels)
     if callback_time is None or not details.phone_e164:
         return None
     return request_callback(session, sender_id=sender_id, preferred_time=callback_time)
+
+
+# When the first marketing follow-up is due after marketing consent in the chat.
+GOAL_FOLLOW_UP_AFTER = timedelta(days=3)
+
+
+def _schedule_goal_follow_ups(session: Session, *, contact, channels: tuple[str, ...]) -> None:
+    """One `follow_up_goal` per chosen channel that has an address. The send gate checks consent,
+    quiet hours and the WhatsApp window again when it is due, so a later opt-out still wins; the
+    message names the goal only while health-data consent stands."""
+    from backend.messaging.service import schedule_follow_up
+
+    address = {"email": contact.email, "sms": contact.phone_e164, "whatsapp": contact.phone_e164}
+    due_at = utcnow() + GOAL_FOLLOW_UP_AFTER
+    for channel in channels:
+        if address.get(channel):
+            schedule_follow_up(
+                session, contact=contact, channel=channel, template="follow_up_goal", due_at=due_at
+            )
 
 
 def checkout_from_chat(

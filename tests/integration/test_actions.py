@@ -18,7 +18,8 @@ from actions import asks, backend_link, consent, contact, orders, recommend, rig
 from backend import ledger
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.contacts.models import ConsentEvent, Contact, Conversation, DataSubjectRequest
-from backend.db import session_scope
+from backend.db import session_scope, utcnow
+from backend.messaging.models import FollowUp
 from backend.orders.models import Order
 from backend.orders.payments import FakePayments
 from backend.sales.models import Lead
@@ -448,6 +449,14 @@ async def test_submit_contact_stores_details_consents_and_callback_lead(db):
     assert ("marketing", "whatsapp", False) in decisions
     assert ("transactional", "email", True) in decisions
     assert ledger.verify(db).ok
+    # marketing consent by email and SMS: a goal follow-up on each, due in three days
+    goal = db.execute(
+        select(FollowUp.channel, FollowUp.due_at).where(FollowUp.template == "follow_up_goal")
+    ).all()
+    assert sorted(channel for channel, _ in goal) == ["email", "sms"]
+    for _, due_at in goal:
+        days = (due_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds() / 86400
+        assert 2.9 < days <= 3.0
 
 
 async def test_submit_never_stores_an_unvalidated_value(db):
@@ -473,6 +482,7 @@ async def test_submit_never_stores_an_unvalidated_value(db):
         )
     ).all()
     assert channels == []  # no SMS consent without a number
+    assert db.execute(select(FollowUp)).scalars().all() == []  # and nothing to follow up on
 
 
 async def test_correction_updates_the_stored_email(db):
