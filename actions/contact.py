@@ -143,10 +143,14 @@ class AskTransactionalConsent(Action):
         return "action_ask_transactional_consent"
 
     async def run(self, dispatcher, tracker, domain):
-        from backend.contacts.service import TRANSACTIONAL_WORDING
+        from backend.contacts.service import transactional_question
 
+        wording, _ = transactional_question(
+            email=bool(_valid_or_none(check_email, tracker.get_slot("email"))),
+            sms=bool(_valid_or_none(check_phone, tracker.get_slot("phone"))),
+        )
         dispatcher.utter_message(
-            text=TRANSACTIONAL_WORDING,
+            text=wording,
             buttons=[
                 {"title": "Yes please", "payload": "/affirm"},
                 {"title": "No", "payload": "/deny"},
@@ -170,7 +174,7 @@ class SubmitContact(BackendAction):
         return "action_submit_contact"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.contacts.service import ContactDetails
+        from backend.contacts.service import ContactDetails, transactional_question
         from backend.sales import service as sales
 
         purpose = tracker.get_slot("contact_purpose")
@@ -193,8 +197,14 @@ class SubmitContact(BackendAction):
                 callback_time=tracker.get_slot("preferred_time") if purpose == "callback" else None,
             )
         agreed = [CHANNEL_LABELS[c] for c in details.marketing_channels]
+        receipts = " and ".join(
+            "email" if c == "email" else "text"
+            for c in transactional_question(
+                email=bool(details.email), sms=bool(details.phone_e164)
+            )[1]
+        )
         summary = (f"offers by {', '.join(agreed)}" if agreed else "no marketing messages") + (
-            "; receipts and order updates by email" if details.transactional else ""
+            f"; receipts and order updates by {receipts}" if details.transactional else ""
         )
         first = (details.name or "").split(" ")[0]
         dispatcher.utter_message(text=f"Thanks{', ' + first if first else ''}! Saved: {summary}.")

@@ -57,6 +57,12 @@ HEALTH_WORDING = (
 TRANSACTIONAL_WORDING = (
     "May we email you receipts and updates about your orders? (These are not marketing.)"
 )
+TRANSACTIONAL_WORDING_SMS = (
+    "May we text you receipts and updates about your orders? (These are not marketing.)"
+)
+TRANSACTIONAL_WORDING_BOTH = (
+    "May we email and text you receipts and updates about your orders? (These are not marketing.)"
+)
 MARKETING_WORDING = (
     "Would you like occasional offers and wellness tips? Choose each channel you agree to "
     "(email, SMS, WhatsApp) or say no thanks. You can stop them at any time by typing STOP."
@@ -226,6 +232,16 @@ def record_consent(
 # --- contact details ----------------------------------------------------------------------
 
 
+def transactional_question(*, email: bool, sms: bool) -> tuple[str, tuple[str, ...]]:
+    """The receipts question for the addresses the person gave, and the channels a yes covers
+    (the chat shows this wording; the consent events store the same)."""
+    if email and sms:
+        return TRANSACTIONAL_WORDING_BOTH, ("email", "sms")
+    if sms:
+        return TRANSACTIONAL_WORDING_SMS, ("sms",)
+    return TRANSACTIONAL_WORDING, ("email",)
+
+
 @dataclass(frozen=True)
 class ContactDetails:
     name: str | None = None
@@ -265,20 +281,22 @@ def save_contact_details(
                 version=version,
                 conversation_id=sender_id,
             )
-    if (
-        details.transactional is not None
-        and state.get((TRANSACTIONAL, "email")) != details.transactional
-    ):
-        add_consent_event(
-            session,
-            contact=contact,
-            purpose=TRANSACTIONAL,
-            channel="email",
-            granted=details.transactional,
-            wording=TRANSACTIONAL_WORDING,
-            version=version,
-            conversation_id=sender_id,
+    if details.transactional is not None:
+        wording, channels = transactional_question(
+            email=bool(details.email), sms=bool(details.phone_e164)
         )
+        for channel in channels:
+            if state.get((TRANSACTIONAL, channel)) != details.transactional:
+                add_consent_event(
+                    session,
+                    contact=contact,
+                    purpose=TRANSACTIONAL,
+                    channel=channel,
+                    granted=details.transactional,
+                    wording=wording,
+                    version=version,
+                    conversation_id=sender_id,
+                )
     session.flush()
     crm.push_contact(session, contact=contact, cause="details")
     return contact

@@ -85,19 +85,18 @@ def request_callback(
     lead = create_lead(
         session, sender_id=sender_id, kind="callback", reason=reason, preferred_time=preferred_time
     )
-    if contact.email:
-        # A confirmation by email, through the send gate (transactional email consent) when the
-        # follow-ups job runs; without consent it is recorded as blocked and nothing is sent.
-        from backend.messaging.service import schedule_follow_up
+    # A confirmation by email (else by text), through the send gate (transactional consent for
+    # that channel) when the follow-ups job runs; without consent it is recorded as blocked.
+    from backend.messaging.service import schedule_follow_up
 
-        schedule_follow_up(
-            session,
-            contact=contact,
-            channel="email",
-            template="callback_confirmation",
-            purpose="transactional",
-            due_at=utcnow(),
-        )
+    schedule_follow_up(
+        session,
+        contact=contact,
+        channel="email" if contact.email else "sms",  # a callback always has a phone number
+        template="callback_confirmation",
+        purpose="transactional",
+        due_at=utcnow(),
+    )
     return lead
 
 

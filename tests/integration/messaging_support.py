@@ -53,13 +53,12 @@ def make_contact(
             email=email,
             phone_e164=phone,
             marketing_channels=marketing,
-            transactional="email" in transactional,
+            transactional=None,  # per channel below: exactly the channels asked for
         ),
         version=V,
     )
     for channel in transactional:
-        if channel != "email":
-            consent(session, contact, contacts.TRANSACTIONAL, channel, True)
+        consent(session, contact, contacts.TRANSACTIONAL, channel, True)
     if health_goal:
         contacts.record_consent(
             session,

@@ -438,6 +438,7 @@ async def test_submit_contact_stores_details_consents_and_callback_lead(db):
         ),
     )
     assert "offers by email, SMS" in messages[0]["text"]
+    assert "receipts and order updates by email and text" in messages[0]["text"]
     assert "call you back (after 5pm)" in messages[1]["text"]
     c = db.execute(select(Contact)).scalar_one()
     assert (c.name, c.email, c.phone_e164) == ("Jane Doe", "jane@example.com", "+14155550123")
@@ -457,6 +458,22 @@ async def test_submit_contact_stores_details_consents_and_callback_lead(db):
     for _, due_at in goal:
         days = (due_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds() / 86400
         assert 2.9 < days <= 3.0
+
+
+@pytest.mark.parametrize(
+    ("email", "phone", "question"),
+    [
+        ("jane@example.com", None, "May we email you receipts"),
+        ("jane@example.com", "+14155550123", "May we email and text you receipts"),
+        ("not-an-email", "+14155550123", "May we text you receipts"),
+    ],
+)
+async def test_the_receipts_question_names_the_channels_given(db, email, phone, question):
+    messages, _ = await run(
+        contact.AskTransactionalConsent(),
+        tracker(loop="contact_form", slots={"email": email, "phone": phone}),
+    )
+    assert messages[0]["text"].startswith(question)
 
 
 async def test_submit_never_stores_an_unvalidated_value(db):

@@ -110,12 +110,39 @@ def test_contact_details_record_one_decision_per_channel(session):
     state = service.consent_state(session, contact_id=contact.id)
     assert state[("marketing", "email")] and state[("marketing", "whatsapp")]
     assert state[("marketing", "sms")] is False
-    assert state[("transactional", "email")] is True
+    # With an email and a phone, the receipts question covered both, and says so.
+    assert state[("transactional", "email")] is True and state[("transactional", "sms")] is True
+    wordings = session.execute(
+        select(ConsentEvent.wording).where(ConsentEvent.purpose == "transactional")
+    ).scalars()
+    assert set(wordings) == {service.TRANSACTIONAL_WORDING_BOTH}
     # Same answers again: no duplicate events.
     before = count(session, ConsentEvent)
     service.save_contact_details(session, sender_id="s1", details=details, version=V)
-    assert count(session, ConsentEvent) == before == 5
-    assert ledger.verify(session).checked == 5
+    assert count(session, ConsentEvent) == before == 6
+    assert ledger.verify(session).checked == 6
+
+
+@pytest.mark.parametrize(
+    ("email", "phone", "channels"),
+    [
+        ("jane@example.com", None, {"email"}),
+        (None, "+14155550123", {"sms"}),
+        ("jane@example.com", "+14155550123", {"email", "sms"}),
+    ],
+)
+def test_a_yes_to_receipts_covers_the_channels_the_question_named(session, email, phone, channels):
+    accept(session)
+    details = service.ContactDetails(name="Jane", email=email, phone_e164=phone, transactional=True)
+    service.save_contact_details(session, sender_id="s1", details=details, version=V)
+    rows = session.execute(
+        select(ConsentEvent.channel, ConsentEvent.wording).where(
+            ConsentEvent.purpose == "transactional"
+        )
+    ).all()
+    wording, named = service.transactional_question(email=bool(email), sms=bool(phone))
+    assert {channel for channel, _ in rows} == channels == set(named)
+    assert {w for _, w in rows} == {wording}
 
 
 def test_goal_is_stored_only_with_health_consent(session):
