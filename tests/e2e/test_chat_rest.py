@@ -125,7 +125,7 @@ def test_consent_contact_form_and_callback_are_stored_with_proof(stack):
     assert "offers" in chat.say("jane@example.com")
     assert "phone number" in chat.say('/inform{"channel":"sms"}')
     assert "good time" in chat.say("+1 415 555 0123")
-    assert "receipts" in chat.say("after 5pm")
+    assert "email and text you receipts" in chat.say("after 5pm")  # both addresses given
     assert "call you back" in chat.say("/affirm")
     with session_scope(factory) as s:
         contact = s.execute(select(Contact)).scalars().one()
@@ -147,10 +147,11 @@ def test_consent_contact_form_and_callback_are_stored_with_proof(stack):
             ("marketing", "sms", True),
             ("marketing", "whatsapp", False),
             ("transactional", "email", True),
+            ("transactional", "sms", True),
         }
         assert s.execute(select(Lead.kind)).scalars().all() == ["callback"]
         report = ledger.verify(s)
-        assert report.ok and report.checked == 6
+        assert report.ok and report.checked == 7  # one ledger entry per consent event
     # Right to erasure through the chat; the tracker rows go once the turn is saved.
     assert "erased" in chat.say("delete my data")
     with session_scope(factory) as s:
