@@ -16,6 +16,7 @@ SKIPPED = "skipped"  # the person chose to go on without this value
 SKIP_WORDS = {"skip", "skip it", "no", "none", "no thanks", "pass", "later", "rather not"}
 CHANNELS = ("email", "sms", "whatsapp")
 CHANNEL_LABELS = {"email": "email", "sms": "SMS", "whatsapp": "WhatsApp"}
+RECEIPT_LABELS = {"email": "email", "sms": "text"}  # as the receipts question words them
 _NAME_PREFIX = re.compile(
     r"^(my name is|my name's|name is|i am|i'm|im|it's|its|call me|this is)\s+", re.I
 )
@@ -197,12 +198,10 @@ class SubmitContact(BackendAction):
                 callback_time=tracker.get_slot("preferred_time") if purpose == "callback" else None,
             )
         agreed = [CHANNEL_LABELS[c] for c in details.marketing_channels]
-        receipts = " and ".join(
-            "email" if c == "email" else "text"
-            for c in transactional_question(
-                email=bool(details.email), sms=bool(details.phone_e164)
-            )[1]
+        _, receipt_channels = transactional_question(
+            email=bool(details.email), sms=bool(details.phone_e164)
         )
+        receipts = " and ".join(RECEIPT_LABELS[c] for c in receipt_channels)
         summary = (f"offers by {', '.join(agreed)}" if agreed else "no marketing messages") + (
             f"; receipts and order updates by {receipts}" if details.transactional else ""
         )

@@ -1,6 +1,6 @@
 """Per-turn costs of Rasa 3.6 removed without changing what Rasa does.
 
-Found with py-spy on a loaded `rasa run` (see README, "What moved the chat figures"). Both are
+Found with py-spy on a loaded `rasa run` (see README, "What moved the chat figures"). All are
 installed by `install()`, which the project's tracker store calls when `rasa run` loads it, so
 they are active exactly where the project's endpoints.yml is used:
 
@@ -21,10 +21,7 @@ they are active exactly where the project's endpoints.yml is used:
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 _installed = False
 

