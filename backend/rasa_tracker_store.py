@@ -10,6 +10,8 @@
 * on SQLite connections are pooled (SQLAlchemy 1.4 opens a new one, with its settings, for every
   query on a file database);
 * a turn's new events are written with one multi-row INSERT instead of one ORM object each;
+* a tracker is loaded with one prepared Core `SELECT data` (the same WHERE and ORDER BY as Rasa's
+  ORM query, built once) instead of an ORM query built and turned into objects per turn;
 * `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
   per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
   replaced, still gets Rasa's count);
@@ -24,10 +26,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.events import Event
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
-from sqlalchemy import create_engine, event, insert
+from sqlalchemy import bindparam, create_engine, event, func, insert, or_, select
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -49,12 +51,26 @@ class BackendSQLTrackerStore(SQLTrackerStore):
             self.engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
             event.listen(self.engine, "connect", sqlite_pragmas)
             self.sessionmaker = sessionmaker(bind=self.engine)
+        self._event_selects = _event_selects(self.SQLEvent.__table__)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         tracker = await super().retrieve(sender_id)
         if tracker is not None:
             setattr(tracker, _STORED, len(tracker.events))
         return tracker
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        """Rasa's `_retrieve` with the prepared query (see `_event_selects`)."""
+        statement = self._event_selects[fetch_events_from_all_sessions]
+        with self.session_scope() as session:
+            rows = session.execute(statement, {"sender_id": sender_id}).scalars().all()
+        if not self.domain or not rows:
+            return None
+        return DialogueStateTracker.from_dict(
+            sender_id, [json.loads(data) for data in rows], self.domain.slots
+        )
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Event]:
         stored = getattr(tracker, _STORED, None)
@@ -85,3 +101,24 @@ class BackendSQLTrackerStore(SQLTrackerStore):
                 session.execute(insert(self.SQLEvent.__table__), rows)
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
+
+
+def _event_selects(table: Any) -> dict[bool, Any]:
+    """Rasa's `SQLTrackerStore._event_query` as Core statements, by "from all sessions".
+
+    The latest session's events are those at or after the latest `session_started` timestamp
+    (all of them when there is none), ordered by id; only the `data` column is read.
+    """
+    sender = table.c.sender_id == bindparam("sender_id")
+    session_start = (
+        select(func.max(table.c.timestamp))
+        .where(sender, table.c.type_name == SessionStarted.type_name)
+        .scalar_subquery()
+    )
+    every = select(table.c.data).where(sender).order_by(table.c.id)
+    latest = (
+        select(table.c.data)
+        .where(sender, or_(table.c.timestamp >= session_start, session_start.is_(None)))
+        .order_by(table.c.id)
+    )
+    return {True: every, False: latest}

@@ -55,6 +55,21 @@ def postgres_url_or_skip() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """TEST_REDIS_URL, or a skip that says why (.ci/run sets it)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set: Redis tests skipped (.ci/run sets it)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis at TEST_REDIS_URL is unreachable: {type(exc).__name__}")
+    return url
+
+
 @pytest.fixture
 def pg_url():
     """A fresh, empty Postgres database for one test; dropped afterwards."""

@@ -86,3 +86,217 @@ async def test_action_calls_reuse_one_connection_and_drop_it_when_idle():
         assert third["client_port"] != first["client_port"]  # closed by us while idle
     finally:
         await runner.cleanup()
+
+
+# --- graph runs -------------------------------------------------------------------------------
+
+
+class _Add:
+    """A graph component: its config's `n` plus what its parents answered."""
+
+    calls: list[str] = []
+
+    def __init__(self, config):
+        self.n = config["n"]
+
+    @classmethod
+    def create(cls, config, model_storage, resource, execution_context):
+        return cls(config)
+
+    def run(self, **parents):
+        if self.n is None:
+            raise RuntimeError("boom")
+        _Add.calls.append(str(self.n))
+        return self.n + sum(parents.values())
+
+
+def _runner(tmp_path, nodes: dict):
+    from rasa.engine.graph import ExecutionContext, GraphComponent, GraphSchema, SchemaNode
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    component = type("Add", (_Add, GraphComponent), {})
+    schema = GraphSchema(
+        {
+            name: SchemaNode(
+                needs=needs, uses=component, constructor_name="create", fn="run", config={"n": n}
+            )
+            for name, (n, needs) in nodes.items()
+        }
+    )
+    return DaskGraphRunner(schema, LocalModelStorage(tmp_path), ExecutionContext(schema, "m"))
+
+
+GRAPH = {
+    "a": (1, {"x": "__input__"}),
+    "b": (10, {"x": "a"}),
+    "c": (100, {"x": "a", "y": "b"}),
+    "d": (1000, {"x": "__input__"}),  # not needed for target "c"
+}
+
+
+@pytest.mark.parametrize("targets", [["c"], ["b"], ["c", "d"], None])
+def test_graph_runs_give_dasks_results_without_dask(tmp_path, targets):
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    runner = _runner(tmp_path, GRAPH)
+    expected = DaskGraphRunner.run.__wrapped__(runner, {"__input__": 5}, targets)
+    _Add.calls.clear()
+    for _ in range(2):  # the second run uses the remembered order
+        assert runner.run({"__input__": 5}, targets) == expected
+    if targets == ["c"]:
+        assert expected == {"c": 100 + 6 + 16} and _Add.calls == ["1", "10", "100"] * 2
+
+
+def test_graph_run_errors_are_rasas(tmp_path):
+    from rasa.engine.exceptions import GraphComponentException, GraphRunError
+
+    failing = _runner(tmp_path, {**GRAPH, "b": (None, {"x": "a"})})
+    with pytest.raises(GraphComponentException, match="Error running graph component"):
+        failing.run({"__input__": 5}, ["c"])
+    with pytest.raises(GraphRunError, match="clashes with a node name"):
+        _runner(tmp_path, GRAPH).run({"__input__": "a"}, ["c"])
+
+
+# --- intent classification --------------------------------------------------------------------
+
+
+def _message(text: str, sparse_columns: list[int], dense: list[float]):
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+
+    message = Message(data={TEXT: text})
+    for origin, width, offset in (("words", 6, 0), ("chars", 4, 6)):
+        row = np.zeros((1, width))
+        for col in sparse_columns:
+            if offset <= col < offset + width:
+                row[0, col - offset] += 1.0
+        message.add_features(
+            Features(scipy.sparse.coo_matrix(row), FEATURE_TYPE_SENTENCE, TEXT, origin)
+        )
+    message.add_features(Features(np.array([dense]), FEATURE_TYPE_SENTENCE, TEXT, "encoder"))
+    return message
+
+
+def _trained_classifier(tmp_path, intents: list[str]):
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.nlu.classifiers.logistic_regression_classifier import (
+        LogisticRegressionClassifier,
+    )
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    examples = []
+    for i, intent in enumerate(intents):
+        for j in range(6):
+            m = _message(f"{intent} {j}", [i, 6 + (i + j) % 4, (i * 3 + j) % 6], [i / 3, j / 5])
+            m.set("intent", intent)
+            examples.append(m)
+    clf = LogisticRegressionClassifier.create(
+        {},
+        LocalModelStorage(tmp_path),
+        Resource("lr"),
+        ExecutionContext(GraphSchema({}), "m"),
+    )
+    clf.train(TrainingData(examples))
+    return clf
+
+
+@pytest.mark.parametrize("intents", [["greet", "goodbye", "buy", "ask"], ["yes", "no"]])
+def test_intents_and_rankings_are_rasas(tmp_path, intents):
+    import copy
+
+    from rasa.nlu.classifiers.logistic_regression_classifier import (
+        LogisticRegressionClassifier,
+    )
+
+    clf = _trained_classifier(tmp_path, intents)
+    probes = [
+        _message("p", cols, dense)
+        for cols, dense in [([0, 7], [0.1, 0.2]), ([2, 9, 3], [0.9, 0.0]), ([], [0.0, 0.0])]
+    ]
+    ours = clf.process(copy.deepcopy(probes))
+    rasas = LogisticRegressionClassifier.process.__wrapped__(clf, copy.deepcopy(probes))
+    for mine, theirs in zip(ours, rasas):
+        assert mine.get("intent")["name"] == theirs.get("intent")["name"]
+        assert [r["name"] for r in mine.get("intent_ranking")] == [
+            r["name"] for r in theirs.get("intent_ranking")
+        ]
+        assert [r["confidence"] for r in mine.get("intent_ranking")] == pytest.approx(
+            [r["confidence"] for r in theirs.get("intent_ranking")], abs=1e-12
+        )
+    assert len({m.get("intent")["name"] for m in ours}) > 1  # the probes are told apart
+
+
+# --- rule lookup ------------------------------------------------------------------------------
+
+
+def _rule_policy(tmp_path):
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    return RulePolicy.create(
+        RulePolicy.get_default_config(),
+        LocalModelStorage(tmp_path),
+        Resource("rules"),
+        ExecutionContext(GraphSchema({}), "m"),
+    )
+
+
+def _state(action=None, intent=None, text=None, **extra):
+    state = {}
+    if action or text:
+        state["prev_action"] = {"action_text": text} if text else {"action_name": action}
+    if intent:
+        state["user"] = {"intent": intent}
+    state.update(extra)
+    return state
+
+
+RULES = [
+    [_state(), _state("action_listen", "greet")],  # conversation start
+    [_state("action_listen", "greet")],
+    [_state("action_listen", "bye")],
+    [_state("utter_greet", "greet")],
+    [_state("action_listen", "greet"), _state("utter_greet", "greet")],
+    [_state(intent="greet")],  # any previous action
+    [_state("should_not_be_set", "greet")],
+    [_state("action_listen", "greet", active_loop={"name": "should_not_be_set"})],
+    [_state("action_listen", "greet", active_loop={"name": "contact_form"})],
+    [_state(text="hello there")],
+]
+CONVERSATIONS = [
+    [_state(), _state("action_listen", "greet")],
+    [_state("action_listen", "greet")],
+    [_state("action_listen", "greet"), _state("utter_greet", "greet")],
+    [_state("action_listen", "greet", active_loop={"name": "contact_form"})],
+    [_state("utter_ask_name", "greet")],
+    [_state("action_listen", "bye")],
+    [_state(text="hello there")],
+    [_state()],
+    [],
+]
+
+
+@pytest.mark.parametrize("states", CONVERSATIONS)
+def test_rule_lookup_finds_what_rasas_scan_finds(tmp_path, states):
+    import json
+
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    policy = _rule_policy(tmp_path)
+    lookup = {json.dumps(rule): f"action_{i}" for i, rule in enumerate(RULES)}
+    expected = RulePolicy._get_possible_keys.__wrapped__(policy, lookup, states)
+    assert policy._get_possible_keys(lookup, states) == expected
+    if states == CONVERSATIONS[1]:  # the index does not drop rules that match
+        assert len(expected) >= 3
+    lookup[json.dumps([_state("utter_ask_name", "greet")])] = "action_new"  # a changed table
+    assert policy._get_possible_keys(lookup, states) == RulePolicy._get_possible_keys.__wrapped__(
+        policy, lookup, states
+    )

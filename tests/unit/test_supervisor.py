@@ -33,7 +33,7 @@ def test_rasa_env_uses_backend_database_and_redis_lock_store():
         env["LOCK_REDIS_HOST"],
         env["LOCK_REDIS_PORT"],
         env["LOCK_REDIS_DB"],
-    ) == ("redis", "cache", "6380", "2")
+    ) == ("backend.rasa_lock_store.AtomicRedisLockStore", "cache", "6380", "2")
     assert (env["SANIC_WORKERS"], env["ACTION_SERVER_SANIC_WORKERS"]) == ("2", "3")
     default = rasa_env(load_settings({}, dotenv=False))
     assert default["LOCK_STORE_TYPE"] == "in_memory" and default["TRACKER_DB_URL"].startswith(
