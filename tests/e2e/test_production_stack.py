@@ -27,8 +27,6 @@ MODEL = ROOT / "models" / "current.tar.gz"
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres, pytest.mark.redis]
 
 
-
-
 def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tmp_path):
     if not MODEL.exists():
         pytest.skip("models/current.tar.gz is missing: run `make train` (scripts/test.sh does)")
