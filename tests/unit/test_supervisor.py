@@ -15,7 +15,8 @@ def test_crashed_process_is_reported_and_the_others_stopped(capsys):
     assert sleeper.popen.poll() is not None  # stopped, not left behind
 
 
-def test_rasa_env_uses_backend_database_and_redis_lock_store():
+def test_rasa_env_uses_backend_database_and_redis_lock_store(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
     env = rasa_env(
         load_settings(
             {
@@ -35,6 +36,7 @@ def test_rasa_env_uses_backend_database_and_redis_lock_store():
         env["LOCK_REDIS_DB"],
     ) == ("backend.rasa_lock_store.AtomicRedisLockStore", "cache", "6380", "2")
     assert (env["SANIC_WORKERS"], env["ACTION_SERVER_SANIC_WORKERS"]) == ("2", "3")
+    assert env["TF_NUM_INTRAOP_THREADS"] == "1"  # the encoder runs on each worker's own thread
     default = rasa_env(load_settings({}, dotenv=False))
     assert default["LOCK_STORE_TYPE"] == "in_memory" and default["TRACKER_DB_URL"].startswith(
         "sqlite:///"
