@@ -225,6 +225,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL"))
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--rounds", type=int, default=1, help="alternating load rounds")
+    parser.add_argument(
+        "--out", help="result file name in benchmarks/results/ (default chat_load[_wN].json)"
+    )
     args = parser.parse_args()
     if not (ROOT / "models" / "current.tar.gz").exists():
         sys.exit("models/current.tar.gz is missing: run `make train` first")
@@ -238,6 +241,8 @@ def main() -> None:
         "action_workers": action_workers,
         "redis_lock_store": bool(args.redis_url and args.workers > 1),
         "cpu_count": os.cpu_count(),
+        # set for both stacks when given (the full stack sets 1 itself, backend/supervisor.py)
+        "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS"),
         "rounds": [],
     }
     redis_url = args.redis_url if args.workers > 1 else None
@@ -272,7 +277,7 @@ def main() -> None:
         r["full_stack"]["single_turn_p50_ms"] for r in rounds
     )
     suffix = "" if args.workers == 1 else f"_w{args.workers}"
-    out = ROOT / "benchmarks" / "results" / f"chat_load{suffix}.json"
+    out = ROOT / "benchmarks" / "results" / (args.out or f"chat_load{suffix}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
