@@ -8,9 +8,15 @@ PY=.venv/bin/python
 for bench in trend_scoring receipts audit_verify nlu_quality; do
   echo "==> benchmarks/$bench.py"; $PY "benchmarks/$bench.py"
 done
-echo "==> benchmarks/chat_load.py (rasa init bot baseline vs the full stack)"
-$PY benchmarks/chat_load.py
+echo "==> benchmarks/chat_load.py (rasa init bot baseline vs the full stack, one worker each)"
+$PY benchmarks/chat_load.py --rounds 3
 if [ -n "${REDIS_URL:-${TEST_REDIS_URL:-}}" ]; then
+  redis="${REDIS_URL:-$TEST_REDIS_URL}"
   echo "==> benchmarks/chat_load.py --workers 2 (Redis lock store)"
-  $PY benchmarks/chat_load.py --workers 2 --action-workers 2 --rounds 3 --redis-url "${REDIS_URL:-$TEST_REDIS_URL}"
+  $PY benchmarks/chat_load.py --workers 2 --action-workers 2 --rounds 5 --redis-url "$redis"
+  echo "==> the same, the init bot also with one TensorFlow thread"
+  TF_NUM_INTRAOP_THREADS=1 $PY benchmarks/chat_load.py --workers 2 --action-workers 2 --rounds 3 \
+    --redis-url "$redis" --out chat_load_w2_both_1thread.json
+  echo "==> benchmarks/chat_load.py --workers 3"
+  $PY benchmarks/chat_load.py --workers 3 --action-workers 2 --rounds 3 --redis-url "$redis"
 fi
