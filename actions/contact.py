@@ -219,7 +219,8 @@ class SubmitContact(BackendAction):
                 )
             else:
                 dispatcher.utter_message(
-                    text="Without a phone number we can't call you, but a person can reply here.",
+                    text="Without a phone number we can't call you back, but a person can get "
+                    "back to you another way.",
                     buttons=[{"title": "Talk to a person", "payload": "/request_human"}],
                 )
         return [

@@ -101,6 +101,7 @@ class RequestHuman(BackendAction):
         return "action_request_human"
 
     async def act(self, dispatcher, tracker, domain):
+        from backend.sales.inbox import reply_channels
         from backend.sales.service import request_handoff
 
         with backend_link.unit_of_work() as session:
@@ -110,8 +111,32 @@ class RequestHuman(BackendAction):
                 channel=channel(tracker),
                 reason="asked for a person in chat",
             )
+            reachable = reply_channels(
+                session, settings=backend_link.settings(), sender_id=sender(tracker)
+            )
+        # Promise only what staff can do: their replies go out through the send gate (this
+        # chat window cannot show them), so say where, or ask for a way to reach the person.
+        if not reachable:
+            dispatcher.utter_message(
+                text="I've passed your chat to our team, but they have no way to reach you yet: "
+                "we only contact people who shared their details and agreed to it. Leave a "
+                "phone number for a call back, or keep chatting with me.",
+                buttons=[{"title": "Request a call back", "payload": "/request_callback"}],
+            )
+            return []
+        on_whatsapp = sender(tracker).startswith("whatsapp:")  # Twilio's WhatsApp sender ids
+        where = REPLY_WHERE["here" if on_whatsapp and reachable[0] == "whatsapp" else reachable[0]]
         dispatcher.utter_message(
-            text="I've asked a member of our team to join. A person will reply here as soon as "
-            "possible (usually within an hour during opening times)."
+            text=f"I've asked a member of our team to get back to you. They will reply {where} "
+            "as soon as possible (usually within an hour during opening times). Meanwhile I can "
+            "still answer questions here."
         )
         return []
+
+
+REPLY_WHERE = {
+    "here": "here on WhatsApp",
+    "whatsapp": "on WhatsApp",
+    "email": "by email",
+    "sms": "by text message",
+}

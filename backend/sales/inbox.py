@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.models import StaffUser
 from backend.config import Settings
+from backend.contacts import service as contacts
 from backend.contacts.models import Contact, Conversation
 from backend.crm.models import OutboxMessage
 from backend.db import utcnow
@@ -196,16 +197,7 @@ def reply(
     context = {"body": body, "subject": subject}
     reasons: dict[str, str] = {}
     for candidate in [channel] if channel else _channel_order(session, lead):
-        decision = gate.check(
-            session,
-            settings=settings,
-            contact=contact,
-            channel=candidate,
-            purpose=content.TRANSACTIONAL,
-            template=REPLY_TEMPLATE,
-            context=context,
-            now=now,
-        )
+        decision = _reply_decision(session, settings, contact, candidate, context, now)
         if decision.outcome == gate.REFUSE:
             reasons[candidate] = decision.reason
             continue
@@ -359,13 +351,59 @@ def _record(
 
 
 def _channel_order(session: Session, lead: Lead) -> list[str]:
-    on_whatsapp = (lead.conversation_id or "").startswith(gate.WHATSAPP_PREFIX) or (
+    return _channels_for_chat(session, lead.conversation_id)
+
+
+def _channels_for_chat(session: Session, sender_id: str | None) -> list[str]:
+    on_whatsapp = (sender_id or "").startswith(gate.WHATSAPP_PREFIX) or (
         session.execute(
-            select(Conversation.channel).where(Conversation.sender_id == lead.conversation_id)
+            select(Conversation.channel).where(Conversation.sender_id == sender_id)
         ).scalar_one_or_none()
         == "whatsapp"
     )
     return ["whatsapp", "email", "sms"] if on_whatsapp else ["email", "sms", "whatsapp"]
+
+
+def reply_channels(
+    session: Session, *, settings: Settings, sender_id: str, now: datetime | None = None
+) -> list[str]:
+    """The channels on which the gate would let staff reply to this chat's person, best first.
+
+    What the chat can promise when it hands over ("a colleague will reply by email"): empty
+    when there is no contact, or no channel with an address and the consent a reply needs.
+    A reply the gate would only defer (quiet hours) still counts: it goes out later.
+    """
+    contact = contacts.contact_for(session, sender_id=sender_id)
+    if contact is None:
+        return []
+    context = {"body": "", "subject": None}
+    return [
+        candidate
+        for candidate in _channels_for_chat(session, sender_id)
+        if _reply_decision(session, settings, contact, candidate, context, now or utcnow()).outcome
+        != gate.REFUSE
+    ]
+
+
+def _reply_decision(
+    session: Session,
+    settings: Settings,
+    contact: Contact,
+    channel: str,
+    context: dict,
+    now: datetime,
+) -> gate.Decision:
+    """The send gate's answer for a staff reply (transactional, free text) on one channel."""
+    return gate.check(
+        session,
+        settings=settings,
+        contact=contact,
+        channel=channel,
+        purpose=content.TRANSACTIONAL,
+        template=REPLY_TEMPLATE,
+        context=context,
+        now=now,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -721,10 +721,34 @@ async def test_data_access_summarises_and_records_the_request(db):
     assert db.execute(select(DataSubjectRequest.kind)).scalar_one() == "access"
 
 
-async def test_request_human_creates_a_handoff_lead(db):
+async def test_request_human_without_a_way_to_reach_them_says_so_and_offers_a_call_back(db):
     messages, _ = await run(rights.RequestHuman(), tracker(intent="request_human"))
-    assert "A person will reply" in messages[0]["text"]
-    assert db.execute(select(Lead.kind)).scalar_one() == "handoff"
+    assert "no way to reach you yet" in messages[0]["text"]
+    assert "will reply" not in messages[0]["text"]  # nothing promised that staff cannot keep
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/request_callback"]
+    assert db.execute(select(Lead.kind)).scalar_one() == "handoff"  # the team still sees it
+
+
+@pytest.mark.parametrize(
+    "details, receipts, where",
+    [
+        ({"email": "jane@shop.test"}, ("email",), "reply by email"),
+        ({"email": None}, ("sms",), "reply by text message"),
+        ({"email": "jane@shop.test"}, (), None),  # an address but no consent to reply
+    ],
+)
+async def test_request_human_says_where_the_reply_will_come(db, details, receipts, where):
+    from tests.integration.messaging_support import make_contact
+
+    make_contact(db, sender="t1", marketing=(), transactional=receipts, **details)
+    db.commit()
+    messages, _ = await run(rights.RequestHuman(), tracker(intent="request_human"))
+    if where is None:
+        assert "no way to reach you yet" in messages[0]["text"]
+    else:
+        assert where in messages[0]["text"] and not messages[0]["buttons"]
+    db.expire_all()
+    assert db.execute(select(Lead.contact_id)).scalar_one() is not None
 
 
 async def test_backend_failure_becomes_a_polite_message():

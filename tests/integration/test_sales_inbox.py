@@ -481,3 +481,20 @@ def test_hand_back_service_with_the_fake_and_without_a_chat(session_factory, key
             inbox.hand_back(s, lead_id=lead_id, actor=actor, bot=bot)
     assert bot.resumed == [WA_SENDER]
     assert not _handed_off(session_factory)
+
+
+def test_reply_channels_are_what_the_gate_would_allow_chat_channel_first(session, db_url):
+    from backend.messaging import gate
+    from backend.sales.inbox import reply_channels
+
+    settings = make_settings(db_url)
+    make_contact(session, sender=WA_SENDER, transactional=("email", "whatsapp"))
+    now = utcnow()
+    # No inbound WhatsApp message yet: outside the 24-hour window, so email only.
+    assert reply_channels(session, settings=settings, sender_id=WA_SENDER, now=now) == ["email"]
+    gate.record_inbound(session, sender_id=WA_SENDER, at=now - timedelta(minutes=5))
+    assert reply_channels(session, settings=settings, sender_id=WA_SENDER, now=now) == [
+        "whatsapp",
+        "email",
+    ]
+    assert reply_channels(session, settings=settings, sender_id="web-unknown", now=now) == []
