@@ -30,6 +30,13 @@ def channel(tracker: Tracker) -> str:
     return tracker.get_latest_input_channel() or "web"
 
 
+def whatsapp_number(tracker: Tracker) -> str | None:
+    """The E.164 number of a WhatsApp chat (Twilio's signed sender id), else None."""
+    from backend.contacts.service import whatsapp_number as number
+
+    return number(sender(tracker))
+
+
 def latest_text(tracker: Tracker) -> str:
     text = (tracker.latest_message or {}).get("text") or ""
     return "" if text.startswith("/") else text  # button payloads carry no user wording

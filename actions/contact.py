@@ -9,14 +9,21 @@ from rasa_sdk import Action, FormValidationAction
 from rasa_sdk.events import SlotSet
 
 from actions import backend_link
-from actions.common import CTA_BUTTONS, BackendAction, entity, latest_intent, sender
+from actions.common import (
+    CTA_BUTTONS,
+    BackendAction,
+    entity,
+    latest_intent,
+    sender,
+    whatsapp_number,
+)
 
 MAX_FAILURES = 3
 SKIPPED = "skipped"  # the person chose to go on without this value
 SKIP_WORDS = {"skip", "skip it", "no", "none", "no thanks", "pass", "later", "rather not"}
 CHANNELS = ("email", "sms", "whatsapp")
 CHANNEL_LABELS = {"email": "email", "sms": "SMS", "whatsapp": "WhatsApp"}
-RECEIPT_LABELS = {"email": "email", "sms": "text"}  # as the receipts question words them
+RECEIPT_LABELS = {"email": "email", "sms": "text", "whatsapp": "WhatsApp"}
 _NAME_PREFIX = re.compile(
     r"^(my name is|my name's|name is|i am|i'm|im|it's|its|call me|this is)\s+", re.I
 )
@@ -149,6 +156,7 @@ class AskTransactionalConsent(Action):
         wording, _ = transactional_question(
             email=bool(_valid_or_none(check_email, tracker.get_slot("email"))),
             sms=bool(_valid_or_none(check_phone, tracker.get_slot("phone"))),
+            whatsapp=bool(whatsapp_number(tracker)),
         )
         dispatcher.utter_message(
             text=wording,
@@ -188,6 +196,7 @@ class SubmitContact(BackendAction):
             # SMS/WhatsApp consent without a number to send to would be meaningless.
             marketing_channels=tuple(c for c in channels if c == "email" or phone),
             transactional=tracker.get_slot("transactional_consent"),
+            whatsapp_e164=whatsapp_number(tracker),
         )
         with backend_link.unit_of_work() as session:
             sales.submit_contact(
@@ -199,9 +208,12 @@ class SubmitContact(BackendAction):
             )
         agreed = [CHANNEL_LABELS[c] for c in details.marketing_channels]
         _, receipt_channels = transactional_question(
-            email=bool(details.email), sms=bool(details.phone_e164)
+            email=bool(details.email),
+            sms=bool(details.phone_e164),
+            whatsapp=bool(details.whatsapp_e164),
         )
-        receipts = " and ".join(RECEIPT_LABELS[c] for c in receipt_channels)
+        labels = [RECEIPT_LABELS[c] for c in receipt_channels]
+        receipts = labels[-1] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
         summary = (f"offers by {', '.join(agreed)}" if agreed else "no marketing messages") + (
             f"; receipts and order updates by {receipts}" if details.transactional else ""
         )

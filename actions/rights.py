@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa_sdk.events import AllSlotsReset, SlotSet
 
 from actions import backend_link
-from actions.common import BackendAction, channel, sender
+from actions.common import BackendAction, channel, sender, whatsapp_number
 
 
 class OptOut(BackendAction):
@@ -124,8 +124,8 @@ class RequestHuman(BackendAction):
                 buttons=[{"title": "Request a call back", "payload": "/request_callback"}],
             )
             return []
-        on_whatsapp = sender(tracker).startswith("whatsapp:")  # Twilio's WhatsApp sender ids
-        where = REPLY_WHERE["here" if on_whatsapp and reachable[0] == "whatsapp" else reachable[0]]
+        here = whatsapp_number(tracker) and reachable[0] == "whatsapp"
+        where = REPLY_WHERE["here" if here else reachable[0]]
         dispatcher.utter_message(
             text=f"I've asked a member of our team to get back to you. They will reply {where} "
             "as soon as possible (usually within an hour during opening times). Meanwhile I can "

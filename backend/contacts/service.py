@@ -63,6 +63,10 @@ TRANSACTIONAL_WORDING_SMS = (
 TRANSACTIONAL_WORDING_BOTH = (
     "May we email and text you receipts and updates about your orders? (These are not marketing.)"
 )
+RECEIPTS_WHERE = {"email": "by email", "sms": "by text", "whatsapp": "here on WhatsApp"}
+TRANSACTIONAL_WORDING_WHERE = (  # in a WhatsApp chat: "... by email and here on WhatsApp?"
+    "May we send you receipts and updates about your orders {where}? (These are not marketing.)"
+)
 MARKETING_WORDING = (
     "Would you like occasional offers and wellness tips? Choose each channel you agree to "
     "(email, SMS, WhatsApp) or say no thanks. You can stop them at any time by typing STOP."
@@ -232,9 +236,20 @@ def record_consent(
 # --- contact details ----------------------------------------------------------------------
 
 
-def transactional_question(*, email: bool, sms: bool) -> tuple[str, tuple[str, ...]]:
+def transactional_question(
+    *, email: bool, sms: bool, whatsapp: bool = False
+) -> tuple[str, tuple[str, ...]]:
     """The receipts question for the addresses the person gave, and the channels a yes covers
-    (the chat shows this wording; the consent events store the same)."""
+    (the chat shows this wording; the consent events store the same).
+
+    `whatsapp`: the chat itself is on WhatsApp, so receipts can come "here".
+    """
+    if whatsapp:
+        given = {"email": email, "sms": sms, "whatsapp": True}
+        named = [(c, label) for c, label in RECEIPTS_WHERE.items() if given[c]]
+        labels = [label for _, label in named]
+        where = labels[-1] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+        return TRANSACTIONAL_WORDING_WHERE.format(where=where), tuple(c for c, _ in named)
     if email and sms:
         return TRANSACTIONAL_WORDING_BOTH, ("email", "sms")
     if sms:
@@ -249,6 +264,10 @@ class ContactDetails:
     phone_e164: str | None = None
     marketing_channels: tuple[str, ...] = ()
     transactional: bool | None = None  # None: the question was not asked
+    # The number of the WhatsApp chat the form was filled in (Twilio-signed), when it was:
+    # the receipts question then offers "here on WhatsApp", and a yes stores the number as
+    # the contact's phone if they gave none.
+    whatsapp_e164: str | None = None
 
 
 def save_contact_details(
@@ -266,6 +285,8 @@ def save_contact_details(
         contact.email = details.email
     if details.phone_e164:
         contact.phone_e164 = details.phone_e164
+    elif details.whatsapp_e164 and details.transactional and not contact.phone_e164:
+        contact.phone_e164 = details.whatsapp_e164  # where "here on WhatsApp" sends to
     state = consent_state(session, contact_id=contact.id)
     chosen = set(details.marketing_channels)
     for channel in MARKETING_CHANNELS:
@@ -283,7 +304,9 @@ def save_contact_details(
             )
     if details.transactional is not None:
         wording, channels = transactional_question(
-            email=bool(details.email), sms=bool(details.phone_e164)
+            email=bool(details.email),
+            sms=bool(details.phone_e164),
+            whatsapp=bool(details.whatsapp_e164),
         )
         for channel in channels:
             if state.get((TRANSACTIONAL, channel)) != details.transactional:
@@ -396,6 +419,14 @@ def withdraw_marketing(
     ]
     crm.push_contact(session, contact=contact, cause=f"consent-{events[0].id}")
     return events
+
+
+def whatsapp_number(sender_id: str) -> str | None:
+    """The E.164 number of a WhatsApp chat ("whatsapp:+14155550123", Twilio-signed), else None."""
+    if not sender_id.startswith("whatsapp:"):
+        return None
+    phone = sender_id.removeprefix("whatsapp:")
+    return phone if PHONE_SENDER.fullmatch(phone) else None
 
 
 def opt_out(session: Session, *, sender_id: str, version: str) -> int:

@@ -476,6 +476,48 @@ async def test_the_receipts_question_names_the_channels_given(db, email, phone, 
     assert messages[0]["text"].startswith(question)
 
 
+WA_SENDER = "whatsapp:+14155550123"
+
+
+async def test_in_a_whatsapp_chat_receipts_are_offered_there_and_a_yes_lets_them_go(db, settings):
+    from backend.messaging import content, gate
+
+    messages, _ = await run(
+        contact.AskTransactionalConsent(),
+        tracker(sender=WA_SENDER, loop="contact_form", slots={"email": "jane@example.com"}),
+    )
+    assert messages[0]["text"].startswith(
+        "May we send you receipts and updates about your orders by email and here on WhatsApp?"
+    )
+    await consent_given(sender=WA_SENDER)
+    messages, _ = await run(
+        contact.SubmitContact(),
+        tracker(
+            sender=WA_SENDER,
+            slots={
+                "name": "Jane Doe",
+                "email": "jane@example.com",
+                "marketing_channels": [],
+                "transactional_consent": True,
+            },
+        ),
+    )
+    assert "receipts and order updates by email and WhatsApp" in messages[0]["text"]
+    c = db.execute(select(Contact)).scalar_one()
+    assert c.phone_e164 == "+14155550123"  # the chat's number, for "here on WhatsApp"
+    gate.record_inbound(db, sender_id=WA_SENDER)  # the customer wrote just now
+    decision = gate.check(
+        db,
+        settings=settings,
+        contact=c,
+        channel="whatsapp",
+        purpose=content.TRANSACTIONAL,
+        template="free_text",
+        context={"body": "Your order has shipped", "subject": None},
+    )
+    assert decision.outcome != gate.REFUSE, decision.reason
+
+
 async def test_submit_never_stores_an_unvalidated_value(db):
     await consent_given()
     await run(

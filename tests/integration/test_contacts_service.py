@@ -145,6 +145,52 @@ def test_a_yes_to_receipts_covers_the_channels_the_question_named(session, email
     assert {w for _, w in rows} == {wording}
 
 
+WA = "+14155550123"
+
+
+@pytest.mark.parametrize(
+    ("email", "answer", "channels", "phone"),
+    [
+        ("jane@example.com", True, {"email", "whatsapp"}, WA),
+        (None, True, {"whatsapp"}, WA),
+        ("jane@example.com", False, {"email", "whatsapp"}, None),  # a no stores no number
+    ],
+)
+def test_in_a_whatsapp_chat_receipts_can_come_there(session, email, answer, channels, phone):
+    service.record_privacy(
+        session,
+        sender_id=f"whatsapp:{WA}",
+        channel="twilio",
+        granted=True,
+        wording=service.privacy_wording(policy_url="https://shop.test/privacy"),
+        version=V,
+    )
+    details = service.ContactDetails(
+        name="Jane", email=email, transactional=answer, whatsapp_e164=WA
+    )
+    contact = service.save_contact_details(
+        session, sender_id=f"whatsapp:{WA}", details=details, version=V
+    )
+    assert contact.phone_e164 == phone  # "here on WhatsApp" needs the chat's number
+    rows = session.execute(
+        select(ConsentEvent.channel, ConsentEvent.wording, ConsentEvent.granted).where(
+            ConsentEvent.purpose == "transactional"
+        )
+    ).all()
+    assert {channel for channel, _, _ in rows} == channels
+    assert {granted for _, _, granted in rows} == {answer}
+    (wording,) = {w for _, w, _ in rows}
+    assert "here on WhatsApp" in wording and ("by email" in wording) == bool(email)
+    assert ledger.verify(session).ok
+
+
+def test_whatsapp_numbers_come_only_from_whatsapp_sender_ids():
+    assert service.whatsapp_number(f"whatsapp:{WA}") == WA
+    assert service.whatsapp_number(WA) is None  # an SMS chat
+    assert service.whatsapp_number("whatsapp:not-a-number") is None
+    assert service.whatsapp_number("web-1234") is None
+
+
 def test_goal_is_stored_only_with_health_consent(session):
     from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 
