@@ -198,3 +198,18 @@ def test_emergency_gets_guidance_first_and_is_flagged(stack):
             s.execute(select(Lead.priority).where(Lead.conversation_id == chat.sender)).scalar_one()
             == "urgent"
         )
+
+
+def test_a_person_asked_for_without_contact_details_gets_no_empty_promise(stack):
+    base, factory = stack
+    chat = Chat(base)
+    reply = chat.say("can i talk to a real person please")
+    assert "no way to reach you yet" in reply and "will reply" not in reply
+    assert "privacy policy" in chat.say("/request_callback")  # the call-back path, consent first
+    with session_scope(factory) as s:
+        lead = s.execute(select(Lead).where(Lead.conversation_id == chat.sender)).scalar_one()
+        assert (lead.kind, lead.contact_id) == ("handoff", None)
+        conversation = s.execute(
+            select(Conversation).where(Conversation.sender_id == chat.sender)
+        ).scalar_one()
+        assert conversation.handed_off
