@@ -220,14 +220,17 @@ def _install_direct_intent_scores() -> None:
     def weights(self: Any) -> tuple[Any, Any] | None:
         """(coefficients by feature column, intercepts), or None when Rasa's path must run."""
         clf = self.clf
+        coef = getattr(clf, "coef_", None)
+        if coef is None:  # not trained: Rasa's own path (and its error)
+            return None
         cached = self.__dict__.get("_hts_weights")
-        if cached is not None and cached[0] is clf:
+        if cached is not None and cached[0] is coef:  # a new fit makes a new coef_ array
             return cached[1]
         multinomial = clf.multi_class == "multinomial" or (
             clf.multi_class == "auto" and len(clf.classes_) > 2 and clf.solver != "liblinear"
         )
         found = (np.ascontiguousarray(clf.coef_.T), clf.intercept_) if multinomial else None
-        self.__dict__["_hts_weights"] = (clf, found)
+        self.__dict__["_hts_weights"] = (coef, found)
         return found
 
     def scores(message: Any, coef_t: Any, intercept: Any) -> Any:

@@ -188,6 +188,18 @@ def _trained_classifier(tmp_path, intents: list[str]):
     from rasa.nlu.classifiers.logistic_regression_classifier import (
         LogisticRegressionClassifier,
     )
+
+    clf = LogisticRegressionClassifier.create(
+        {},
+        LocalModelStorage(tmp_path),
+        Resource("lr"),
+        ExecutionContext(GraphSchema({}), "m"),
+    )
+    clf.train(_training_data(intents))
+    return clf
+
+
+def _training_data(intents: list[str]):
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
     examples = []
@@ -196,14 +208,7 @@ def _trained_classifier(tmp_path, intents: list[str]):
             m = _message(f"{intent} {j}", [i, 6 + (i + j) % 4, (i * 3 + j) % 6], [i / 3, j / 5])
             m.set("intent", intent)
             examples.append(m)
-    clf = LogisticRegressionClassifier.create(
-        {},
-        LocalModelStorage(tmp_path),
-        Resource("lr"),
-        ExecutionContext(GraphSchema({}), "m"),
-    )
-    clf.train(TrainingData(examples))
-    return clf
+    return TrainingData(examples)
 
 
 @pytest.mark.parametrize("intents", [["greet", "goodbye", "buy", "ask"], ["yes", "no"]])
@@ -300,3 +305,22 @@ def test_rule_lookup_finds_what_rasas_scan_finds(tmp_path, states):
     assert policy._get_possible_keys(lookup, states) == RulePolicy._get_possible_keys.__wrapped__(
         policy, lookup, states
     )
+
+
+def test_an_untrained_or_retrained_classifier_gets_rasas_behaviour(tmp_path):
+    import copy
+
+    from rasa.nlu.classifiers.logistic_regression_classifier import (
+        LogisticRegressionClassifier,
+    )
+    from sklearn.exceptions import NotFittedError
+
+    probe = _message("p", [0, 7], [0.1, 0.2])
+    clf = _trained_classifier(tmp_path, ["greet", "goodbye", "buy"])
+    clf.process([copy.deepcopy(probe)])  # remembers this fit's weights
+    clf.train(_training_data(["yes", "no", "maybe", "later"]))  # the same object, fit again
+    (answer,) = clf.process([copy.deepcopy(probe)])
+    assert {r["name"] for r in answer.get("intent_ranking")} == {"yes", "no", "maybe", "later"}
+    untrained = LogisticRegressionClassifier({}, "lr", clf._model_storage, clf._resource)
+    with pytest.raises(NotFittedError):
+        untrained.process([copy.deepcopy(probe)])
