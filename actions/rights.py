@@ -114,8 +114,8 @@ class RequestHuman(BackendAction):
             reachable = reply_channels(
                 session, settings=backend_link.settings(), sender_id=sender(tracker)
             )
-        # Promise only what staff can do: their replies go out through the send gate (this
-        # chat window cannot show them), so say where, or ask for a way to reach the person.
+        # Promise only what staff can do: say where their reply will come (the send gate's
+        # channels, or this website chat's window), or say that they cannot reach the person.
         if not reachable:
             dispatcher.utter_message(
                 text="I've passed your chat to our team, but they have no way to reach you yet: "
@@ -129,12 +129,15 @@ class RequestHuman(BackendAction):
         dispatcher.utter_message(
             text=f"I've asked a member of our team to get back to you. They will reply {where} "
             "as soon as possible (usually within an hour during opening times). Meanwhile I can "
-            "still answer questions here."
+            "still answer questions here.",
+            # The website widget starts asking the backend for staff replies (chat_replies).
+            json_message={"handoff": True} if "chat" in reachable else None,
         )
         return []
 
 
 REPLY_WHERE = {
+    "chat": "here in this chat (also if you come back to it later on this device)",
     "here": "here on WhatsApp",
     "whatsapp": "on WhatsApp",
     "email": "by email",

@@ -1,4 +1,5 @@
-"""Public pages: the shop with the chat widget, the privacy policy, health."""
+"""Public pages: the shop with the chat widget, the privacy policy, health, and the staff
+replies a web chat window fetches."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from sqlalchemy.orm import Session
 from backend.api.deps import session_dep, settings_dep
 from backend.catalog.models import Product
 from backend.config import Settings
+from backend.dashboard.service import iso
 from backend.health import check_all
+from backend.sales import inbox
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 router = APIRouter()
@@ -49,3 +52,25 @@ def shop(
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy(request: Request, settings: Settings = Depends(settings_dep)):
     return templates.TemplateResponse(request, "privacy.html", {"settings": settings})
+
+
+@router.get("/chat/{conversation_id}/replies")
+def chat_replies(
+    conversation_id: str, after: int = 0, session: Session = Depends(session_dep)
+) -> JSONResponse:
+    """Staff replies for one web chat window, newer than `after` (the widget asks every few
+    seconds while its chat is with the team). The chat's id is a random UUID that only its
+    browser knows; any other id gets 404 and nothing about whether it exists."""
+    if not inbox.is_web_chat(conversation_id) or after < 0:
+        return JSONResponse({"message": "no such chat"}, status_code=404)
+    replies, with_team = inbox.chat_replies(session, conversation_id=conversation_id, after=after)
+    return JSONResponse(
+        {
+            "replies": [
+                {"id": r.id, "text": r.body, "from": "Our team", "at": iso(r.created_at)}
+                for r in replies
+            ],
+            "with_team": with_team,
+        },
+        headers={"Cache-Control": "no-store"},
+    )

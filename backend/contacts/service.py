@@ -506,6 +506,10 @@ def erase(
                 delete(Interaction).where(Interaction.conversation_id == conversation.id)
             )
             conversation.sender_id = f"erased-{uuid.uuid4()}"
+        from backend.sales.service import redact_leads
+
+        # A chat without a contact (asked for a person, never gave details) has leads too.
+        redact_leads(session, contact_id=None, conversation_id=sender_id)
     request = DataSubjectRequest(
         contact_id=contact.id if contact else None,
         kind="deletion",

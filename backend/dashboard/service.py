@@ -15,6 +15,7 @@ from backend.crm.models import OutboxMessage
 from backend.jobs.models import JobRun
 from backend.money import format_minor
 from backend.orders.models import Order
+from backend.sales.inbox import is_web_chat
 from backend.sales.models import Incident, Lead
 
 WAITING_STATUSES = ("new", "assigned")  # no human has replied yet
@@ -165,6 +166,7 @@ def list_leads(session: Session, *, include_closed: bool = False, limit: int = 1
             "preferred_time": lead.preferred_time,
             "sla_due_at": iso(lead.sla_due_at),
             "created_at": iso(lead.created_at),
+            "web_chat": is_web_chat(lead.conversation_id),  # staff can reply in its window
             "contact": None
             if lead.contact_id is None
             else {

@@ -19,6 +19,7 @@ commit: the request commits once.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,7 +36,7 @@ from backend.db import utcnow
 from backend.integrations import IntegrationError
 from backend.messaging import content, gate
 from backend.messaging import service as messaging
-from backend.sales.models import Lead, LeadActivity
+from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.rasa import BotHandback, HandbackNotConfigured
 from backend.sales.routing import route_for
 
@@ -49,6 +50,9 @@ MAX_NOTE = 2000
 MAX_REASON = 500
 MAX_REPLY = 1600  # Twilio's limit for one SMS/WhatsApp body
 MAX_SUBJECT = 200
+CHAT = "chat"  # the web chat window: the widget fetches staff replies (chat_replies)
+REPLY_CHANNELS = (*gate.CHANNELS, CHAT)
+WEB_CHAT_ID = re.compile(r"web-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # action → {status before: status after}; a status missing here means "not allowed now".
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -102,7 +106,8 @@ class HandbackRejected(InboxError):
 class ReplyResult:
     lead: Lead
     channel: str
-    message: OutboxMessage
+    message: OutboxMessage | None  # None: shown in the web chat window (chat_reply)
+    chat_reply: ChatReply | None = None
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -175,20 +180,32 @@ def reply(
     subject: str | None = None,
     now: datetime | None = None,
 ) -> ReplyResult:
-    """Queue a staff-written message to the lead's contact through the one send gate.
+    """Queue a staff-written message to the lead's contact through the one send gate, or show
+    it in the lead's web chat window (`channel="chat"`).
 
     Channels are tried in order (the chat's own channel first when it is WhatsApp, then email,
-    SMS, WhatsApp), or only `channel` when given; the first the gate allows is used. When the
-    gate refuses them all, ReplyRefused carries each reason and nothing is queued.
+    SMS, WhatsApp, then the web chat window), or only `channel` when given; the first allowed is
+    used. When all are refused, ReplyRefused carries each reason and nothing is queued.
     """
     lead = _load(session, lead_id, actor)
     body = _text(text, "reply text", MAX_REPLY)
-    if channel is not None and channel not in gate.CHANNELS:
-        raise InvalidInput(f"channel must be one of {', '.join(gate.CHANNELS)}")
+    if channel is not None and channel not in REPLY_CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(REPLY_CHANNELS)}")
     subject = _text(subject, "subject", MAX_SUBJECT) if subject and subject.strip() else None
     _next(lead, "reply")
+    web_chat = is_web_chat(lead.conversation_id)
+    if channel == CHAT:
+        if not web_chat:
+            raise ReplyRefused(
+                "this lead has no web chat to reply in (erased, created by staff, or a "
+                "WhatsApp/SMS chat: reply on WhatsApp or SMS instead)",
+                {CHAT: "not a web chat"},
+            )
+        return _reply_in_chat(session, lead, actor, body, now)
     contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
     if contact is None:
+        if web_chat:  # nobody to write to, but the person can read it in their chat window
+            return _reply_in_chat(session, lead, actor, body, now)
         raise ReplyRefused(
             "this chat has no contact who agreed to be contacted: hand it back to the bot or "
             "call them from the chat"
@@ -221,8 +238,60 @@ def reply(
             detail={"channel": candidate, "outbox_id": queued.message.id},
         )  # fmt: skip
         return ReplyResult(lead, candidate, queued.message)
+    if web_chat and not channel:
+        return _reply_in_chat(session, lead, actor, body, now)
     summary = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
     raise ReplyRefused(f"the send gate refused the reply ({summary})", reasons)
+
+
+def _reply_in_chat(
+    session: Session, lead: Lead, actor: StaffUser, body: str, now: datetime | None
+) -> ReplyResult:
+    """Store the reply for the lead's web chat window, which fetches it (`chat_replies`)."""
+    shown = ChatReply(
+        lead_id=lead.id,
+        conversation_id=lead.conversation_id,
+        staff_id=actor.id,
+        body=body,
+        created_at=now or utcnow(),
+    )
+    session.add(shown)
+    session.flush()
+    before = lead.status
+    lead.status = _next(lead, "reply")
+    lead.assigned_to = lead.assigned_to or actor.id
+    _record(
+        session, lead, actor, "replied", before,
+        detail={"channel": CHAT, "chat_reply_id": shown.id},
+    )  # fmt: skip
+    return ReplyResult(lead, CHAT, None, shown)
+
+
+def is_web_chat(conversation_id: str | None) -> bool:
+    """A chat of the website widget (its ids are "web-" + a random UUID), not WhatsApp/SMS."""
+    return bool(conversation_id and WEB_CHAT_ID.fullmatch(conversation_id))
+
+
+def chat_replies(
+    session: Session, *, conversation_id: str, after: int = 0, now: datetime | None = None
+) -> tuple[list[ChatReply], bool]:
+    """Staff replies for a web chat window newer than `after`, and whether the chat is still
+    with the team (the widget stops asking when it is not). Marks them fetched."""
+    if not is_web_chat(conversation_id):
+        return [], False
+    replies = list(
+        session.execute(
+            select(ChatReply)
+            .where(ChatReply.conversation_id == conversation_id, ChatReply.id > after)
+            .order_by(ChatReply.id)
+        ).scalars()
+    )
+    for shown in replies:
+        shown.fetched_at = shown.fetched_at or now or utcnow()
+    handed_off = session.execute(
+        select(Conversation.handed_off).where(Conversation.sender_id == conversation_id)
+    ).scalar_one_or_none()
+    return replies, bool(handed_off)
 
 
 def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandback) -> Lead:
@@ -369,20 +438,24 @@ def reply_channels(
 ) -> list[str]:
     """The channels on which the gate would let staff reply to this chat's person, best first.
 
-    What the chat can promise when it hands over ("a colleague will reply by email"): empty
-    when there is no contact, or no channel with an address and the consent a reply needs.
-    A reply the gate would only defer (quiet hours) still counts: it goes out later.
+    What the chat can promise when it hands over ("a colleague will reply by email"): the
+    channels with an address and the consent a reply needs (a reply the gate would only defer,
+    in quiet hours, still counts), then the web chat window itself for a website chat; empty
+    when staff could not reach the person at all.
     """
     contact = contacts.contact_for(session, sender_id=sender_id)
-    if contact is None:
-        return []
-    context = {"body": "", "subject": None}
-    return [
-        candidate
-        for candidate in _channels_for_chat(session, sender_id)
-        if _reply_decision(session, settings, contact, candidate, context, now or utcnow()).outcome
-        != gate.REFUSE
-    ]
+    allowed = []
+    if contact is not None:
+        context = {"body": "", "subject": None}
+        allowed = [
+            candidate
+            for candidate in _channels_for_chat(session, sender_id)
+            if _reply_decision(
+                session, settings, contact, candidate, context, now or utcnow()
+            ).outcome
+            != gate.REFUSE
+        ]
+    return allowed + ([CHAT] if is_web_chat(sender_id) else [])
 
 
 def _reply_decision(

@@ -55,3 +55,20 @@ class LeadActivity(Base):
     to_status = Column(String(20))
     detail = Column(JSON, nullable=False, default=dict)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class ChatReply(Base):
+    """A staff reply to a web chat, shown in that chat's window (the widget fetches it).
+
+    Only the browser holding the chat's random id can fetch it; erasure deletes it.
+    """
+
+    __tablename__ = "chat_replies"
+
+    id = Column(Integer, primary_key=True)
+    lead_id = Column(Integer, ForeignKey("leads.id"), nullable=False, index=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    staff_id = Column(Integer, ForeignKey("staff_users.id"))
+    body = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    fetched_at = Column(DateTime(timezone=True))  # first shown in the chat window

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.contacts import service as contacts
 from backend.crm import service as crm
 from backend.db import utcnow
-from backend.sales.models import Lead, LeadActivity
+from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.routing import route_for
 
 
@@ -121,16 +121,18 @@ def flag_sensitive(session: Session, *, sender_id: str, channel: str = "web", ki
     )
 
 
-def redact_leads(session: Session, *, contact_id: int, conversation_id: str) -> int:
-    """Erasure: leads keep their kind and timing for reporting, lose personal details."""
-    leads = (
-        session.execute(
-            select(Lead).where(
-                (Lead.contact_id == contact_id) | (Lead.conversation_id == conversation_id)
-            )
+def redact_leads(session: Session, *, contact_id: int | None, conversation_id: str) -> int:
+    """Erasure: leads keep their kind and timing for reporting, lose personal details; the
+    replies shown in their web chat windows are deleted."""
+    mine = Lead.conversation_id == conversation_id
+    if contact_id is not None:
+        mine = mine | (Lead.contact_id == contact_id)
+    leads = session.execute(select(Lead).where(mine)).scalars().all()
+    session.execute(
+        delete(ChatReply).where(
+            ChatReply.lead_id.in_([lead.id for lead in leads])
+            | (ChatReply.conversation_id == conversation_id)
         )
-        .scalars()
-        .all()
     )
     for lead in leads:
         lead.goal = lead.preferred_time = None

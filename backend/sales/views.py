@@ -200,14 +200,15 @@ def reply_api(
             subject=body.subject,
         ),
     )
-    return {
-        "lead": _lead(result.lead),
-        "message": {
+    if result.chat_reply is not None:  # shown in the web chat window when it next asks
+        message = {"id": result.chat_reply.id, "channel": result.channel, "status": "stored"}
+    else:
+        message = {
             "id": result.message.id,
             "channel": result.channel,
             "status": result.message.status,
-        },
-    }
+        }
+    return {"lead": _lead(result.lead), "message": message}
 
 
 @router.post("/api/admin/leads/{lead_id}/hand-back")

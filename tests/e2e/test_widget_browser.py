@@ -44,7 +44,12 @@ def fake_rasa(httpserver):
     def handler(request):
         body = json.loads(request.data)
         received.append(body)
-        if body["message"] == "/greet":
+        if body["message"] == "a person please":
+            replies = [
+                {"recipient_id": body["sender"], "text": "A colleague will reply here."},
+                {"recipient_id": body["sender"], "custom": {"handoff": True}},
+            ]
+        elif body["message"] == "/greet":
             replies = [
                 {
                     "recipient_id": body["sender"],
@@ -133,3 +138,42 @@ def test_widget_greets_shows_buttons_and_sends_messages(shop, fake_rasa, tmp_pat
     messages = [r["message"] for r in received]
     assert messages == ["/greet", "/affirm", "hello there"]
     assert len({r["sender"] for r in received}) == 1  # one conversation per browser
+
+
+def test_a_staff_reply_appears_in_the_chat_window_after_a_handoff(shop, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    import backend.models  # noqa: F401 - every mapper (foreign keys span areas)
+    from backend.db import make_engine, make_session_factory, session_scope, utcnow
+    from backend.sales.models import ChatReply, Lead
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page()
+        page.goto(shop)
+        page.click("text=Chat with us")
+        page.wait_for_selector(".msg.buttons button")
+        page.fill("#chat-input", "a person please")
+        page.press("#chat-input", "Enter")
+        page.wait_for_selector("text=A colleague will reply here.")
+        sender = page.evaluate("localStorage.getItem('hts-sender-id')")
+        # The sales team answers in the inbox (what inbox.reply stores for a web chat).
+        factory = make_session_factory(make_engine(f"sqlite:///{tmp_path / 'w.db'}"))
+        with session_scope(factory) as s:
+            lead = Lead(conversation_id=sender, kind="handoff", reason="asked", status="new")
+            s.add(lead)
+            s.flush()
+            s.add(ChatReply(lead_id=lead.id, conversation_id=sender, body="<b>Hi</b>, Sam here"))
+        shown = page.wait_for_selector(".msg.staff", timeout=15000)
+        assert shown.text_content() == "Our team: <b>Hi</b>, Sam here"  # text, never HTML
+        assert page.locator(".chat-log b").count() == 0
+        page.screenshot(path=str(tmp_path / "widget-staff-reply.png"))
+        # After a reload the window keeps asking, and shows only what is new.
+        page.reload()
+        page.click("text=Chat with us")
+        with session_scope(factory) as s:
+            s.add(ChatReply(lead_id=lead.id, conversation_id=sender, body="Still there?",
+                            created_at=utcnow()))  # fmt: skip
+        page.wait_for_selector("text=Our team: Still there?", timeout=15000)
+        assert page.locator(".msg.staff").count() == 1
+        browser.close()

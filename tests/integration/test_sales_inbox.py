@@ -19,7 +19,7 @@ from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
 from backend.jobs.registry import run_job
 from backend.sales import service as sales
-from backend.sales.models import Incident, Lead, LeadActivity
+from backend.sales.models import ChatReply, Incident, Lead, LeadActivity
 from backend.sales.routing import ROUTES
 from tests.integration.messaging_support import make_contact, make_settings
 from tests.integration.test_dashboard import PASSWORD, bearer, login, make_keys
@@ -498,3 +498,89 @@ def test_reply_channels_are_what_the_gate_would_allow_chat_channel_first(session
         "email",
     ]
     assert reply_channels(session, settings=settings, sender_id="web-unknown", now=now) == []
+
+
+# --- replies in the web chat window ------------------------------------------------------------
+
+WEB_SENDER = "web-2f1c7a9e-5b3d-4c8e-9a71-0d4e6b2c8f13"
+
+
+def test_a_reply_to_an_anonymous_web_chat_is_shown_in_its_window(
+    client, keys, session_factory, httpserver
+):
+    lead_id = _lead(session_factory, sender=WEB_SENDER)  # asked for a person, gave no details
+    r = client.post(
+        f"/api/admin/leads/{lead_id}/reply",
+        json={"text": "Hi! Yes, the magnesium is vegan."},
+        headers=bearer(keys["sales"]),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["message"]["channel"] == "chat"
+    assert r.json()["lead"]["status"] == "contacted"
+    # The widget of that chat (and only it) gets the reply, once per `after`.
+    first = client.get(f"/chat/{WEB_SENDER}/replies")
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+    body = first.json()
+    assert [m["text"] for m in body["replies"]] == ["Hi! Yes, the magnesium is vegan."]
+    assert body["with_team"] is True
+    last = body["replies"][-1]["id"]
+    assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["replies"] == []
+    other = "web-00000000-0000-4000-8000-000000000000"
+    assert client.get(f"/chat/{other}/replies").json() == {"replies": [], "with_team": False}
+    for bad in (WA_SENDER, "web-1", "../admin"):
+        assert client.get(f"/chat/{bad}/replies").status_code == 404
+    assert client.get(f"/chat/{WEB_SENDER}/replies?after=-1").status_code == 404
+    with session_scope(session_factory) as s:
+        act = s.execute(select(LeadActivity).where(LeadActivity.action == "replied")).scalar_one()
+        assert act.detail["channel"] == "chat"
+        assert s.execute(select(ChatReply.fetched_at)).scalar_one() is not None
+    # Handed back to the bot: the widget is told to stop asking.
+    httpserver.expect_oneshot_request(
+        f"/conversations/{WEB_SENDER}/tracker/events", method="POST"
+    ).respond_with_json({"sender_id": WEB_SENDER, "paused": False, "events": []})
+    assert client.post(f"/api/admin/leads/{lead_id}/hand-back", headers=bearer(keys["sales"]))
+    assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["with_team"] is False
+
+
+def test_chat_is_a_choice_only_for_web_chats(client, keys, session_factory):
+    lead_id = _lead(session_factory)  # a WhatsApp chat
+    r = client.post(
+        f"/api/admin/leads/{lead_id}/reply",
+        json={"text": "hello", "channel": "chat"},
+        headers=bearer(keys["sales"]),
+    )
+    assert r.status_code == 409 and "no web chat to reply in" in r.json()["error"]
+    r = client.post(
+        f"/api/admin/leads/{lead_id}/reply",
+        json={"text": "hello", "channel": "pigeon"},
+        headers=bearer(keys["sales"]),
+    )
+    assert r.status_code == 400 and "email, sms, whatsapp, chat" in r.json()["error"]
+    with session_scope(session_factory) as s:
+        assert s.execute(select(func.count()).select_from(ChatReply)).scalar_one() == 0
+
+
+def test_erasing_an_anonymous_chat_deletes_the_replies_shown_in_it(session_factory, keys):
+    from backend.auth.models import StaffUser
+    from backend.sales import inbox
+
+    lead_id = _lead(session_factory, sender=WEB_SENDER)
+    with session_scope(session_factory) as s:
+        staff = s.get(StaffUser, _staff_id(session_factory, "sales"))
+        inbox.reply(s, settings=None, lead_id=lead_id, actor=staff, text="hi there")
+    with session_scope(session_factory) as s:
+        contacts.erase(s, sender_id=WEB_SENDER, version="2026-11")
+    with session_scope(session_factory) as s:
+        assert s.execute(select(func.count()).select_from(ChatReply)).scalar_one() == 0
+        lead = s.get(Lead, lead_id)
+        assert (lead.conversation_id, lead.reason) == (None, "erased on request")
+
+
+def test_the_inbox_offers_the_chat_window_only_for_web_chats(session_factory):
+    from backend.dashboard.service import list_leads
+
+    web = _lead(session_factory, sender=WEB_SENDER)
+    whatsapp = _lead(session_factory)
+    with session_scope(session_factory) as s:
+        flags = {lead["id"]: lead["web_chat"] for lead in list_leads(s)}
+    assert flags == {web: True, whatsapp: False}

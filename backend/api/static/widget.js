@@ -1,15 +1,29 @@
 // Chat widget for the shop page: talks to Rasa's REST channel (rasa run --cors).
 // Keeps one sender id per browser (localStorage) so the conversation survives reloads.
+// After a handoff to the team it asks the backend every few seconds for staff replies
+// (GET /chat/<sender>/replies) until the chat is handed back to the bot.
 (function () {
   "use strict";
   var root = document.getElementById("chat-widget");
   if (!root) return;
   var endpoint = (root.dataset.rasaUrl || "http://127.0.0.1:5005").replace(/\/$/, "") + "/webhooks/rest/webhook";
+  var api = (root.dataset.apiUrl || "").replace(/\/$/, ""); // default: this page's origin
   var senderKey = "hts-sender-id";
+  var teamKey = "hts-with-team"; // last staff reply shown, while the chat is with the team
   var sender = localStorage.getItem(senderKey);
-  if (!sender) {
-    sender = "web-" + (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+  if (!sender || !/^web-[0-9a-f-]{36}$/.test(sender)) {
+    sender = "web-" + uuid4();
     localStorage.setItem(senderKey, sender);
+  }
+
+  function uuid4() {
+    // The chat id is the only key to its staff replies: 122 random bits, also on plain http
+    // (where crypto.randomUUID is missing).
+    if (crypto.randomUUID) return crypto.randomUUID();
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
   root.innerHTML =
@@ -79,6 +93,7 @@
         replies.forEach(function (r) {
           if (r.text) addLink(r.text);
           if (r.buttons && r.buttons.length) addButtons(r.buttons);
+          if (r.custom && r.custom.handoff) withTeam();
         });
       })
       .catch(function () {
@@ -87,7 +102,32 @@
       });
   }
 
+  var polling = null;
+  function withTeam() {
+    if (localStorage.getItem(teamKey) === null) localStorage.setItem(teamKey, "0");
+    if (!polling) polling = setInterval(fetchReplies, 4000);
+  }
+
+  function fetchReplies() {
+    var after = localStorage.getItem(teamKey) || "0";
+    fetch(api + "/chat/" + encodeURIComponent(sender) + "/replies?after=" + encodeURIComponent(after))
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) {
+        data.replies.forEach(function (r) {
+          add(r.from + ": " + r.text, "staff");
+          localStorage.setItem(teamKey, String(r.id));
+          if (panel.hidden) toggle.textContent = "Chat with us (new reply)";
+        });
+        if (!data.with_team && !data.replies.length) { // handed back to the bot
+          clearInterval(polling); polling = null; localStorage.removeItem(teamKey);
+        }
+      })
+      .catch(function () { /* offline for a moment: the next tick asks again */ });
+  }
+  if (localStorage.getItem(teamKey) !== null) withTeam(); // a reload while with the team
+
   toggle.addEventListener("click", function () {
+    toggle.textContent = "Chat with us";
     var open = panel.hidden;
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
