@@ -126,10 +126,15 @@ class RequestHuman(BackendAction):
             return []
         here = whatsapp_number(tracker) and reachable[0] == "whatsapp"
         where = REPLY_WHERE["here" if here else reachable[0]]
+        later = (
+            " If you leave, their reply will wait here for you on this device."
+            if reachable[0] == "chat"
+            else ""
+        )
         dispatcher.utter_message(
             text=f"I've asked a member of our team to get back to you. They will reply {where} "
-            "as soon as possible (usually within an hour during opening times). Meanwhile I can "
-            "still answer questions here.",
+            "as soon as possible (usually within an hour during opening times)."
+            f"{later} Meanwhile I can still answer questions here.",
             # The website widget starts asking the backend for staff replies (chat_replies).
             json_message={"handoff": True} if "chat" in reachable else None,
         )
@@ -137,7 +142,7 @@ class RequestHuman(BackendAction):
 
 
 REPLY_WHERE = {
-    "chat": "here in this chat (also if you come back to it later on this device)",
+    "chat": "here in this chat",
     "here": "here on WhatsApp",
     "whatsapp": "on WhatsApp",
     "email": "by email",
