@@ -775,6 +775,7 @@ async def test_request_human_in_the_website_chat_promises_a_reply_in_its_window(
     web = "web-2f1c7a9e-5b3d-4c8e-9a71-0d4e6b2c8f13"
     messages, _ = await run(rights.RequestHuman(), tracker(sender=web, intent="request_human"))
     assert "reply here in this chat" in messages[0]["text"]
+    assert "will wait here for you on this device" in messages[0]["text"]
     assert messages[0]["custom"] == {"handoff": True}  # the widget starts asking for replies
     assert db.execute(select(Lead.conversation_id)).scalar_one() == web
 
