@@ -167,6 +167,7 @@ def list_leads(session: Session, *, include_closed: bool = False, limit: int = 1
             "sla_due_at": iso(lead.sla_due_at),
             "created_at": iso(lead.created_at),
             "web_chat": is_web_chat(lead.conversation_id),  # staff can reply in its window
+            "has_chat": lead.conversation_id is not None,  # a transcript to read
             "contact": None
             if lead.contact_id is None
             else {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
 from backend.dashboard import csrf, service
 from backend.db import utcnow
-from backend.sales import inbox
+from backend.sales import inbox, transcript
 
 templates = Jinja2Templates(
     directory=str(Path(__file__).resolve().parent.parent / "api" / "templates")
@@ -117,9 +117,25 @@ INBOX_NOTICES = {
     "close": "Lead closed.",
     "reopen": "Lead reopened.",
     "note": "Note added.",
-    "reply": "Reply queued: it goes out through the outbox.",
+    "reply": "Reply sent: the outbox delivers it, or the visitor's chat window shows it.",
     "hand-back": "Conversation handed back to the bot.",
 }
+
+
+@router.get("/dashboard/leads/{lead_id}/conversation")
+def conversation_page(
+    lead_id: int,
+    request: Request,
+    staff: StaffUser = Depends(lead_readers),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """The lead's chat as the customer saw it (emails and phones masked), oldest first."""
+    found = transcript.read_for_staff(session, lead_id=lead_id, reader=staff)
+    if found is None:
+        raise HTTPException(404, f"there is no lead {lead_id}")
+    lead, messages = found
+    return _page(request, "conversation.html", settings, staff, lead=lead, messages=messages)
 
 
 @router.get("/dashboard/incidents")

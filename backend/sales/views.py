@@ -22,7 +22,7 @@ from backend.config import Settings
 from backend.dashboard import csrf
 from backend.dashboard.service import iso
 from backend.dashboard.views import render_leads_page
-from backend.sales import inbox
+from backend.sales import inbox, transcript
 from backend.sales.models import Lead
 from backend.sales.rasa import handback_for
 
@@ -240,6 +240,19 @@ def activity_api(
         resource=f"lead {lead_id}",
     )  # fmt: skip
     return {"activity": inbox.history(session, lead_ids=[lead_id])[lead_id]}
+
+
+@router.get("/api/admin/leads/{lead_id}/conversation")
+def conversation_api(
+    lead_id: int,
+    staff: StaffUser = Depends(readers),
+    session: Session = Depends(session_dep),
+) -> dict:
+    """What was said in the lead's chat (customer, bot, team), emails and phones masked."""
+    found = transcript.read_for_staff(session, lead_id=lead_id, reader=staff)
+    if found is None:
+        raise HTTPException(404, f"there is no lead {lead_id}")
+    return {"messages": found[1]}
 
 
 # --- HTML forms --------------------------------------------------------------------------------

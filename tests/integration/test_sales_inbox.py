@@ -584,3 +584,65 @@ def test_the_inbox_offers_the_chat_window_only_for_web_chats(session_factory):
     with session_scope(session_factory) as s:
         flags = {lead["id"]: lead["web_chat"] for lead in list_leads(s)}
     assert flags == {web: True, whatsapp: False}
+
+
+# --- the conversation, for the team -------------------------------------------------------------
+
+
+async def test_the_team_reads_the_chat_with_emails_and_phones_masked(
+    client, keys, session_factory, db_url
+):
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from backend.auth.service import AccessLog
+    from backend.config import ROOT
+    from backend.rasa_tracker_store import BackendSQLTrackerStore
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    store = BackendSQLTrackerStore(host=db_url, domain=domain)  # Rasa's table, same database
+    tracker = DialogueStateTracker(WEB_SENDER, domain.slots)
+    tracker.update(UserUttered("hi, i'm jane@example.com, +1 415 555 0123", timestamp=1.0))
+    tracker.update(BotUttered("Hello! May I ask for your consent first?", timestamp=2.0))
+    tracker.update(UserUttered('/choose_goal{"goal": "diabetes"}', timestamp=3.0))
+    tracker.update(UserUttered("can i talk to someone", timestamp=4.0))
+    await store.save(tracker)
+    lead_id = _lead(session_factory, sender=WEB_SENDER)
+    client.post(
+        f"/api/admin/leads/{lead_id}/reply",
+        json={"text": "Hi, Sam from the shop here."},
+        headers=bearer(keys["sales"]),
+    )
+    r = client.get(f"/api/admin/leads/{lead_id}/conversation", headers=bearer(keys["sales"]))
+    assert r.status_code == 200, r.text
+    said = [(m["who"], m["text"]) for m in r.json()["messages"]]
+    assert said == [
+        ("customer", "hi, i'm <email>, <phone>"),
+        ("bot", "Hello! May I ask for your consent first?"),
+        ("customer", "tapped: choose_goal"),
+        ("customer", "can i talk to someone"),
+        ("team", "Hi, Sam from the shop here."),
+    ]
+    page = client.get(f"/dashboard/leads/{lead_id}/conversation", headers=bearer(keys["sales"]))
+    assert page.status_code == 200, page.text
+    assert "&lt;email&gt;" in page.text and "Hi, Sam from the shop here." in page.text
+    leads = client.get("/dashboard/leads", headers=bearer(keys["sales"])).text
+    assert f'href="/dashboard/leads/{lead_id}/conversation"' in leads
+    assert (
+        client.get(
+            f"/api/admin/leads/{lead_id}/conversation", headers=bearer(keys["executive"])
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get("/api/admin/leads/999/conversation", headers=bearer(keys["sales"])).status_code
+        == 404
+    )
+    with session_scope(session_factory) as s:
+        logged = s.execute(
+            select(AccessLog.action, AccessLog.resource).where(
+                AccessLog.action == "read_lead_conversation"
+            )
+        ).all()
+        assert [tuple(row) for row in logged] == [("read_lead_conversation", f"lead {lead_id}")] * 2
