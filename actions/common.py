@@ -57,14 +57,18 @@ def safety_reply(dispatcher: CollectingDispatcher, tracker: Tracker, *, kind: st
     """
     from backend import safety
     from backend.sales import service as sales
+    from backend.sales.inbox import is_web_chat
 
+    # In the website chat the team can answer in the window: the widget starts asking for it.
+    team_can_write = {"handoff": True} if is_web_chat(sender(tracker)) else None
     if kind == safety.EMERGENCY:
-        dispatcher.utter_message(text=safety.EMERGENCY_GUIDANCE)
+        dispatcher.utter_message(text=safety.EMERGENCY_GUIDANCE, json_message=team_can_write)
     else:
         dispatcher.utter_message(
             text=f"{safety.MEDICAL_DISCLAIMER} I've flagged this as a sensitive question so "
             "someone from our team can follow up. Would you like to talk to a person now?",
             buttons=[HUMAN_BUTTON],
+            json_message=team_can_write,
         )
     try:
         with backend_link.unit_of_work() as session:

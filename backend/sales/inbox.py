@@ -275,8 +275,9 @@ def is_web_chat(conversation_id: str | None) -> bool:
 def chat_replies(
     session: Session, *, conversation_id: str, after: int = 0, now: datetime | None = None
 ) -> tuple[list[ChatReply], bool]:
-    """Staff replies for a web chat window newer than `after`, and whether the chat is still
-    with the team (the widget stops asking when it is not). Marks them fetched."""
+    """Staff replies for a web chat window newer than `after`, and whether the team may still
+    write (an open lead for the chat; the widget stops asking when there is none). Marks them
+    fetched."""
     if not is_web_chat(conversation_id):
         return [], False
     replies = list(
@@ -288,10 +289,12 @@ def chat_replies(
     )
     for shown in replies:
         shown.fetched_at = shown.fetched_at or now or utcnow()
-    handed_off = session.execute(
-        select(Conversation.handed_off).where(Conversation.sender_id == conversation_id)
-    ).scalar_one_or_none()
-    return replies, bool(handed_off)
+    open_lead = session.execute(
+        select(Lead.id)
+        .where(Lead.conversation_id == conversation_id, Lead.status != CLOSED)
+        .limit(1)
+    ).first()
+    return replies, open_lead is not None
 
 
 def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandback) -> Lead:

@@ -677,6 +677,17 @@ async def test_emergency_gets_guidance_only(db):
     assert db.execute(select(Lead.priority)).scalar_one() == "urgent"
 
 
+@pytest.mark.parametrize(
+    ("sender", "asks"), [("web-2f1c7a9e-5b3d-4c8e-9a71-0d4e6b2c8f13", True), ("t1", False)]
+)
+async def test_a_flagged_website_chat_lets_the_team_answer_in_its_window(db, sender, asks):
+    messages, _ = await run(
+        safety.Emergency(), tracker(sender=sender, text="chest pain", intent="report_emergency")
+    )
+    assert len(messages) == 1 and "911" in messages[0]["text"]  # still guidance only
+    assert (messages[0]["custom"] == {"handoff": True}) is asks
+
+
 async def test_safety_message_is_sent_even_if_the_database_fails(settings):
     def broken():
         raise RuntimeError("database down")

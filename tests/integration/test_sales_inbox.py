@@ -534,11 +534,19 @@ def test_a_reply_to_an_anonymous_web_chat_is_shown_in_its_window(
         act = s.execute(select(LeadActivity).where(LeadActivity.action == "replied")).scalar_one()
         assert act.detail["channel"] == "chat"
         assert s.execute(select(ChatReply.fetched_at)).scalar_one() is not None
-    # Handed back to the bot: the widget is told to stop asking.
+    # Handed back to the bot, the team may still write until the lead is closed; then the
+    # widget is told to stop asking.
     httpserver.expect_oneshot_request(
         f"/conversations/{WEB_SENDER}/tracker/events", method="POST"
     ).respond_with_json({"sender_id": WEB_SENDER, "paused": False, "events": []})
     assert client.post(f"/api/admin/leads/{lead_id}/hand-back", headers=bearer(keys["sales"]))
+    assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["with_team"] is True
+    closed = client.post(
+        f"/api/admin/leads/{lead_id}/close",
+        json={"reason": "answered"},
+        headers=bearer(keys["sales"]),
+    )
+    assert closed.status_code == 200, closed.text
     assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["with_team"] is False
 
 
