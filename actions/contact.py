@@ -183,7 +183,7 @@ class SubmitContact(BackendAction):
         return "action_submit_contact"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.contacts.service import ContactDetails, transactional_question
+        from backend.contacts.service import ContactDetails, spoken_list, transactional_question
         from backend.sales import service as sales
 
         purpose = tracker.get_slot("contact_purpose")
@@ -212,8 +212,7 @@ class SubmitContact(BackendAction):
             sms=bool(details.phone_e164),
             whatsapp=bool(details.whatsapp_e164),
         )
-        labels = [RECEIPT_LABELS[c] for c in receipt_channels]
-        receipts = labels[-1] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+        receipts = spoken_list([RECEIPT_LABELS[c] for c in receipt_channels])
         summary = (f"offers by {', '.join(agreed)}" if agreed else "no marketing messages") + (
             f"; receipts and order updates by {receipts}" if details.transactional else ""
         )

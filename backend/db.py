@@ -114,3 +114,12 @@ def utcnow():
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc)
+
+
+def aware(value):
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    from datetime import timezone
+
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value

@@ -247,14 +247,18 @@ def transactional_question(
     if whatsapp:
         given = {"email": email, "sms": sms, "whatsapp": True}
         named = [(c, label) for c, label in RECEIPTS_WHERE.items() if given[c]]
-        labels = [label for _, label in named]
-        where = labels[-1] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+        where = spoken_list([label for _, label in named])
         return TRANSACTIONAL_WORDING_WHERE.format(where=where), tuple(c for c, _ in named)
     if email and sms:
         return TRANSACTIONAL_WORDING_BOTH, ("email", "sms")
     if sms:
         return TRANSACTIONAL_WORDING_SMS, ("sms",)
     return TRANSACTIONAL_WORDING, ("email",)
+
+
+def spoken_list(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[-1] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 @dataclass(frozen=True)

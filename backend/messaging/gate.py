@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.contacts.models import ConsentEvent, Contact, Conversation
+from backend.db import aware
 from backend.messaging import content
 
 CHANNELS = ("email", "sms", "whatsapp")
@@ -92,7 +93,7 @@ def check(
     now: datetime | None = None,
 ) -> Decision:
     """Decide whether the message may go now (see the module docstring for the rules)."""
-    now = _aware(now or datetime.now(timezone.utc))
+    now = aware(now or datetime.now(timezone.utc))
     if channel not in CHANNELS:
         return _refuse(f"unknown channel {channel!r}")
     if purpose not in content.PURPOSES:
@@ -217,7 +218,7 @@ def last_inbound_whatsapp(session: Session, *, contact: Contact) -> datetime | N
             ),
         )
     ).all()
-    times = [_aware(at) for _, at in conversations if at is not None]
+    times = [aware(at) for _, at in conversations if at is not None]
     senders = {sender for sender, _ in conversations if sender.startswith(WHATSAPP_PREFIX)}
     if contact.phone_e164:
         senders.add(f"{WHATSAPP_PREFIX}{contact.phone_e164}")
@@ -243,7 +244,7 @@ def record_inbound(session: Session, *, sender_id: str, at: datetime | None = No
     ).scalar_one_or_none()
     if conversation is None:
         return False
-    conversation.last_inbound_at = _aware(at or datetime.now(timezone.utc))
+    conversation.last_inbound_at = aware(at or datetime.now(timezone.utc))
     session.flush()
     return True
 
@@ -309,7 +310,3 @@ def read_unsubscribe_token(settings: Settings, token: str) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         raise BadUnsubscribeToken("this unsubscribe link is not valid")
     return data["c"]
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.models import StaffUser
 from backend.auth.service import log_access
+from backend.db import aware
 from backend.logging_setup import redact_text
 from backend.messaging.gate import RASA_EVENTS_TABLE
 from backend.sales.models import ChatReply, Lead
@@ -48,7 +49,7 @@ def conversation(
     for reply in session.execute(
         select(ChatReply).where(ChatReply.conversation_id == conversation_id)
     ).scalars():
-        messages.append({"at": _aware(reply.created_at), "who": "team", "text": reply.body})
+        messages.append({"at": aware(reply.created_at), "who": "team", "text": reply.body})
     messages.sort(key=lambda m: m["at"])
     return [
         {
@@ -86,7 +87,3 @@ def _tracker_messages(session: Session, conversation_id: str, limit: int) -> lis
         at = datetime.fromtimestamp(float(data.get("timestamp") or 0), tz=timezone.utc)
         out.append({"at": at, "who": who, "text": said})
     return out
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from backend.catalog.models import Product
+from backend.db import aware
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event
 from backend.trends.models import SourceBudget, SourceState, Trend, TrendMatch
@@ -32,13 +33,6 @@ NOT_CONFIGURED = "not configured"
 CREDENTIALS_REJECTED = "credentials rejected"
 RATE_LIMITED = "rate limited"
 FAILED = "failed"
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 @dataclass(frozen=True)
