@@ -11,6 +11,7 @@ from backend.contacts.models import (
 )
 from backend.crm.models import CrmRecord, OutboxMessage
 from backend.db import Base
+from backend.incidents import Incident
 from backend.jobs.models import JobLock, JobRun
 from backend.ledger import LedgerEntry
 from backend.messaging.models import FollowUp
@@ -24,7 +25,7 @@ from backend.orders.models import (
     ProcessedWebhookEvent,
     Receipt,
 )
-from backend.sales.models import Incident, Lead, LeadActivity
+from backend.sales.models import Lead, LeadActivity
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [

@@ -10,13 +10,30 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, inspect, select, text, update
+from sqlalchemy import delete, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from backend import ledger
+from backend import bus
+from backend.contacts.consent import (  # noqa: F401 - the names callers know contacts by
+    HEALTH,
+    MARKETING,
+    MARKETING_CHANNELS,
+    PRIVACY,
+    TRANSACTIONAL,
+    add_consent_event,
+    consent_state,
+    has_consent,
+)
+from backend.contacts.lookup import (  # noqa: F401 - the names callers know contacts by
+    contact_for,
+    find_contact,
+    find_conversation,
+    sender_for_contact,
+)
 from backend.contacts.models import (
     ConsentEvent,
     Contact,
@@ -24,13 +41,15 @@ from backend.contacts.models import (
     DataSubjectRequest,
     Interaction,
 )
-from backend.contacts.records import consent_record
-from backend.crm import service as crm
 from backend.db import utcnow
+from backend.events import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    ContactChanged,
+    ContactErased,
+)
 
 PHONE_SENDER = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164, as Twilio sends `From`
-PRIVACY, HEALTH, MARKETING, TRANSACTIONAL = "privacy", "health_data", "marketing", "transactional"
-MARKETING_CHANNELS = ("email", "sms", "whatsapp")
 GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
 RASA_EVENTS_TABLE = "events"  # Rasa's SQL tracker store shares DATABASE_URL
 
@@ -78,12 +97,6 @@ ERASURE_WORDING = "Delete my data (chat request): every consent withdrawn."
 # --- conversations and contacts -----------------------------------------------------------
 
 
-def find_conversation(session: Session, *, sender_id: str) -> Conversation | None:
-    return session.execute(
-        select(Conversation).where(Conversation.sender_id == sender_id)
-    ).scalar_one_or_none()
-
-
 def ensure_conversation(session: Session, *, sender_id: str, channel: str = "web") -> Conversation:
     conversation = find_conversation(session, sender_id=sender_id)
     if conversation is None:
@@ -98,17 +111,6 @@ def _channel_name(channel: str | None) -> str:
     return known.get(channel or "", channel or "web")[:20]
 
 
-def contact_for(session: Session, *, sender_id: str) -> Contact | None:
-    """The consenting contact of this chat, or None (no privacy consent yet / erased)."""
-    conversation = find_conversation(session, sender_id=sender_id)
-    if conversation is None or conversation.contact_id is None:
-        return None
-    contact = session.get(Contact, conversation.contact_id)
-    if contact is None or contact.erased_at is not None:
-        return None
-    return contact
-
-
 def _require_contact(session: Session, sender_id: str) -> tuple[Conversation, Contact]:
     contact = contact_for(session, sender_id=sender_id)
     if contact is None or not has_consent(session, contact_id=contact.id, purpose=PRIVACY):
@@ -117,56 +119,6 @@ def _require_contact(session: Session, sender_id: str) -> tuple[Conversation, Co
 
 
 # --- consent events -----------------------------------------------------------------------
-
-
-def add_consent_event(
-    session: Session,
-    *,
-    contact: Contact,
-    purpose: str,
-    channel: str,
-    granted: bool,
-    wording: str,
-    version: str,
-    conversation_id: str | None = None,
-    source: str = "chat",
-) -> ConsentEvent:
-    """One consent decision and its ledger entry, in the caller's transaction."""
-    event = ConsentEvent(
-        contact_id=contact.id,
-        conversation_id=conversation_id,
-        purpose=purpose,
-        channel=channel,
-        granted=granted,
-        wording=wording,
-        wording_version=version,
-        source=source,
-        created_at=utcnow(),
-    )
-    session.add(event)
-    session.flush()
-    ledger.append(
-        session,
-        entity_type="consent",
-        entity_id=event.id,
-        action="granted" if granted else "withdrawn",
-        record=consent_record(event),
-    )
-    return event
-
-
-def consent_state(session: Session, *, contact_id: int) -> dict[tuple[str, str], bool]:
-    """Latest decision per (purpose, channel); events are append-only so the last one wins."""
-    rows = session.execute(
-        select(ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
-        .where(ConsentEvent.contact_id == contact_id)
-        .order_by(ConsentEvent.created_at, ConsentEvent.id)
-    ).all()
-    return {(purpose, channel): bool(granted) for purpose, channel, granted in rows}
-
-
-def has_consent(session: Session, *, contact_id: int, purpose: str, channel: str = "chat") -> bool:
-    return consent_state(session, contact_id=contact_id).get((purpose, channel), False)
 
 
 def record_privacy(
@@ -201,7 +153,7 @@ def record_privacy(
         version=version,
         conversation_id=sender_id,
     )
-    crm.push_contact(session, contact=contact, cause=f"consent-{event.id}")  # re-acceptance
+    bus.publish(session, _recorded(event))  # a re-acceptance is pushed to the CRM again
     return contact
 
 
@@ -229,8 +181,18 @@ def record_consent(
         version=version,
         conversation_id=sender_id,
     )
-    crm.push_contact(session, contact=contact, cause=f"consent-{event.id}")
+    bus.publish(session, _recorded(event))
     return event
+
+
+def _recorded(event: ConsentEvent) -> ConsentRecorded:
+    return ConsentRecorded(
+        contact_id=event.contact_id,
+        consent_event_id=event.id,
+        purpose=event.purpose,
+        channel=event.channel,
+        granted=bool(event.granted),
+    )
 
 
 # --- contact details ----------------------------------------------------------------------
@@ -325,7 +287,7 @@ def save_contact_details(
                     conversation_id=sender_id,
                 )
     session.flush()
-    crm.push_contact(session, contact=contact, cause="details")
+    bus.publish(session, ContactChanged(contact_id=contact.id, cause="details"))
     return contact
 
 
@@ -343,7 +305,7 @@ def update_contact(
     if phone_e164:
         contact.phone_e164 = phone_e164
     session.flush()
-    crm.push_contact(session, contact=contact, cause="details")
+    bus.publish(session, ContactChanged(contact_id=contact.id, cause="details"))
     return contact
 
 
@@ -387,7 +349,9 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
                 "bundle": recommendation.bundle_skus,
             },
         )
-        crm.push_contact(session, contact=contact, cause=f"interaction-{interaction.id}")
+        bus.publish(
+            session, ContactChanged(contact_id=contact.id, cause=f"interaction-{interaction.id}")
+        )
     elif contact is not None:
         # Without health-data consent the goal (and what it implies) is not kept.
         record_interaction(session, sender_id=sender_id, kind="recommendation", detail={})
@@ -421,7 +385,12 @@ def withdraw_marketing(
         )
         for channel in MARKETING_CHANNELS
     ]
-    crm.push_contact(session, contact=contact, cause=f"consent-{events[0].id}")
+    bus.publish(
+        session,
+        ConsentWithdrawn(
+            contact_id=contact.id, consent_event_ids=tuple(e.id for e in events), source=source
+        ),
+    )
     return events
 
 
@@ -497,12 +466,9 @@ def erase(
         contact.name = contact.email = contact.phone_e164 = contact.wellness_goal = None
         contact.timezone = None
         contact.erased_at = utcnow()
-        # No further CRM pushes; the CRM is told to delete the contact (see backend/crm/service).
-        crm.erase_contact(session, contact=contact, cause="erasure")
         _erase_conversations(session, contact_id=contact.id)
-        from backend.sales.service import redact_leads
-
-        redact_leads(session, contact_id=contact.id, conversation_id=sender_id)
+        # The CRM is told to delete the contact, leads are redacted: see backend/bootstrap.py.
+        bus.publish(session, ContactErased(contact_id=contact.id, conversation_id=sender_id))
     else:
         conversation = find_conversation(session, sender_id=sender_id)
         if conversation is not None:
@@ -510,10 +476,8 @@ def erase(
                 delete(Interaction).where(Interaction.conversation_id == conversation.id)
             )
             conversation.sender_id = f"erased-{uuid.uuid4()}"
-        from backend.sales.service import redact_leads
-
         # A chat without a contact (asked for a person, never gave details) has leads too.
-        redact_leads(session, contact_id=None, conversation_id=sender_id)
+        bus.publish(session, ContactErased(contact_id=None, conversation_id=sender_id))
     request = DataSubjectRequest(
         contact_id=contact.id if contact else None,
         kind="deletion",
@@ -584,6 +548,11 @@ class AccessSummary:
     orders: int = 0
 
 
+# What other areas hold about a contact, counted by them: area -> (session, contact_id) -> int.
+# Registered by backend/bootstrap.py, so contacts reads no other area's tables.
+HOLDINGS: dict[str, Callable[[Session, int], int]] = {}
+
+
 def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
     """Right of access: what is stored about this chat's contact (recorded as a request)."""
     contact = contact_for(session, sender_id=sender_id)
@@ -598,14 +567,13 @@ def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
     session.flush()
     if contact is None:
         return AccessSummary(request_id=request.id, stored=False)
-    from backend.orders.models import Order
-
+    bus.ensure_wired()  # HOLDINGS is filled by the wiring
     state = consent_state(session, contact_id=contact.id)
     conversation_ids = select(Conversation.id).where(Conversation.contact_id == contact.id)
     interactions = session.execute(
         select(Interaction.id).where(Interaction.conversation_id.in_(conversation_ids))
     ).all()
-    orders = session.execute(select(Order.id).where(Order.contact_id == contact.id)).all()
+    orders = HOLDINGS["orders"](session, contact.id) if "orders" in HOLDINGS else 0
     return AccessSummary(
         request_id=request.id,
         stored=True,
@@ -615,7 +583,7 @@ def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
         wellness_goal=contact.wellness_goal,
         consents={f"{p}:{c}": g for (p, c), g in sorted(state.items())},
         interactions=len(interactions),
-        orders=len(orders),
+        orders=orders,
     )
 
 
@@ -627,21 +595,3 @@ def mark_conversation(
     session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**flags))
     session.refresh(conversation)
     return conversation
-
-
-def find_contact(session: Session, *, email: str | None = None, phone_e164: str | None = None):
-    """A live (not erased) contact by email or E.164 phone, for staff tools."""
-    query = select(Contact).where(Contact.erased_at.is_(None))
-    if email:
-        query = query.where(func.lower(Contact.email) == email.strip().lower())
-    elif phone_e164:
-        query = query.where(Contact.phone_e164 == phone_e164)
-    else:
-        return None
-    return session.execute(query.order_by(Contact.id.desc()).limit(1)).scalar_one_or_none()
-
-
-def sender_for_contact(session: Session, *, contact_id: int) -> str | None:
-    return session.execute(
-        select(Conversation.sender_id).where(Conversation.contact_id == contact_id).limit(1)
-    ).scalar_one_or_none()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from backend.contacts import consent
 from backend.contacts.models import Contact
 from backend.crm import outbox
 from backend.crm.models import CrmRecord, OutboxMessage
@@ -38,12 +39,10 @@ NOT_PUSHED_LEAD_KINDS = ("sensitive", "emergency")
 
 def contact_view(session: Session, *, contact: Contact) -> dict | None:
     """The consented CRM view of a contact now; None when nothing may be pushed."""
-    from backend.contacts import service as contacts
-
     if contact.erased_at is not None:
         return None
-    state = contacts.consent_state(session, contact_id=contact.id)
-    if not state.get((contacts.PRIVACY, "chat")):
+    state = consent.consent_state(session, contact_id=contact.id)
+    if not state.get((consent.PRIVACY, consent.CHAT)):
         return None
     fields = {
         key: value
@@ -56,7 +55,7 @@ def contact_view(session: Session, *, contact: Contact) -> dict | None:
     }
     if not fields:
         return None
-    health = bool(state.get((contacts.HEALTH, "chat")))
+    health = bool(state.get((consent.HEALTH, consent.CHAT)))
     if health and contact.wellness_goal:
         fields["wellness_goal"] = contact.wellness_goal
     return {
@@ -64,8 +63,8 @@ def contact_view(session: Session, *, contact: Contact) -> dict | None:
         "fields": fields,
         "health_consent": health,
         "marketing": {
-            channel: bool(state.get((contacts.MARKETING, channel)))
-            for channel in contacts.MARKETING_CHANNELS
+            channel: bool(state.get((consent.MARKETING, channel)))
+            for channel in consent.MARKETING_CHANNELS
         },
     }
 
@@ -160,8 +159,6 @@ def prepare(session: Session, *, message: OutboxMessage) -> CrmPush | None:
 
     Raises outbox.Blocked when the contact was erased or withdrew privacy consent.
     """
-    from backend.contacts import service as contacts
-
     refs = tuple(
         session.execute(
             select(OutboxMessage.provider_ref)
@@ -193,12 +190,12 @@ def prepare(session: Session, *, message: OutboxMessage) -> CrmPush | None:
     contact = session.get(Contact, message.contact_id) if message.contact_id else None
     if contact is None or contact.erased_at is not None:
         raise outbox.Blocked("contact erased")
-    if not contacts.has_consent(session, contact_id=contact.id, purpose=contacts.PRIVACY):
+    if not consent.has_consent(session, contact_id=contact.id, purpose=consent.PRIVACY):
         raise outbox.Blocked("privacy consent withdrawn")
     if "lead" not in message.payload and _newer_push_exists(session, message=message):
         return None
     payload = json.loads(json.dumps(message.payload))  # a copy: the stored intent stays as is
-    if not contacts.has_consent(session, contact_id=contact.id, purpose=contacts.HEALTH):
+    if not consent.has_consent(session, contact_id=contact.id, purpose=consent.HEALTH):
         payload["fields"].pop("wellness_goal", None)
         payload["health_consent"] = False
         if payload.get("lead"):

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from backend.contacts.models import Contact
 from backend.crm.models import OutboxMessage
+from backend.incidents import Incident
 from backend.jobs.models import JobRun
 from backend.money import format_minor
 from backend.orders.models import Order
 from backend.sales.inbox import is_web_chat
-from backend.sales.models import Incident, Lead
+from backend.sales.models import Lead
 
 WAITING_STATUSES = ("new", "assigned")  # no human has replied yet
 REVENUE_STATUSES = ("paid", "refunded", "partially_refunded")

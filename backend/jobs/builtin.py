@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from backend import ledger
+from backend.incidents import Incident
 from backend.jobs.registry import job
-from backend.sales.models import Incident
 
 
 @job(

@@ -6,10 +6,9 @@ the contact erased or the WhatsApp window closed in between. It decides, in this
 
 1. refuse: unknown channel or template, a marketing template sent as "transactional", an
    erased contact, a withdrawn privacy consent, no address for the channel;
-2. refuse: no current consent for the purpose on the channel. The ConsentEvent history is read
-   in order and the latest relevant event wins; a withdrawal on channel "all" counts for every
-   channel, a grant on "all" for none (consent is given channel by channel). Transactional
-   messages need transactional consent for their channel, marketing ones marketing consent;
+2. refuse: no current consent for the purpose on the channel (backend/contacts/consent.py: the
+   latest decision for that purpose and channel wins). Transactional messages need
+   transactional consent for their channel, marketing ones marketing consent;
 3. refuse: WhatsApp outside the 24-hour customer-service window (no inbound WhatsApp message
    from the contact in the last 24 h) unless the template is an approved one (free text never);
 4. defer: marketing in the recipient's quiet hours (before 08:00 or from 21:00 local time, in
@@ -30,11 +29,12 @@ from sqlalchemy import inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
-from backend.contacts.models import ConsentEvent, Contact, Conversation
+from backend.contacts import consent
+from backend.contacts.models import Contact, Conversation
 from backend.db import aware
 from backend.messaging import content
 
-CHANNELS = ("email", "sms", "whatsapp")
+CHANNELS = consent.CHANNELS  # the one list of channels we send on
 SEND, DEFER, REFUSE = "send", "defer", "refuse"
 QUIET_UNTIL = time(8, 0)  # marketing may go from 08:00 …
 QUIET_FROM = time(21, 0)  # … until 21:00, recipient's local time
@@ -106,13 +106,13 @@ def check(
         return _refuse(f"template {template} is marketing and needs marketing consent")
     if contact is None or contact.erased_at is not None:
         return _refuse("contact erased")
-    events = _consent_events(session, contact_id=contact.id)
-    if consent_given(events, purpose="privacy", channel="chat") is False:
+    state = consent.consent_state(session, contact_id=contact.id)
+    if state.get((consent.PRIVACY, consent.CHAT)) is False:
         return _refuse("privacy consent withdrawn")
     address = recipient_address(contact, channel)
     if not address:
         return _refuse(f"no {'email address' if channel == 'email' else 'phone number'}")
-    if not consent_given(events, purpose=purpose, channel=channel):
+    if not state.get((purpose, channel)):
         return _refuse(f"no {purpose} consent for {channel}")
     if channel == "whatsapp" and template not in content.WHATSAPP_APPROVED:
         last = last_inbound_whatsapp(session, contact=contact)
@@ -121,7 +121,7 @@ def check(
                 "outside the WhatsApp 24-hour window: only approved templates may be sent"
             )
     values = dict(context or {})
-    if not consent_given(events, purpose="health_data", channel="chat"):
+    if not state.get((consent.HEALTH, consent.CHAT)):
         values["goal_label"] = None  # health data: only while its consent holds
         if values.get("products_from_goal"):
             values["products"] = []  # products picked for the goal would reveal it
@@ -137,35 +137,6 @@ def check(
         if until is not None:
             return Decision(DEFER, reason="quiet hours", not_before=until, message=message)
     return Decision(SEND, message=message)
-
-
-# --- consent --------------------------------------------------------------------------------
-
-
-def _consent_events(session: Session, *, contact_id: int) -> list[tuple[str, str, bool]]:
-    rows = session.execute(
-        select(ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
-        .where(ConsentEvent.contact_id == contact_id)
-        .order_by(ConsentEvent.created_at, ConsentEvent.id)
-    ).all()
-    return [(p, c, bool(g)) for p, c, g in rows]
-
-
-def consent_given(events, *, purpose: str, channel: str) -> bool | None:
-    """The latest relevant decision (None: never asked); an "all" withdrawal covers a channel."""
-    state: bool | None = None
-    for event_purpose, event_channel, granted in events:
-        if event_purpose != purpose:
-            continue
-        if event_channel == channel or (event_channel == "all" and not granted):
-            state = granted
-    return state
-
-
-def current_consent(session: Session, *, contact_id: int, purpose: str, channel: str):
-    """True / False / None (never decided) for one purpose and channel now."""
-    events = _consent_events(session, contact_id=contact_id)
-    return consent_given(events, purpose=purpose, channel=channel)
 
 
 # --- recipients, time zones, the WhatsApp window --------------------------------------------

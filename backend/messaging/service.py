@@ -18,13 +18,15 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend import bus
 from backend.config import Settings
-from backend.contacts import service as contacts
+from backend.contacts import consent
+from backend.contacts.lookup import find_contact, first_name
 from backend.contacts.models import ConsentEvent, Contact
 from backend.crm import outbox
-from backend.crm import service as crm
 from backend.crm.models import OutboxMessage
 from backend.db import utcnow
+from backend.events import ConsentWithdrawn
 from backend.messaging import content, gate
 from backend.messaging.models import FollowUp
 
@@ -112,6 +114,7 @@ def schedule_follow_up(
     """A follow-up to send at `due_at` (the gate decides then); the same one twice is one row."""
     if channel not in gate.CHANNELS:
         raise FollowUpError(f"channel must be one of {', '.join(gate.CHANNELS)}")
+    bus.ensure_wired()  # other areas' templates are registered by the wiring
     if template not in CONTEXT_BUILDERS:
         raise FollowUpError(
             f"template must be one of {', '.join(sorted(CONTEXT_BUILDERS))} (got {template!r})"
@@ -205,20 +208,19 @@ def cancel_follow_up(session: Session, *, follow_up_id: int) -> FollowUp:
 def _context(session, *, settings, follow_up, contact) -> dict:
     if contact is None or contact.erased_at is not None:
         return {}
+    bus.ensure_wired()
     return CONTEXT_BUILDERS[follow_up.template](
         session, settings=settings, follow_up=follow_up, contact=contact
     )
 
 
 def _first_name(contact: Contact) -> str | None:
-    return (contact.name or "").split()[0] if (contact.name or "").strip() else None
+    return first_name(contact)
 
 
 def _goal_context(session, *, settings, follow_up, contact) -> dict:
     context: dict = {"first_name": _first_name(contact), "goal_label": None, "products": []}
-    health = gate.current_consent(
-        session, contact_id=contact.id, purpose=contacts.HEALTH, channel="chat"
-    )
+    health = consent.current_consent(session, contact_id=contact.id, purpose=consent.HEALTH)
     if health and contact.wellness_goal:
         from backend.trends.recommend import DSHEA_DISCLAIMER, recommend_for_goal
 
@@ -252,26 +254,17 @@ def _order_context(session, *, settings, follow_up, contact) -> dict:
     }
 
 
-def _callback_context(session, *, settings, follow_up, contact) -> dict:
-    from backend.sales.models import Lead
-
-    lead = session.execute(
-        select(Lead)
-        .where(Lead.contact_id == contact.id, Lead.kind == "callback")
-        .order_by(Lead.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return {
-        "first_name": _first_name(contact),
-        "preferred_time": lead.preferred_time if lead is not None else None,
-    }
-
-
+# Template -> (session, *, settings, follow_up, contact) -> context. Areas that own a template's
+# facts register its builder in backend/bootstrap.py (sales: callback_confirmation).
 CONTEXT_BUILDERS = {
     "follow_up_goal": _goal_context,
     "order_receipt": _order_context,
-    "callback_confirmation": _callback_context,
 }
+
+
+def register_context(template: str, builder) -> None:
+    """Make `builder` compute the values of `template` when its follow-up is queued."""
+    CONTEXT_BUILDERS[template] = builder
 
 
 # --- withdrawals ------------------------------------------------------------------------------
@@ -291,11 +284,11 @@ def withdraw_marketing_once(
     Idempotent: a channel whose latest decision is already a withdrawal gets no new event, so a
     link clicked twice or a STOP reported twice leaves one set of events.
     """
-    events = gate._consent_events(session, contact_id=contact.id)
-    wanted = [(contacts.MARKETING, channel) for channel in contacts.MARKETING_CHANNELS]
-    wanted += [(contacts.TRANSACTIONAL, channel) for channel in also_transactional]
+    state = consent.consent_state(session, contact_id=contact.id)
+    wanted = [(consent.MARKETING, channel) for channel in consent.MARKETING_CHANNELS]
+    wanted += [(consent.TRANSACTIONAL, channel) for channel in also_transactional]
     recorded = [
-        contacts.add_consent_event(
+        consent.add_consent_event(
             session,
             contact=contact,
             purpose=purpose,
@@ -306,10 +299,17 @@ def withdraw_marketing_once(
             source=source,
         )
         for purpose, channel in wanted
-        if gate.consent_given(events, purpose=purpose, channel=channel) is not False
+        if state.get((purpose, channel)) is not False
     ]
     if recorded:
-        crm.push_contact(session, contact=contact, cause=f"consent-{recorded[0].id}")
+        bus.publish(
+            session,
+            ConsentWithdrawn(
+                contact_id=contact.id,
+                consent_event_ids=tuple(event.id for event in recorded),
+                source=source,
+            ),
+        )
     return recorded
 
 
@@ -357,9 +357,7 @@ def record_stop(
     channel the STOP came from (the carrier blocks them anyway). `phone` may carry `whatsapp:`.
     """
     if contact is None and phone:
-        contact = contacts.find_contact(
-            session, phone_e164=phone.removeprefix(gate.WHATSAPP_PREFIX).strip()
-        )
+        contact = find_contact(session, phone_e164=phone.removeprefix(gate.WHATSAPP_PREFIX).strip())
     if contact is None or contact.erased_at is not None:
         return []
     return withdraw_marketing_once(

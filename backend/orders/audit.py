@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from backend import ledger
 from backend.contacts.models import ConsentEvent
 from backend.contacts.records import consent_record
+from backend.incidents import Incident
 from backend.orders import issuing
 from backend.orders.documents import render_pdf
 from backend.orders.models import CreditNote, Invoice, Order, OrderItem, Payment, Receipt
@@ -33,7 +34,6 @@ from backend.orders.records import (
     invoice_record,
     receipt_record,
 )
-from backend.sales.models import Incident
 
 AUDITED = (INVOICE, RECEIPT, CREDIT_NOTE, CONSENT)
 

@@ -18,8 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend import bus
 from backend.catalog.models import Product
 from backend.config import Settings
+from backend.events import OrderPaid
+from backend.incidents import Incident
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event
 from backend.orders import issuing
@@ -33,7 +36,6 @@ from backend.orders.models import (
     Receipt,
 )
 from backend.orders.payments import CheckoutLine, CheckoutRequest, PaymentProvider
-from backend.sales.models import Incident
 
 log = logging.getLogger("backend.orders")
 
@@ -504,32 +506,10 @@ def _on_completed(session: Session, settings: Settings, order: Order, event: Pay
         session, settings=settings, order=order, items=items, invoice=invoice, payment=payment
     )
     order.status = "paid"
-    _schedule_receipt_email(session, order)
     session.flush()
+    # The receipt email is scheduled in this transaction (see backend/bootstrap.py).
+    bus.publish(session, OrderPaid(order_id=order.id, contact_id=order.contact_id))
     return "paid"
-
-
-def _schedule_receipt_email(session: Session, order: Order) -> None:
-    """The receipt email, due now, in the payment's transaction (nothing lost if we crash).
-
-    The follow-ups job sends it through the send gate, which checks the contact's transactional
-    email consent then: without it the message is recorded as blocked and nothing is sent.
-    """
-    from backend.contacts.models import Contact
-    from backend.messaging.service import schedule_follow_up
-
-    contact = session.get(Contact, order.contact_id) if order.contact_id else None
-    if contact is None or contact.erased_at is not None or not contact.email:
-        return
-    schedule_follow_up(
-        session,
-        contact=contact,
-        channel="email",
-        template="order_receipt",
-        purpose="transactional",
-        due_at=_now(),
-        order_id=order.id,
-    )
 
 
 def _on_expired(session: Session, settings: Settings, order: Order, event: PaymentEvent) -> str:
@@ -631,3 +611,8 @@ def receipt_pdf(session: Session, *, public_id: str) -> tuple[str, bytes]:
     if row is None:
         raise OrderError("There is no receipt for this order yet.")
     return row.number, row.pdf
+
+
+def count_for_contact(session: Session, contact_id: int) -> int:
+    """How many orders a contact has (the right of access shows the number)."""
+    return len(session.execute(select(Order.id).where(Order.contact_id == contact_id)).all())

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from backend.auth.models import StaffUser
 from backend.config import Settings
-from backend.contacts import service as contacts
+from backend.contacts import lookup
 from backend.contacts.models import Contact, Conversation
 from backend.crm.models import OutboxMessage
 from backend.db import utcnow
@@ -446,7 +446,7 @@ def reply_channels(
     in quiet hours, still counts), then the web chat window itself for a website chat; empty
     when staff could not reach the person at all.
     """
-    contact = contacts.contact_for(session, sender_id=sender_id)
+    contact = lookup.contact_for(session, sender_id=sender_id)
     allowed = []
     if contact is not None:
         context = {"body": "", "subject": None}

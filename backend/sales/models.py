@@ -1,4 +1,4 @@
-"""Leads/handoffs for the sales team, and incidents for the dashboards."""
+"""Leads/handoffs for the sales team, their activity and the replies shown in web chats."""
 
 from __future__ import annotations
 
@@ -25,20 +25,6 @@ class Lead(Base):
     sla_due_at = Column(DateTime(timezone=True))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
-
-
-class Incident(Base):
-    __tablename__ = "incidents"
-
-    id = Column(Integer, primary_key=True)
-    kind = Column(String(40), nullable=False)  # ledger_mismatch | job_failed | sla_breach | ...
-    severity = Column(String(10), nullable=False, default="warning")
-    entity_type = Column(String(40))
-    entity_id = Column(String(100))
-    detail = Column(JSON, nullable=False, default=dict)
-    status = Column(String(20), nullable=False, default="open")
-    note = Column(Text)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 class LeadActivity(Base):

@@ -7,14 +7,14 @@ Functions flush, never commit.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from backend import bus
+from backend.contacts import consent, lookup
 from backend.contacts import service as contacts
-from backend.crm import service as crm
 from backend.db import utcnow
+from backend.events import CallbackRequested, ContactDetailsSubmitted, LeadCreated
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.routing import route_for
 
@@ -29,10 +29,10 @@ def create_lead(
 ) -> Lead:
     """A lead for this chat; the contact and goal are attached only when consent allows it."""
     route = route_for(kind)  # priority and SLA: one table in backend/sales/routing.py
-    contact = contacts.contact_for(session, sender_id=sender_id)
+    contact = lookup.contact_for(session, sender_id=sender_id)
     goal = None
-    if contact is not None and contacts.has_consent(
-        session, contact_id=contact.id, purpose=contacts.HEALTH
+    if contact is not None and consent.has_consent(
+        session, contact_id=contact.id, purpose=consent.HEALTH
     ):
         goal = contact.wellness_goal
     lead = Lead(
@@ -47,7 +47,8 @@ def create_lead(
     )
     session.add(lead)
     session.flush()
-    crm.push_lead(session, lead=lead)  # same transaction; sensitive leads are not pushed
+    # the CRM push is enqueued in this transaction; sensitive leads are not pushed
+    bus.publish(session, LeadCreated(lead_id=lead.id, kind=kind, contact_id=lead.contact_id))
     return lead
 
 
@@ -76,7 +77,7 @@ def request_callback(
     reason: str = "callback requested",
 ) -> Lead:
     """A callback needs a consenting contact with a phone number (the form collected it)."""
-    contact = contacts.contact_for(session, sender_id=sender_id)
+    contact = lookup.contact_for(session, sender_id=sender_id)
     if contact is None or not contact.phone_e164:
         raise contacts.ConsentRequired("a callback needs privacy consent and a phone number")
     contacts.record_interaction(
@@ -85,19 +86,23 @@ def request_callback(
     lead = create_lead(
         session, sender_id=sender_id, kind="callback", reason=reason, preferred_time=preferred_time
     )
-    # A confirmation by email (else by text), through the send gate (transactional consent for
-    # that channel) when the follow-ups job runs; without consent it is recorded as blocked.
-    from backend.messaging.service import schedule_follow_up
-
-    schedule_follow_up(
-        session,
-        contact=contact,
-        channel="email" if contact.email else "sms",  # a callback always has a phone number
-        template="callback_confirmation",
-        purpose="transactional",
-        due_at=utcnow(),
-    )
+    # A confirmation by email (else by text) is scheduled in this transaction.
+    bus.publish(session, CallbackRequested(lead_id=lead.id, contact_id=contact.id))
     return lead
+
+
+def callback_context(session: Session, *, settings, follow_up, contact) -> dict:
+    """The values of the `callback_confirmation` message: the latest callback's time."""
+    lead = session.execute(
+        select(Lead)
+        .where(Lead.contact_id == contact.id, Lead.kind == "callback")
+        .order_by(Lead.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return {
+        "first_name": lookup.first_name(contact),
+        "preferred_time": lead.preferred_time if lead is not None else None,
+    }
 
 
 def flag_sensitive(session: Session, *, sender_id: str, channel: str = "web", kind: str) -> Lead:
@@ -160,29 +165,16 @@ def submit_contact(
     contact = contacts.save_contact_details(
         session, sender_id=sender_id, details=details, version=version
     )
-    _schedule_goal_follow_ups(session, contact=contact, channels=details.marketing_channels)
+    # "new picks for your goal" follow-ups on the marketing channels chosen (see bootstrap)
+    bus.publish(
+        session,
+        ContactDetailsSubmitted(
+            contact_id=contact.id, marketing_channels=tuple(details.marketing_channels)
+        ),
+    )
     if callback_time is None or not details.phone_e164:
         return None
     return request_callback(session, sender_id=sender_id, preferred_time=callback_time)
-
-
-# When the first marketing follow-up is due after marketing consent in the chat.
-GOAL_FOLLOW_UP_AFTER = timedelta(days=3)
-
-
-def _schedule_goal_follow_ups(session: Session, *, contact, channels: tuple[str, ...]) -> None:
-    """One `follow_up_goal` per chosen channel that has an address. The send gate checks consent,
-    quiet hours and the WhatsApp window again when it is due, so a later opt-out still wins; the
-    message names the goal only while health-data consent stands."""
-    from backend.messaging.gate import recipient_address
-    from backend.messaging.service import schedule_follow_up
-
-    due_at = utcnow() + GOAL_FOLLOW_UP_AFTER
-    for channel in channels:
-        if recipient_address(contact, channel):
-            schedule_follow_up(
-                session, contact=contact, channel=channel, template="follow_up_goal", due_at=due_at
-            )
 
 
 def checkout_from_chat(
@@ -197,7 +189,7 @@ def checkout_from_chat(
     """Order from the chat: needs privacy consent; the receipt email comes from the contact."""
     from backend.orders.service import place_order
 
-    contact = contacts.contact_for(session, sender_id=sender_id)
+    contact = lookup.contact_for(session, sender_id=sender_id)
     if contact is None:
         raise contacts.ConsentRequired("checkout needs privacy consent")
     contacts.record_interaction(

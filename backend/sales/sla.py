@@ -18,7 +18,8 @@ from sqlalchemy import String, cast, exists, select
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
-from backend.sales.models import Incident, Lead, LeadActivity
+from backend.incidents import Incident
+from backend.sales.models import Lead, LeadActivity
 
 BREACH = "sla_breach"
 WAITING = ("new", "assigned")  # nobody has replied yet

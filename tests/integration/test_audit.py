@@ -15,10 +15,10 @@ from backend.config import reset_settings_cache
 from backend.contacts.models import ConsentEvent, Contact
 from backend.contacts.records import consent_record
 from backend.db import reset_engine, session_scope
+from backend.incidents import Incident
 from backend.orders import audit, service
 from backend.orders.models import CreditNote, Receipt
 from backend.orders.payments import FakePayments
-from backend.sales.models import Incident
 from tests.integration.orders_support import add_product, paid_order
 
 

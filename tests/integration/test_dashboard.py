@@ -16,9 +16,10 @@ from backend.auth.web import SESSION_COOKIE
 from backend.contacts.models import Contact
 from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
+from backend.incidents import Incident
 from backend.jobs.models import JobRun
 from backend.orders.models import Order
-from backend.sales.models import Incident, Lead
+from backend.sales.models import Lead
 
 PASSWORD = "correct horse battery"
 

@@ -49,20 +49,21 @@ def test_marketing_goes_only_on_channels_with_marketing_consent(session, setting
     assert sms.message is None
 
 
-def test_latest_event_wins_and_a_withdrawal_on_all_covers_every_channel(session, settings):
+def test_latest_event_per_channel_wins(session, settings):
     contact = make_contact(session)
-    consent(session, contact, "marketing", "all", False, source="chat")
     for channel in ("email", "sms", "whatsapp"):
+        consent(session, contact, "marketing", channel, False, source="chat")
         decision = check(session, settings, contact, channel)
         assert decision.outcome == gate.REFUSE, channel
-    consent(session, contact, "marketing", "email", True)  # a later, specific grant
+    consent(session, contact, "marketing", "email", True)  # a later grant on one channel
     assert check(session, settings, contact, "email").outcome == gate.SEND
     assert check(session, settings, contact, "sms").outcome == gate.REFUSE
     consent(session, contact, "marketing", "email", False)
     assert check(session, settings, contact, "email").outcome == gate.REFUSE
 
 
-def test_a_grant_on_all_does_not_grant_a_channel(session, settings):
+def test_there_is_no_wildcard_channel(session, settings):
+    """Consent is given channel by channel (backend/contacts/consent.py): "all" is no channel."""
     contact = make_contact(session, marketing=())
     consent(session, contact, "marketing", "all", True)
     assert check(session, settings, contact, "sms").reason == "no marketing consent for sms"

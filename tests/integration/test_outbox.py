@@ -274,7 +274,7 @@ def test_last_error_holds_no_secret_or_address(session_factory, settings_with_se
 
 
 def test_a_rollback_in_the_deliverer_discards_its_writes(session_factory, settings):
-    from backend.sales.models import Incident
+    from backend.incidents import Incident
 
     def half_done(session, message, _settings):
         session.add(Incident(kind="written_then_failed"))

@@ -17,9 +17,10 @@ from backend.contacts import service as contacts
 from backend.contacts.models import Conversation
 from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
+from backend.incidents import Incident
 from backend.jobs.registry import run_job
 from backend.sales import service as sales
-from backend.sales.models import ChatReply, Incident, Lead, LeadActivity
+from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.routing import ROUTES
 from tests.integration.messaging_support import make_contact, make_settings
 from tests.integration.test_dashboard import PASSWORD, bearer, login, make_keys

@@ -75,6 +75,9 @@ TOP_AREAS = {"api", "cli", "cli_commands", "models", "bootstrap", "__main__"}
 # Calls down the layers into another area's service that are use cases of the caller, not side
 # effects of it (each one: caller module -> service module, and why).
 SERVICE_CALLS_DOWN = {
+    # the chat's lead use cases record on the contact first (conversation flags, interactions,
+    # the contact form): contacts is the layer below sales
+    ("backend.sales.service", "backend.contacts.service"),
     # checkout from the chat is the sales conversation placing an order
     ("backend.sales.service", "backend.orders.service"),
     # a staff reply is a message like any other: it goes through the send gate
@@ -102,9 +105,13 @@ def _imports(path: Path) -> set[str]:
             found.add(node.module)
             # `from backend.crm import service` imports the module backend.crm.service
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
-            if node.args and isinstance(node.args[0], ast.Constant):
-                found.add(str(node.args[0].value))
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", "") == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            found.add(str(node.args[0].value))
     return {name for name in found if name == "backend" or name.startswith("backend.")}
 
 

@@ -3,9 +3,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from backend.incidents import Incident
 from backend.jobs import registry
 from backend.jobs.models import JobRun
-from backend.sales.models import Incident
 
 
 def _register(name, fn):
