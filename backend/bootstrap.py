@@ -1,12 +1,19 @@
-"""The one wiring place: what reacts to what, which jobs, deliverers, routes and commands exist.
+"""The one wiring place: what reacts to what, which adapters, jobs, deliverers, routes and
+commands exist.
 
 Read this file to answer "what happens when …?": every event and the handlers that run for it,
-in order, in the same transaction as the change that caused it (backend/bus.py).
+in order, in the same transaction as the change that caused it (backend/bus.py). Adapters are
+chosen here from settings (real provider when its credentials are set, else the local fake)
+and built once per process and settings.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 from backend import bus
+from backend.config import Settings
 from backend.events import (
     CallbackRequested,
     ConsentRecorded,
@@ -47,8 +54,112 @@ def handler_table() -> dict[type, list]:
     }
 
 
+# --- adapters: real or fake, chosen by settings ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The outside services one process talks to, for one set of settings."""
+
+    settings: Settings
+
+    @functools.cached_property
+    def crm(self):
+        from backend.crm.adapters import crm_for
+
+        return crm_for(self.settings)  # HubSpot with a real token, else the local CRM
+
+    @functools.cached_property
+    def email(self):
+        from backend.messaging.adapters import email_sender_for
+
+        return email_sender_for(self.settings)  # SendGrid with a real key, else local outbox
+
+    @functools.cached_property
+    def text(self):
+        from backend.messaging.adapters import text_sender_for
+
+        return text_sender_for(self.settings)  # Twilio SMS/WhatsApp with real keys, else local
+
+    @functools.cached_property
+    def payments(self):
+        from backend.orders.bootstrap import payment_provider
+
+        return payment_provider(self.settings)  # Stripe with a real key, else the sandbox
+
+
+@functools.lru_cache(maxsize=8)
+def adapters(settings: Settings) -> Adapters:
+    """The adapters for these settings, built once (settings are frozen, so hashable)."""
+    return Adapters(settings)
+
+
+# --- outbox deliverers: one per kind of row ---------------------------------------------------
+
+
+def wire_deliverers() -> None:
+    from backend.crm.deliver import KIND as CRM
+    from backend.crm.deliver import CrmDeliverer
+    from backend.messaging.deliver import MessageDeliverer
+    from backend.messaging.gate import CHANNELS
+    from backend.outbox import queue as outbox
+
+    outbox.register(CRM, CrmDeliverer(lambda settings: adapters(settings).crm))
+    messages = MessageDeliverer(
+        email_for=lambda settings: adapters(settings).email,
+        text_for=lambda settings: adapters(settings).text,
+    )
+    for channel in CHANNELS:  # email, sms, whatsapp
+        outbox.register(channel, messages)
+
+
+# --- scheduled jobs, web routes, CLI commands ------------------------------------------------
+
+
+def load_jobs() -> None:
+    """Import the modules whose `@job` functions the scheduler runs."""
+    from backend.catalog import jobs as _catalog  # noqa: F401 - catalog sync
+    from backend.contacts import jobs as _contacts  # noqa: F401 - tracker erasures
+    from backend.jobs import builtin as _builtin  # noqa: F401 - ledger verification
+    from backend.messaging import jobs as _messaging  # noqa: F401 - follow-ups
+    from backend.orders import jobs as _orders  # noqa: F401 - unpaid orders
+    from backend.outbox import jobs as _outbox  # noqa: F401 - outbox delivery
+    from backend.sales import jobs as _sales  # noqa: F401 - SLA checks
+    from backend.trends import jobs as _trends  # noqa: F401 - trend ingestion
+
+
+def routers() -> list:
+    """Every area's web routes, in the order the app adds them (after backend/api/public.py)."""
+    from backend.catalog import views as catalog
+    from backend.dashboard import views as dashboard
+    from backend.messaging import views as messaging
+    from backend.orders import views as orders
+    from backend.sales import views as sales
+    from backend.trends import views as trends
+
+    return [m.router for m in (orders, trends, catalog, dashboard, messaging, sales)]
+
+
+def load_commands() -> None:
+    """Import the modules whose `@command_group` functions add `backend …` sub-commands."""
+    from backend import cli_commands as _base  # noqa: F401 - db, ledger, servers, jobs
+    from backend.auth import cli as _auth  # noqa: F401
+    from backend.catalog import cli as _catalog  # noqa: F401
+    from backend.contacts import cli as _contacts  # noqa: F401
+    from backend.crm import cli as _crm  # noqa: F401
+    from backend.orders import cli as _orders  # noqa: F401
+    from backend.trends import cli as _trends  # noqa: F401
+
+
+# --- the whole wiring -------------------------------------------------------------------------
+
+
 def wire_handlers() -> None:
-    """Subscribe every handler, register what areas provide to each other; once per process."""
+    """Subscribe every handler, register what areas provide to each other; once per process.
+
+    Called by the bus on first use (backend/bus.py), so every process — API, action server,
+    scheduler, CLI, tests — runs with the same table.
+    """
     from backend.contacts import service as contacts
     from backend.messaging import service as messaging
     from backend.orders import service as orders
@@ -61,4 +172,6 @@ def wire_handlers() -> None:
     contacts.HOLDINGS["orders"] = orders.count_for_contact
     # the callback confirmation's values come from the sales lead
     messaging.register_context("callback_confirmation", sales.callback_context)
+    wire_deliverers()
+    load_jobs()
     bus.mark_wired()

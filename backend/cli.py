@@ -8,46 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
+from backend import bootstrap
+from backend.commands import REGISTRARS, CommandError, Handler, command_group  # noqa: F401
 from backend.config import ConfigError, get_settings
 from backend.db import DatabaseError
 
-Handler = Callable[[argparse.Namespace], int]
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
-def command_group(fn: Callable[[argparse._SubParsersAction], None]):
-    """Register a function that adds sub-commands (areas add theirs in cli_commands)."""
-    _REGISTRARS.append(fn)
-    return fn
-
-
-# Modules that register sub-commands with @command_group (one per area).
-COMMAND_MODULES = [
-    "backend.cli_commands",
-    "backend.catalog.cli",
-    "backend.trends.cli",
-    "backend.orders.cli",
-    "backend.contacts.cli",
-    "backend.auth.cli",
-    "backend.crm.cli",
-]
-
-
-class CommandError(RuntimeError):
-    """A command failed for a reason the user can act on."""
-
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
-    for module in COMMAND_MODULES:
-        importlib.import_module(module)  # each registers its command groups
-
+    bootstrap.load_commands()  # the modules that register command groups
     parser = argparse.ArgumentParser(prog="backend", description="Health Trend Seller backend")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in _REGISTRARS:
+    for register in REGISTRARS:
         register(sub)
     return parser
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from backend.cli import CommandError, command_group
+from backend.commands import CommandError, command_group
 from backend.config import get_settings
 from backend.db import check_connection, get_engine, get_session_factory, session_scope
 

@@ -9,7 +9,7 @@ from backend.contacts.models import (
     DataSubjectRequest,
     Interaction,
 )
-from backend.crm.models import CrmRecord, OutboxMessage
+from backend.crm.models import CrmRecord
 from backend.db import Base
 from backend.incidents import Incident
 from backend.jobs.models import JobLock, JobRun
@@ -25,6 +25,7 @@ from backend.orders.models import (
     ProcessedWebhookEvent,
     Receipt,
 )
+from backend.outbox.models import OutboxMessage
 from backend.sales.models import Lead, LeadActivity
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 

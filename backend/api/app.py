@@ -34,12 +34,12 @@ def create_app(
     app.state.session_factory = session_factory
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    from backend import bootstrap
     from backend.api import public
 
     app.include_router(public.router)
-    for module_name in ROUTER_MODULES:
-        module = __import__(module_name, fromlist=["router"])
-        app.include_router(module.router)
+    for router in bootstrap.routers():  # every area's routes, listed in backend/bootstrap.py
+        app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError):
@@ -68,14 +68,3 @@ def create_app(
         return JSONResponse(status_code=500, content={"error": "internal error"})
 
     return app
-
-
-# Routers of other areas, added as they land (each module exposes `router`).
-ROUTER_MODULES: list[str] = [
-    "backend.orders.views",
-    "backend.trends.views",
-    "backend.catalog.views",
-    "backend.dashboard.views",
-    "backend.messaging.views",
-    "backend.sales.views",
-]

@@ -9,7 +9,7 @@ import sys
 
 from backend.auth import service
 from backend.auth.models import ROLES
-from backend.cli import CommandError, command_group
+from backend.commands import CommandError, command_group
 from backend.config import get_settings
 from backend.db import check_connection, get_engine, get_session_factory, session_scope
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from backend.catalog import service
-from backend.cli import CommandError, command_group
+from backend.commands import CommandError, command_group
 from backend.config import get_settings
 from backend.db import get_session_factory, session_scope
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import CommandError, command_group
+from backend.commands import CommandError, command_group
 from backend.config import get_settings
 from backend.db import get_session_factory, session_scope
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import CommandError, command_group
+from backend.commands import CommandError, command_group
 from backend.db import check_connection, get_engine, get_session_factory, session_scope
 
 
@@ -18,7 +18,7 @@ def _factory():
 
 @command_group
 def _outbox(sub: argparse._SubParsersAction) -> None:
-    from backend.crm.outbox import STATUSES
+    from backend.outbox.queue import STATUSES
 
     outbox = sub.add_parser("outbox", help="outbox: CRM pushes and messages waiting or sent")
     cmds = outbox.add_subparsers(dest="outbox_cmd", required=True)
@@ -37,7 +37,7 @@ def _outbox(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args) -> int:
-    from backend.crm import outbox
+    from backend.outbox import queue as outbox
 
     if args.limit <= 0:
         raise CommandError("--limit must be greater than 0")
@@ -70,8 +70,8 @@ def _list(args) -> int:
 def _retry(args) -> int:
     from sqlalchemy import select
 
-    from backend.crm import outbox
-    from backend.crm.models import OutboxMessage
+    from backend.outbox import queue as outbox
+    from backend.outbox.models import OutboxMessage
 
     if bool(args.ids) == bool(args.all_dead):
         raise CommandError("give message IDs or --all-dead (not both)")

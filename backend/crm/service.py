@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from backend.contacts import consent
 from backend.contacts.models import Contact
-from backend.crm import outbox
-from backend.crm.models import CrmRecord, OutboxMessage
+from backend.crm.models import CrmRecord
 from backend.integrations import IntegrationError
+from backend.outbox import queue as outbox
+from backend.outbox.models import OutboxMessage
 
 KIND = "crm"
 CONTACT_UPDATED, LEAD_CREATED, CONTACT_ERASED = "contact_updated", "lead_created", "contact_erased"

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.contacts.models import Contact
-from backend.crm.models import OutboxMessage
 from backend.incidents import Incident
 from backend.jobs.models import JobRun
 from backend.money import format_minor
 from backend.orders.models import Order
+from backend.outbox.models import OutboxMessage
 from backend.sales.inbox import is_web_chat
 from backend.sales.models import Lead
 

@@ -50,24 +50,12 @@ def job(name: str, *, every: Callable[[Settings], timedelta], description: str =
 
 
 def load_jobs() -> dict[str, Job]:
-    """Import the modules that register jobs (kept in one list so the registry is explicit)."""
-    import importlib
+    """Every registered job (backend/bootstrap.py imports the modules that register them)."""
+    from backend import bus
 
-    for module in JOB_MODULES:
-        importlib.import_module(module)
+    bus.ensure_wired()
     return REGISTRY
 
-
-JOB_MODULES: list[str] = [
-    "backend.jobs.builtin",
-    "backend.catalog.jobs",
-    "backend.trends.jobs",
-    "backend.orders.jobs",
-    "backend.contacts.jobs",
-    "backend.crm.jobs",
-    "backend.messaging.jobs",
-    "backend.sales.jobs",
-]
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 

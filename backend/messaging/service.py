@@ -23,12 +23,12 @@ from backend.config import Settings
 from backend.contacts import consent
 from backend.contacts.lookup import find_contact, first_name
 from backend.contacts.models import ConsentEvent, Contact
-from backend.crm import outbox
-from backend.crm.models import OutboxMessage
 from backend.db import utcnow
 from backend.events import ConsentWithdrawn
 from backend.messaging import content, gate
 from backend.messaging.models import FollowUp
+from backend.outbox import queue as outbox
+from backend.outbox.models import OutboxMessage
 
 SCHEDULED, QUEUED, BLOCKED, CANCELLED = "scheduled", "queued", "blocked", "cancelled"
 FOLLOW_UP_TOPIC = "follow_up"

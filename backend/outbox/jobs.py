@@ -6,9 +6,9 @@ import os
 import socket
 from datetime import timedelta
 
-from backend.crm.outbox import deliver_due
 from backend.db import make_session_factory
 from backend.jobs.registry import job
+from backend.outbox.queue import deliver_due
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 MAX_BATCHES = 20  # one run drains up to 1,000 due messages; the next run takes the rest

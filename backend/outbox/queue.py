@@ -20,7 +20,6 @@ Rows of a kind without a registered deliverer are left `pending` (delivered once
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import traceback
@@ -31,11 +30,12 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend import bus
 from backend.config import Settings
-from backend.crm.models import OutboxMessage
 from backend.db import utcnow
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event, redact_text
+from backend.outbox.models import OutboxMessage
 
 log = logging.getLogger("backend.outbox")
 
@@ -49,9 +49,6 @@ ERROR_CHARS = 300
 
 Deliverer = Callable[[Session, OutboxMessage, Settings], "str | None"]
 _DELIVERERS: dict[str, Deliverer] = {}
-
-# Modules that register deliverers when imported (one per area that sends something).
-DELIVERER_MODULES: list[str] = ["backend.crm.deliver", "backend.messaging.deliver"]
 
 
 class Blocked(Exception):
@@ -81,8 +78,7 @@ def register(kind: str, deliver: Deliverer) -> None:
 
 
 def registered_kinds() -> list[str]:
-    for module in DELIVERER_MODULES:
-        importlib.import_module(module)
+    bus.ensure_wired()  # backend/bootstrap.py registers every area's deliverers
     return sorted(_DELIVERERS)
 
 

@@ -31,11 +31,11 @@ from backend.auth.models import StaffUser
 from backend.config import Settings
 from backend.contacts import lookup
 from backend.contacts.models import Contact, Conversation
-from backend.crm.models import OutboxMessage
 from backend.db import utcnow
 from backend.integrations import IntegrationError
 from backend.messaging import content, gate
 from backend.messaging import service as messaging
+from backend.outbox.models import OutboxMessage
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.rasa import BotHandback, HandbackNotConfigured
 from backend.sales.routing import route_for

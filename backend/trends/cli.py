@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import command_group
+from backend.commands import command_group
 from backend.config import get_settings
 from backend.db import get_session_factory, session_scope, utcnow
 from backend.trends import service

@@ -12,12 +12,12 @@ from werkzeug import Response
 
 from backend.config import load_settings
 from backend.contacts import service
-from backend.crm import outbox
 from backend.crm.adapters import HubSpotCrm, LocalCrm, crm_for
-from backend.crm.models import OutboxMessage
 from backend.crm.service import CrmPush
 from backend.db import session_scope
 from backend.integrations import IntegrationError, RateLimited
+from backend.outbox import queue as outbox
+from backend.outbox.models import OutboxMessage
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

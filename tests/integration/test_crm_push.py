@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.contacts import service
-from backend.crm import outbox
-from backend.crm.models import CrmRecord, OutboxMessage
+from backend.crm.models import CrmRecord
 from backend.db import session_scope
+from backend.outbox import queue as outbox
+from backend.outbox.models import OutboxMessage
 from backend.sales import service as sales
 
 V = "2026-11"

@@ -14,11 +14,11 @@ from backend.auth import service as auth
 from backend.auth.models import AccessLog
 from backend.auth.web import SESSION_COOKIE
 from backend.contacts.models import Contact
-from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
 from backend.incidents import Incident
 from backend.jobs.models import JobRun
 from backend.orders.models import Order
+from backend.outbox.models import OutboxMessage
 from backend.sales.models import Lead
 
 PASSWORD = "correct horse battery"

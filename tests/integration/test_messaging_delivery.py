@@ -13,12 +13,12 @@ from sqlalchemy import select
 from werkzeug import Response
 
 from backend.contacts.models import ConsentEvent, Contact
-from backend.crm import outbox
-from backend.crm.models import OutboxMessage
 from backend.db import session_scope
 from backend.integrations import IntegrationError
 from backend.ledger import LedgerEntry
 from backend.messaging import adapters, deliver, gate, service
+from backend.outbox import queue as outbox
+from backend.outbox.models import OutboxMessage
 from tests.integration.messaging_support import T0, make_contact, make_settings
 
 SG_KEY = "SG.f3a9c2d1e0b8a7f6.realistic-looking-key-value"

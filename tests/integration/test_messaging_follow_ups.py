@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
-from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
 from backend.jobs import registry
 from backend.messaging import deliver, service
 from backend.messaging.models import FollowUp
+from backend.outbox.models import OutboxMessage
 from backend.sales import service as sales
 from backend.trends.recommend import DSHEA_DISCLAIMER
 from tests.integration.messaging_support import T0, make_contact, make_settings
@@ -87,7 +87,7 @@ def test_due_follow_ups_are_queued_deferred_or_blocked_by_the_gate(factory, sett
     assert la_sms.next_attempt_at.replace(tzinfo=UTC) == datetime(2026, 11, 25, 16, tzinfo=UTC)
 
     # the outbox delivers the due one locally; the deferred one waits for 08:00 in LA
-    from backend.crm import outbox
+    from backend.outbox import queue as outbox
 
     monkeypatch.setattr(deliver, "clock", lambda: T0)
     counts = outbox.deliver_due(session_factory, settings, worker_id="t", now=T0)

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from backend.api.app import create_app
 from backend.contacts import service as contacts
 from backend.contacts.models import ConsentEvent
-from backend.crm.models import OutboxMessage
 from backend.db import session_scope
 from backend.ledger import LedgerEntry
 from backend.messaging import gate
+from backend.outbox.models import OutboxMessage
 from tests.integration.messaging_support import T0, V, make_contact, make_settings
 
 

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from backend.crm import outbox
-from backend.crm.models import OutboxMessage
 from backend.db import make_session_factory, session_scope
 from backend.integrations import IntegrationError
 from backend.jobs import registry
+from backend.outbox import queue as outbox
+from backend.outbox.models import OutboxMessage
 from tests.helpers import backend_cli
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

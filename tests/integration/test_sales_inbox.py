@@ -15,10 +15,10 @@ from backend.api.app import create_app
 from backend.auth import service as auth
 from backend.contacts import service as contacts
 from backend.contacts.models import Conversation
-from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
 from backend.incidents import Incident
 from backend.jobs.registry import run_job
+from backend.outbox.models import OutboxMessage
 from backend.sales import service as sales
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.routing import ROUTES
