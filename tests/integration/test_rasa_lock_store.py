@@ -1,4 +1,4 @@
-"""backend.rasa_lock_store on a real Redis: Rasa's ticket queue, two round trips, atomic."""
+"""backend.rasa_ext.lock_store on a real Redis: Rasa's ticket queue, two round trips, atomic."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from rasa.core.lock_store import LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from backend.rasa_lock_store import AtomicRedisLockStore
+from backend.rasa_ext.lock_store import AtomicRedisLockStore
 
 pytestmark = pytest.mark.redis
 
@@ -29,7 +29,7 @@ def stores(redis_params):
     atomic = AtomicRedisLockStore(
         endpoint_config=EndpointConfig(
             url=redis_params["host"],
-            type="backend.rasa_lock_store.AtomicRedisLockStore",
+            type="backend.rasa_ext.lock_store.AtomicRedisLockStore",
             port=str(redis_params["port"]),
             db=redis_params["db"],
             password="",  # an unset ${LOCK_REDIS_PASSWORD}

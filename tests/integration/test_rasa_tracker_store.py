@@ -11,7 +11,7 @@ from rasa.utils.endpoints import read_endpoint_config
 from sqlalchemy import create_engine, event, text
 
 from backend.config import ROOT
-from backend.rasa_tracker_store import BackendSQLTrackerStore
+from backend.rasa_ext.tracker_store import BackendSQLTrackerStore
 
 
 @pytest.fixture(scope="module")

@@ -607,7 +607,7 @@ async def test_the_team_reads_the_chat_with_emails_and_phones_masked(
 
     from backend.auth.service import AccessLog
     from backend.config import ROOT
-    from backend.rasa_tracker_store import BackendSQLTrackerStore
+    from backend.rasa_ext.tracker_store import BackendSQLTrackerStore
 
     domain = Domain.load(str(ROOT / "domain.yml"))
     store = BackendSQLTrackerStore(host=db_url, domain=domain)  # Rasa's table, same database

@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from backend.channels import twilio_signed
-from backend.channels.twilio_signed import SignedTwilioInput, TwilioMessages
+from backend.rasa_ext.channels import twilio_signed
+from backend.rasa_ext.channels.twilio_signed import SignedTwilioInput, TwilioMessages
 from backend.config import ROOT, load_settings
 from backend.contacts import service as contacts
 from backend.integrations import IntegrationError

@@ -1,6 +1,6 @@
 from rasa.shared.nlu.training_data.message import Message
 
-from backend.rasa_safety_net import SafetyNetClassifier
+from backend.rasa_ext.safety_net import SafetyNetClassifier
 
 
 def _message(text: str, intent: str, confidence: float) -> Message:

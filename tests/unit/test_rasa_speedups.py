@@ -1,4 +1,4 @@
-"""backend.rasa_speedups: Rasa behaves as before, only without the repeated work."""
+"""backend.rasa_ext.speedups: Rasa behaves as before, only without the repeated work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet
 from rasa.utils.endpoints import EndpointConfig
 
-from backend import rasa_speedups
+from backend.rasa_ext import speedups as rasa_speedups
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,4 +1,4 @@
-"""backend.sentence_encoder: BERT's tokenizer rules and the encoder's vectors (var/encoder)."""
+"""backend.rasa_ext.sentence_encoder: BERT's tokenizer rules and the encoder's vectors (var/encoder)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from backend import sentence_encoder
-from backend.rasa_sentence_features import SentenceEmbeddingFeaturizer
+from backend.rasa_ext import sentence_encoder
+from backend.rasa_ext.sentence_features import SentenceEmbeddingFeaturizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "hello", ",", "!", "cafe"]
 

@@ -34,7 +34,7 @@ def test_rasa_env_uses_backend_database_and_redis_lock_store(monkeypatch):
         env["LOCK_REDIS_HOST"],
         env["LOCK_REDIS_PORT"],
         env["LOCK_REDIS_DB"],
-    ) == ("backend.rasa_lock_store.AtomicRedisLockStore", "cache", "6380", "2")
+    ) == ("backend.rasa_ext.lock_store.AtomicRedisLockStore", "cache", "6380", "2")
     assert (env["SANIC_WORKERS"], env["ACTION_SERVER_SANIC_WORKERS"]) == ("2", "3")
     assert env["TF_NUM_INTRAOP_THREADS"] == "1"  # the encoder runs on each worker's own thread
     default = rasa_env(load_settings({}, dotenv=False))

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from backend.channels import twilio_signed
-from backend.channels.twilio_signed import (
+from backend.rasa_ext.channels import twilio_signed
+from backend.rasa_ext.channels.twilio_signed import (
     MAX_BODY,
     NOT_TEXT_REPLY,
     OPT_OUT_PAYLOAD,
@@ -304,7 +304,7 @@ async def test_temporary_failure_is_retried_and_permanent_one_logged_without_num
         memory=ButtonMemory(),
         retry_delays=(0.0,),
     )
-    with caplog.at_level(logging.INFO, logger="backend.channels.twilio_signed"):
+    with caplog.at_level(logging.INFO, logger="backend.rasa_ext.channels.twilio_signed"):
         await output.send_text_message(SENDER, "first")  # 503, then sent
         sender.errors = [
             IntegrationError("Twilio refused the message (HTTP 400, code 21211)", permanent=True)

@@ -1,0 +1,1 @@
+"""Everything that extends Rasa: stores, NLU components, speed patches, channels, the encoder."""
