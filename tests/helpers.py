@@ -80,8 +80,10 @@ def start_action_server(port: int, *, env: dict[str, str], log) -> subprocess.Po
 def start_rasa(
     port: int, *, env: dict[str, str], log, model, endpoints, credentials, api: bool = False
 ) -> subprocess.Popen:
-    """`rasa run` on 127.0.0.1 with the given model, endpoints and credentials files."""
-    argv = [sys.executable, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port)]
+    """`rasa run` on 127.0.0.1 with the given model, endpoints and credentials files (through
+    the speedups launcher, as `make run` starts it; RASA_SPEEDUPS=0 in `env` turns them off)."""
+    argv = [sys.executable, "-m", "backend.rasa_ext.speedups", "run"]
+    argv += ["-i", "127.0.0.1", "-p", str(port)]
     argv += ["--enable-api"] if api else []
     argv += [
         "--model",

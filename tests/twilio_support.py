@@ -15,8 +15,8 @@ from sanic import Sanic
 from twilio.request_validator import RequestValidator
 from werkzeug import Response
 
-from backend.rasa_ext.channels.twilio_signed import MessageSender, SignedTwilioInput
 from backend.integrations import IntegrationError
+from backend.rasa_ext.channels.twilio_signed import MessageSender, SignedTwilioInput
 
 ACCOUNT_SID = "AC" + "1f" * 16
 AUTH_TOKEN = "5c1d0e4b9a8f7e6d5c4b3a2f1e0d9c8b"

@@ -1,8 +1,11 @@
 """Per-turn costs of Rasa 3.6 removed without changing what Rasa does.
 
-Found with py-spy on a loaded `rasa run` (see README, "What moved the chat figures"). All are
-installed by `install()`, which the project's tracker store calls when `rasa run` loads it, so
-they are active exactly where the project's endpoints.yml is used:
+Found with py-spy on a loaded `rasa run` (docs/performance.md). All are installed by
+`install()`, called explicitly by the launcher `python -m backend.rasa_ext.speedups <rasa args>`
+(Rasa's own CLI with the patches in place: `make run`, the e2e tests and the benchmarks start
+`rasa run` and `rasa test core` this way). `RASA_SPEEDUPS=0` turns them off; on a Rasa version
+they were not tested against (TESTED_RASA) `install()` refuses with a clear message instead of
+patching code it does not know:
 
 * **Action-server answers.** `RemoteAction._validate_action_result` calls `jsonschema.validate`,
   which checks the (constant) response schema against the JSON-Schema meta-schema on every call
@@ -36,15 +39,55 @@ they are active exactly where the project's endpoints.yml is used:
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
+log = logging.getLogger("backend.rasa_ext.speedups")
+TESTED_RASA = "3.6.21"  # the patches replace functions of exactly this version
+SETTING = "RASA_SPEEDUPS"
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _installed = False
 
 
-def install() -> None:
+class UnsupportedRasa(RuntimeError):
+    """The speedups were asked for on a Rasa version they were not tested against."""
+
+
+def enabled(environ: dict[str, str] | None = None) -> bool:
+    """RASA_SPEEDUPS: on unless set to 0/false/no/off; any other value is refused."""
+    value = (environ if environ is not None else os.environ).get(SETTING, "1").strip().lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise ValueError(f"{SETTING} must be 1 or 0 (got {value!r})")
+
+
+def check_version(version: str | None = None) -> None:
+    """Raise UnsupportedRasa unless Rasa is the version the patches were written for."""
+    if version is None:
+        import rasa
+
+        version = rasa.__version__
+    if version != TESTED_RASA:
+        raise UnsupportedRasa(
+            f"backend.rasa_ext.speedups were tested against Rasa {TESTED_RASA}, this is Rasa "
+            f"{version}: they patch Rasa's internals and are not installed. Set {SETTING}=0 "
+            "to run without them, or re-check each patch against this version and update "
+            "TESTED_RASA."
+        )
+
+
+def install(*, environ: dict[str, str] | None = None, version: str | None = None) -> bool:
+    """Install every patch once; False when RASA_SPEEDUPS=0. Raises UnsupportedRasa."""
     global _installed
+    if not enabled(environ):
+        log.info("rasa speedups off (%s=0)", SETTING)
+        return False
     if _installed:
-        return
+        return True
+    check_version(version)
     _install_action_result_validator()
     _install_event_type_cache()
     _install_kept_sessions()
@@ -52,6 +95,7 @@ def install() -> None:
     _install_direct_intent_scores()
     _install_rule_index()
     _installed = True
+    return True
 
 
 def _install_action_result_validator() -> None:
@@ -324,13 +368,21 @@ def _install_rule_index() -> None:
     RulePolicy._get_possible_keys = _get_possible_keys
 
 
-if __name__ == "__main__":
-    # `python -m backend.rasa_ext.speedups test core ...`: Rasa's CLI with these installed, so that
-    # the test stories run through the same code as `rasa run` with endpoints.yml.
+def main(argv: list[str]) -> None:
+    """`python -m backend.rasa_ext.speedups run …` / `test core …`: Rasa's CLI, patches first."""
     import sys
 
-    from rasa.__main__ import main
+    from rasa.__main__ import main as rasa_main
 
-    install()
-    sys.argv = ["rasa", *sys.argv[1:]]
-    main()
+    try:
+        install()
+    except (UnsupportedRasa, ValueError) as exc:
+        sys.exit(f"error: {exc}")
+    sys.argv = ["rasa", *argv]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -14,8 +14,10 @@
   ORM query, built once) instead of an ORM query built and turned into objects per turn;
 * `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
   per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
-  replaced, still gets Rasa's count);
-* loading it installs `backend.rasa_ext.speedups` (per-turn costs of Rasa's own code).
+  replaced, still gets Rasa's count).
+
+The speed patches of Rasa's own code (backend/rasa_ext/speedups.py) are installed by the launcher
+that starts `rasa run`, not by this class.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from sqlalchemy import bindparam, create_engine, event, func, insert, or_, selec
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from backend.rasa_ext import speedups as rasa_speedups
 from backend.db import sqlite_pragmas
 
 # How many of a tracker's events are in the table: set when this store loads or saves it.
@@ -43,7 +44,6 @@ _STORED = "_hts_stored_events"
 class BackendSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rasa_speedups.install()
         if self.engine.dialect.name == "sqlite":
             url = self.engine.url
             self.engine.dispose()

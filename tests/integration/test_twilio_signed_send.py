@@ -9,11 +9,11 @@ import logging
 
 import pytest
 
-from backend.rasa_ext.channels import twilio_signed
-from backend.rasa_ext.channels.twilio_signed import SignedTwilioInput, TwilioMessages
 from backend.config import ROOT, load_settings
 from backend.contacts import service as contacts
 from backend.integrations import IntegrationError
+from backend.rasa_ext.channels import twilio_signed
+from backend.rasa_ext.channels.twilio_signed import SignedTwilioInput, TwilioMessages
 from tests.helpers import free_port
 from tests.twilio_support import (
     ACCOUNT_SID,

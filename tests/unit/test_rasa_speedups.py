@@ -324,3 +324,46 @@ def test_an_untrained_or_retrained_classifier_gets_rasas_behaviour(tmp_path):
     untrained = LogisticRegressionClassifier({}, "lr", clf._model_storage, clf._resource)
     with pytest.raises(NotFittedError):
         untrained.process([copy.deepcopy(probe)])
+
+
+# --- one setting to turn them off, a version check, an explicit install --------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [("1", True), ("true", True), ("0", False), ("off", False), (None, True)]
+)
+def test_rasa_speedups_setting(value, on):
+    environ = {} if value is None else {"RASA_SPEEDUPS": value}
+    assert rasa_speedups.enabled(environ) is on
+
+
+def test_a_bad_setting_is_refused():
+    with pytest.raises(ValueError, match="RASA_SPEEDUPS must be 1 or 0"):
+        rasa_speedups.enabled({"RASA_SPEEDUPS": "fast"})
+
+
+def test_turned_off_nothing_is_checked_or_installed():
+    assert rasa_speedups.install(environ={"RASA_SPEEDUPS": "0"}, version="9.9.9") is False
+
+
+def test_an_untested_rasa_version_is_refused_with_a_clear_message():
+    with pytest.raises(rasa_speedups.UnsupportedRasa, match="tested against Rasa 3.6.21"):
+        rasa_speedups.check_version("3.6.22")
+    rasa_speedups.check_version()  # the installed Rasa is the tested one
+
+
+def test_the_tracker_store_does_not_install_them(tmp_path):
+    """Constructing the tracker store patches nothing: the launcher installs them explicitly."""
+    import subprocess
+    import sys
+
+    code = (
+        "from backend.rasa_ext.tracker_store import BackendSQLTrackerStore\n"
+        f"BackendSQLTrackerStore(dialect='sqlite', db={str(tmp_path / 'r.db')!r})\n"
+        "from rasa.core.actions.action import RemoteAction\n"
+        "print(hasattr(RemoteAction._validate_action_result, '__wrapped__'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"

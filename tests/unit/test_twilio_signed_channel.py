@@ -12,6 +12,8 @@ import threading
 
 import pytest
 
+from backend.config import ROOT, ConfigError, load_settings
+from backend.integrations import IntegrationError
 from backend.rasa_ext.channels import twilio_signed
 from backend.rasa_ext.channels.twilio_signed import (
     MAX_BODY,
@@ -23,8 +25,6 @@ from backend.rasa_ext.channels.twilio_signed import (
     sender_address,
     split_body,
 )
-from backend.config import ROOT, ConfigError, load_settings
-from backend.integrations import IntegrationError
 from tests.twilio_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
