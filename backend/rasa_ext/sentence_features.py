@@ -1,6 +1,6 @@
 """Rasa NLU component: each message's meaning vector (all-MiniLM-L6-v2) as a dense feature.
 
-Runs `backend.rasa_ext.sentence_encoder` on the text and adds the 384 numbers as a sentence-level dense
+Runs `rasa_ext.sentence_encoder` on the text and adds the 384 numbers as a sentence-level dense
 feature, which the LogisticRegressionClassifier uses next to the word and character counts.
 `weight` scales the vector (it has length 1, while a message has dozens of counts): 10 was best
 in 5-fold cross-validation on data/ (see README, "NLU quality"). Nothing is trained here; the

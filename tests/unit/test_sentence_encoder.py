@@ -1,4 +1,4 @@
-"""backend.rasa_ext.sentence_encoder: BERT's tokenizer rules and the encoder's vectors (var/encoder)."""
+"""rasa_ext.sentence_encoder: BERT's tokenizer rules and the encoder's vectors (var/encoder)."""
 
 from __future__ import annotations
 
