@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, inspect, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from backend import bus
+from backend import bus, tracker_events
 from backend.contacts.consent import (  # noqa: F401 - the names callers know contacts by
     HEALTH,
     MARKETING,
@@ -51,7 +51,6 @@ from backend.events import (
 
 PHONE_SENDER = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164, as Twilio sends `From`
 GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
-RASA_EVENTS_TABLE = "events"  # Rasa's SQL tracker store shares DATABASE_URL
 
 
 class ConsentRequired(Exception):
@@ -508,14 +507,7 @@ def _erase_conversations(session: Session, *, contact_id: int) -> None:
 
 def delete_tracker_rows(session: Session, *, sender_id: str, before: datetime | None = None) -> int:
     """Delete this sender's rows from Rasa's SQL tracker store (if it lives in this database)."""
-    if not inspect(session.connection()).has_table(RASA_EVENTS_TABLE):
-        return 0
-    sql = f"DELETE FROM {RASA_EVENTS_TABLE} WHERE sender_id = :sender"  # noqa: S608 - constant
-    params: dict = {"sender": sender_id}
-    if before is not None:
-        sql += " AND timestamp <= :before"
-        params["before"] = before.timestamp()
-    return session.execute(text(sql), params).rowcount or 0
+    return tracker_events.delete_sender(session, sender_id=sender_id, before=before)
 
 
 def finish_tracker_erasures(session: Session) -> dict:

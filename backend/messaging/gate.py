@@ -25,9 +25,10 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import inspect, or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from backend import tracker_events
 from backend.config import Settings
 from backend.contacts import consent
 from backend.contacts.models import Contact, Conversation
@@ -42,7 +43,6 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 STOP_LINE = "Reply STOP to opt out."
 UNSUBSCRIBE_SALT = "unsubscribe-link"
 WHATSAPP_PREFIX = "whatsapp:"
-RASA_EVENTS_TABLE = "events"  # Rasa's SQL tracker store (shares DATABASE_URL by default)
 
 
 @dataclass(frozen=True)
@@ -193,18 +193,9 @@ def last_inbound_whatsapp(session: Session, *, contact: Contact) -> datetime | N
     senders = {sender for sender, _ in conversations if sender.startswith(WHATSAPP_PREFIX)}
     if contact.phone_e164:
         senders.add(f"{WHATSAPP_PREFIX}{contact.phone_e164}")
-    if senders and inspect(session.connection()).has_table(RASA_EVENTS_TABLE):
-        params = {f"s{i}": sender for i, sender in enumerate(sorted(senders))}
-        marks = ", ".join(f":{key}" for key in params)
-        newest = session.execute(
-            text(
-                f"SELECT MAX(timestamp) FROM {RASA_EVENTS_TABLE} "  # noqa: S608 - constants
-                f"WHERE type_name = 'user' AND sender_id IN ({marks})"
-            ),
-            params,
-        ).scalar()
-        if newest is not None:
-            times.append(datetime.fromtimestamp(float(newest), tz=timezone.utc))
+    newest = tracker_events.last_user_message_at(session, sender_ids=senders)
+    if newest is not None:
+        times.append(newest)
     return max(times) if times else None
 
 

@@ -9,17 +9,16 @@ what they asked for ("tapped: affirm"), not as payloads.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend import tracker_events
 from backend.auth.models import StaffUser
 from backend.auth.service import log_access
 from backend.db import aware
 from backend.logging_setup import redact_text
-from backend.messaging.gate import RASA_EVENTS_TABLE
 from backend.sales.models import ChatReply, Lead
 
 MAX_MESSAGES = 80
@@ -62,19 +61,8 @@ def conversation(
 
 
 def _tracker_messages(session: Session, conversation_id: str, limit: int) -> list[dict]:
-    if not inspect(session.connection()).has_table(RASA_EVENTS_TABLE):
-        return []  # Rasa's tracker store lives in another database
-    rows = session.execute(
-        text(
-            f"SELECT data FROM {RASA_EVENTS_TABLE} "  # noqa: S608 - a constant
-            "WHERE sender_id = :sender AND type_name IN ('user', 'bot') "
-            "ORDER BY id DESC LIMIT :limit"
-        ),
-        {"sender": conversation_id, "limit": limit},
-    ).scalars()
-    out = []
-    for raw in rows:
-        data = json.loads(raw)
+    out = []  # empty when Rasa's tracker store lives in another database
+    for data in tracker_events.recent_messages(session, sender_id=conversation_id, limit=limit):
         said = (data.get("text") or "").strip()
         if not said:
             continue

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "money": 0,
     "migrations": 1,
     "events": 0,
+    "tracker_events": 1,
     "commands": 0,
     "bus": 1,
     "incidents": 2,

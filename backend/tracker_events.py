@@ -1,0 +1,65 @@
+"""Rasa's SQL tracker store table (`events`): the one module that reads or erases it.
+
+`rasa run` keeps every conversation event there — including the user's raw text — when its
+tracker store shares the backend's DATABASE_URL (endpoints.yml). When the tracker store lives in
+another database the table is absent here: reads find nothing and erasures delete nothing
+(each function says so by its result), never an error.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
+
+TABLE = "events"  # the name Rasa's SQLTrackerStore gives it
+
+
+def available(session: Session) -> bool:
+    """Whether Rasa's table is in this database."""
+    return inspect(session.connection()).has_table(TABLE)
+
+
+def delete_sender(session: Session, *, sender_id: str, before: datetime | None = None) -> int:
+    """Delete a conversation's events (up to `before`, if given); the number of rows deleted."""
+    if not available(session):
+        return 0
+    sql = f"DELETE FROM {TABLE} WHERE sender_id = :sender"  # noqa: S608 - a constant
+    params: dict = {"sender": sender_id}
+    if before is not None:
+        sql += " AND timestamp <= :before"
+        params["before"] = before.timestamp()
+    return session.execute(text(sql), params).rowcount or 0
+
+
+def last_user_message_at(session: Session, *, sender_ids: set[str]) -> datetime | None:
+    """When any of these conversations last had a user message (None: never, or no table)."""
+    if not sender_ids or not available(session):
+        return None
+    params = {f"s{i}": sender for i, sender in enumerate(sorted(sender_ids))}
+    marks = ", ".join(f":{key}" for key in params)
+    newest = session.execute(
+        text(
+            f"SELECT MAX(timestamp) FROM {TABLE} "  # noqa: S608 - constants and bound names
+            f"WHERE type_name = 'user' AND sender_id IN ({marks})"
+        ),
+        params,
+    ).scalar()
+    return None if newest is None else datetime.fromtimestamp(float(newest), tz=timezone.utc)
+
+
+def recent_messages(session: Session, *, sender_id: str, limit: int) -> list[dict]:
+    """The newest `limit` user and bot events of a conversation, newest first, as Rasa's JSON."""
+    if not available(session):
+        return []
+    rows = session.execute(
+        text(
+            f"SELECT data FROM {TABLE} "  # noqa: S608 - a constant
+            "WHERE sender_id = :sender AND type_name IN ('user', 'bot') "
+            "ORDER BY id DESC LIMIT :limit"
+        ),
+        {"sender": sender_id, "limit": limit},
+    ).scalars()
+    return [json.loads(raw) for raw in rows]
