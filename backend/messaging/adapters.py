@@ -7,25 +7,21 @@ listed by `backend outbox list`.
 
 Errors become IntegrationError: 401/403 → permanent "credentials rejected"; 429 → temporary,
 not retried before Retry-After; 5xx, timeouts and connection errors → temporary; other 4xx →
-permanent with the provider's message (addresses and numbers redacted). Twilio's 21610 (the
-recipient replied STOP to our number) is `RecipientUnsubscribed`, which the deliverer turns into
-a recorded withdrawal.
+permanent with the provider's message (addresses and numbers redacted). Twilio's mapping lives
+with the one Twilio sender (backend/twilio_api.py): its 21610 (the recipient replied STOP to our
+number) is `RecipientUnsubscribed`, which the deliverer turns into a recorded withdrawal.
 """
 
 from __future__ import annotations
 
 import abc
-import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 
 from backend.config import Settings
-from backend.integrations import (
+from backend.integrations import (  # noqa: F401 - RateLimited: the error type callers know
     IntegrationError,
     RateLimited,
     call_json_api,
@@ -34,16 +30,13 @@ from backend.integrations import (
 )
 from backend.logging_setup import redact_text
 from backend.messaging.gate import WHATSAPP_PREFIX, Outgoing
+from backend.twilio_api import (  # noqa: F401 - the deliverer catches RecipientUnsubscribed here
+    TWILIO_UNSUBSCRIBED,
+    RecipientUnsubscribed,
+    TwilioMessages,
+)
 
 DEFAULT_RETRY_AFTER = timedelta(seconds=30)
-TWILIO_UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient"
-
-
-class RecipientUnsubscribed(IntegrationError):
-    """The recipient opted out at the carrier/Twilio level (replied STOP)."""
-
-    def __init__(self, message: str):
-        super().__init__(message, permanent=True)
 
 
 def _now() -> datetime:
@@ -159,21 +152,8 @@ def _sendgrid_message(response: requests.Response) -> str:
 # --- Twilio -----------------------------------------------------------------------------------
 
 
-class _HeaderKeepingClient(TwilioHttpClient):
-    """Twilio's HTTP client, keeping the last response's headers (Retry-After on a 429)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.last_headers: dict = {}
-
-    def request(self, *args, **kwargs):
-        response = super().request(*args, **kwargs)
-        self.last_headers = dict(response.headers or {})
-        return response
-
-
 class TwilioText(MessageSender):
-    """SMS and WhatsApp through Twilio's Messages API (the official client, TWILIO_API_BASE)."""
+    """SMS and WhatsApp through Twilio's Messages API (backend/twilio_api.py: the one sender)."""
 
     name = "twilio"
 
@@ -188,14 +168,15 @@ class TwilioText(MessageSender):
         timeout: float = 20.0,
         clock: Callable[[], datetime] = _now,
     ):
-        self.http_client = _HeaderKeepingClient(timeout=timeout)
-        self.client = Client(account_sid, auth_token, http_client=self.http_client)
-        self.client.api.base_url = api_base.rstrip("/")
+        self.api = TwilioMessages(
+            account_sid=account_sid,
+            auth_token=auth_token,
+            api_base=api_base,
+            timeout=timeout,
+            clock=clock,
+        )
         self.sms_from = sms_from
         self.whatsapp_from = whatsapp_from.removeprefix(WHATSAPP_PREFIX)
-        self.clock = clock
-        # its INFO lines carry the account SID and phone numbers
-        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
     def sender_for(self, message: Outgoing) -> str:
         if message.channel == "whatsapp":
@@ -208,30 +189,7 @@ class TwilioText(MessageSender):
 
     def send(self, message: Outgoing, *, ref: str) -> str:
         from_ = self.sender_for(message)
-        try:
-            created = self.client.messages.create(to=message.to, from_=from_, body=message.body)
-        except TwilioRestException as exc:
-            raise self._error(exc) from None  # exc.msg quotes the phone number: never re-raised
-        except (TwilioException, requests.RequestException) as exc:
-            raise IntegrationError(f"twilio: unreachable ({type(exc).__name__})") from None
-        return f"twilio:{created.sid}"
-
-    def _error(self, exc: TwilioRestException) -> IntegrationError:
-        status, code = exc.status or 0, exc.code
-        if code == TWILIO_UNSUBSCRIBED:
-            return RecipientUnsubscribed("twilio: recipient unsubscribed (21610)")
-        if status in (401, 403):
-            return IntegrationError(f"twilio: credentials rejected ({status})", permanent=True)
-        if status == 429:
-            return RateLimited(
-                "twilio: rate limited (429)",
-                retry_at=retry_at(self.http_client.last_headers, self.clock()),
-            )
-        if status >= 500:
-            return IntegrationError(f"twilio: server error {status}")
-        reason = str(exc.msg or "request rejected").removeprefix("Unable to create record: ")
-        reason = redact_text(reason)[:200]  # Twilio's messages quote phone numbers
-        return IntegrationError(f"twilio: {status} code {code}: {reason}", permanent=True)
+        return f"twilio:{self.api.send(to=message.to, from_=from_, body=message.body)}"
 
 
 # --- choosing ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "migrations": 1,
     "events": 0,
     "tracker_events": 1,
+    "twilio_api": 2,
     "commands": 0,
     "bus": 1,
     "incidents": 2,

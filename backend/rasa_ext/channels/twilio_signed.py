@@ -32,16 +32,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-import requests
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
+from backend import twilio_api
 from backend.config import ConfigError, get_settings, is_placeholder
 from backend.integrations import IntegrationError
 from backend.logging_setup import install_record_redaction, log_event
@@ -216,49 +213,8 @@ class MessageSender(ABC):
         """Send one message; returns the provider's message id."""
 
 
-class TwilioMessages(MessageSender):
-    """Twilio's Messages API through the official client, against TWILIO_API_BASE."""
-
-    def __init__(
-        self,
-        *,
-        account_sid: str,
-        auth_token: str,
-        api_base: str = DEFAULT_API_BASE,
-        timeout: float = 10.0,
-    ):
-        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
-        # The REST domain is replaceable so tests (and regional setups) can point it elsewhere.
-        self.client.api.base_url = api_base.rstrip("/")
-        # its INFO lines carry the account SID in every URL
-        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-
-    def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
-        extra = {"media_url": [media_url]} if media_url else {}
-        try:
-            return self.client.messages.create(to=to, from_=from_, body=body, **extra).sid
-        except TwilioRestException as exc:
-            raise _integration_error(exc) from None  # exc.msg may quote the phone number
-        except (TwilioException, requests.RequestException) as exc:
-            raise IntegrationError(
-                f"Twilio is unreachable ({type(exc).__name__})", permanent=False
-            ) from None
-
-
-def _integration_error(exc: TwilioRestException) -> IntegrationError:
-    """Limits and outages are temporary; anything else Twilio refused is permanent.
-
-    Only the status and Twilio's error code are kept: its messages quote phone numbers.
-    Typical permanent codes: 21211 invalid number, 21610 recipient replied STOP (SMS),
-    63016 WhatsApp reply outside the 24-hour window, 20003 bad credentials.
-    """
-    status = exc.status or 0
-    code = exc.code or "none"
-    if status == 429 or status >= 500:
-        return IntegrationError(f"Twilio is unavailable (HTTP {status})", permanent=False)
-    return IntegrationError(
-        f"Twilio refused the message (HTTP {status}, code {code})", permanent=True
-    )
+class TwilioMessages(twilio_api.TwilioMessages, MessageSender):
+    """The one Twilio sender (backend/twilio_api.py, one error mapping) as this channel's sender."""
 
 
 class SignedTwilioOutput(OutputChannel):
