@@ -43,8 +43,10 @@ class EncoderMissing(RuntimeError):
 
 
 def default_dir() -> Path:
-    root = Path(__file__).resolve().parent.parent
-    return Path(os.environ.get("ENCODER_DIR") or root / "var" / "encoder")
+    """ENCODER_DIR, else var/encoder/ in the project root."""
+    from backend.config import ROOT
+
+    return Path(os.environ.get("ENCODER_DIR") or ROOT / "var" / "encoder")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -82,3 +82,10 @@ def test_the_featurizer_adds_one_weighted_sentence_vector_per_text(encoder):
 def test_a_non_positive_weight_is_refused():
     with pytest.raises(ValueError, match="weight must be positive"):
         SentenceEmbeddingFeaturizer.validate_config({"weight": 0})
+
+
+def test_the_encoder_lives_in_the_project_var_directory(monkeypatch):
+    from backend.config import ROOT
+
+    monkeypatch.delenv("ENCODER_DIR", raising=False)
+    assert sentence_encoder.default_dir() == ROOT / "var" / "encoder"
