@@ -183,7 +183,7 @@ class SubmitContact(BackendAction):
         return "action_submit_contact"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.contacts.service import ContactDetails, spoken_list, transactional_question
+        from backend.contacts.service import ContactDetails, spoken_list
         from backend.sales import service as sales
 
         purpose = tracker.get_slot("contact_purpose")
@@ -193,26 +193,20 @@ class SubmitContact(BackendAction):
             name=tracker.get_slot("name"),
             email=_valid_or_none(check_email, tracker.get_slot("email")),
             phone_e164=phone,
-            # SMS/WhatsApp consent without a number to send to would be meaningless.
-            marketing_channels=tuple(c for c in channels if c == "email" or phone),
+            marketing_channels=channels,  # the backend keeps SMS/WhatsApp only with a phone
             transactional=tracker.get_slot("transactional_consent"),
             whatsapp_e164=whatsapp_number(tracker),
         )
         with backend_link.unit_of_work() as session:
-            sales.submit_contact(
+            stored = sales.submit_contact(
                 session,
                 sender_id=sender(tracker),
                 details=details,
                 version=backend_link.settings().privacy_policy_version,
                 callback_time=tracker.get_slot("preferred_time") if purpose == "callback" else None,
             )
-        agreed = [CHANNEL_LABELS[c] for c in details.marketing_channels]
-        _, receipt_channels = transactional_question(
-            email=bool(details.email),
-            sms=bool(details.phone_e164),
-            whatsapp=bool(details.whatsapp_e164),
-        )
-        receipts = spoken_list([RECEIPT_LABELS[c] for c in receipt_channels])
+        agreed = [CHANNEL_LABELS[c] for c in stored.marketing_channels]
+        receipts = spoken_list([RECEIPT_LABELS[c] for c in stored.receipt_channels])
         summary = (f"offers by {', '.join(agreed)}" if agreed else "no marketing messages") + (
             f"; receipts and order updates by {receipts}" if details.transactional else ""
         )

@@ -7,6 +7,8 @@ Functions flush, never commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -152,6 +154,15 @@ def redact_leads(session: Session, *, contact_id: int | None, conversation_id: s
     return len(leads)
 
 
+@dataclass(frozen=True)
+class ContactSubmitted:
+    """What the contact form stored, for the chat to say back."""
+
+    lead: Lead | None  # the callback lead, when one was asked for with a phone number
+    marketing_channels: tuple[str, ...]  # marketing consent given on these channels
+    receipt_channels: tuple[str, ...]  # the channels the receipts question covered
+
+
 def submit_contact(
     session: Session,
     *,
@@ -159,9 +170,23 @@ def submit_contact(
     details: contacts.ContactDetails,
     version: str,
     callback_time: str | None = None,
-) -> Lead | None:
+) -> ContactSubmitted:
     """The chat's contact form: details and consent decisions, a "new picks for your goal"
-    follow-up on each marketing channel chosen, plus a callback lead if asked."""
+    follow-up on each marketing channel chosen, plus a callback lead if asked.
+
+    SMS/WhatsApp marketing consent without a phone number to send to would be meaningless: only
+    email is kept then."""
+    details = replace(
+        details,
+        marketing_channels=tuple(
+            c for c in details.marketing_channels if c == "email" or details.phone_e164
+        ),
+    )
+    _, receipt_channels = contacts.transactional_question(
+        email=bool(details.email),
+        sms=bool(details.phone_e164),
+        whatsapp=bool(details.whatsapp_e164),
+    )
     contact = contacts.save_contact_details(
         session, sender_id=sender_id, details=details, version=version
     )
@@ -172,9 +197,10 @@ def submit_contact(
             contact_id=contact.id, marketing_channels=tuple(details.marketing_channels)
         ),
     )
-    if callback_time is None or not details.phone_e164:
-        return None
-    return request_callback(session, sender_id=sender_id, preferred_time=callback_time)
+    lead = None
+    if callback_time is not None and details.phone_e164:
+        lead = request_callback(session, sender_id=sender_id, preferred_time=callback_time)
+    return ContactSubmitted(lead, details.marketing_channels, tuple(receipt_channels))
 
 
 def checkout_from_chat(

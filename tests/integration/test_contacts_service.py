@@ -369,3 +369,23 @@ def test_callback_needs_a_phone_number(session):
     accept(session)
     with pytest.raises(service.ConsentRequired):
         sales.request_callback(session, sender_id="s1", preferred_time="now")
+
+
+def test_the_contact_form_says_what_it_stored(session):
+    """SMS/WhatsApp marketing without a phone is not kept; the result says what was."""
+    accept(session)
+    stored = sales.submit_contact(
+        session,
+        sender_id="s1",
+        details=service.ContactDetails(
+            email="a@example.com", marketing_channels=("email", "sms"), transactional=True
+        ),
+        version=V,
+    )
+    assert stored.marketing_channels == ("email",)
+    assert stored.receipt_channels == ("email",)
+    assert stored.lead is None
+    contact = service.contact_for(session, sender_id="s1")
+    state = service.consent_state(session, contact_id=contact.id)
+    assert state[("marketing", "email")] is True
+    assert state.get(("marketing", "sms")) is not True
