@@ -31,9 +31,9 @@ def session_factory():
 def payments():
     if "payments" in _overrides:
         return _overrides["payments"]
-    from backend.orders.bootstrap import payment_provider
+    from backend.bootstrap import adapters
 
-    return payment_provider(settings())
+    return adapters(settings()).payments  # built once per process, not per action call
 
 
 @contextmanager
