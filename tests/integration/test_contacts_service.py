@@ -389,3 +389,17 @@ def test_the_contact_form_says_what_it_stored(session):
     state = service.consent_state(session, contact_id=contact.id)
     assert state[("marketing", "email")] is True
     assert state.get(("marketing", "sms")) is not True
+
+
+def test_access_summary_counts_the_contacts_orders(session):
+    """Orders are counted by the orders area (registered in backend/bootstrap.py)."""
+    from backend.orders.models import Order
+
+    contact = accept(session)
+    session.add_all(
+        Order(contact_id=contact.id, currency="USD", subtotal_minor=100, total_minor=100)
+        for _ in range(2)
+    )
+    session.add(Order(contact_id=None, currency="USD", subtotal_minor=5, total_minor=5))
+    session.flush()
+    assert service.access_summary(session, sender_id="s1").orders == 2
