@@ -72,7 +72,7 @@ LAYERS: dict[str, int] = {
     "__init__": 0,
 }
 # Modules that are entrypoints of their area (requests, commands, schedules, reactions).
-EDGE_MODULES = {"views", "web", "cli", "jobs", "handlers", "public", "app", "csrf"}
+EDGE_MODULES = {"views", "web", "webhooks", "cli", "jobs", "handlers", "public", "app", "csrf"}
 # Areas that are entrypoints or wiring as a whole (their imports are not layered).
 TOP_AREAS = {"cli", "cli_commands", "models", "bootstrap", "__main__"}
 # Calls down the layers into another area's service that are use cases of the caller, not side
