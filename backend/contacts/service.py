@@ -49,6 +49,8 @@ from backend.events import (
     ContactErased,
 )
 
+# Rasa's table, named once in backend/tracker_events.py (this alias keeps older callers working).
+RASA_EVENTS_TABLE = tracker_events.TABLE
 PHONE_SENDER = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164, as Twilio sends `From`
 GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
 

@@ -1,1 +1,1 @@
-"""Everything that extends Rasa: stores, NLU components, speed patches, channels, the encoder."""
+"""Extensions of Rasa that the product plugs in by module path."""

@@ -1,1 +1,1 @@
-"""Rasa input channels of our own, loaded by `rasa run` from credentials.yml by module path."""
+"""Input channels named in credentials.yml."""
