@@ -43,7 +43,7 @@ class Recommend(BackendAction):
                 buttons=[{"title": "Talk to a person", "payload": "/request_human"}],
             )
             return []
-        lines = [f"Here's what matches {goal.replace('_', ' ')} right now:"]
+        lines = [f"Here's what matches {rec.goal_label} right now:"]
         for p in rec.products:
             lines.append(
                 f"• {p.name} ({p.sku}): {_price(p.price_minor, p.currency)}, "
