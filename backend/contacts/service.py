@@ -376,6 +376,8 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
     recommendation = recommend_for_goal(session, goal=goal, limit=limit)
     contact = contact_for(session, sender_id=sender_id)
     if contact is not None and has_consent(session, contact_id=contact.id, purpose=HEALTH):
+        if contact.wellness_goal is not None and contact.wellness_goal != goal:
+            _record_goal_change(session, contact=contact, sender_id=sender_id, goal=goal)
         contact.wellness_goal = goal
         interaction = record_interaction(
             session,
@@ -392,6 +394,29 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
         # Without health-data consent the goal (and what it implies) is not kept.
         record_interaction(session, sender_id=sender_id, kind="recommendation", detail={})
     return recommendation
+
+
+def _record_goal_change(session: Session, *, contact: Contact, sender_id: str, goal: str) -> None:
+    """The person changed their mind ("actually I meant diabetes"): an event with its ledger
+    entry, so the profile's history of health data can be proved like a consent."""
+    interaction = record_interaction(
+        session,
+        sender_id=sender_id,
+        kind="goal_changed",
+        detail={"from": contact.wellness_goal, "to": goal},
+    )
+    ledger.append(
+        session,
+        entity_type="wellness_goal",
+        entity_id=interaction.id,
+        action="changed",
+        record={
+            "contact_id": contact.id,
+            "interaction_id": interaction.id,
+            "from": contact.wellness_goal,
+            "to": goal,
+        },
+    )
 
 
 # --- withdrawal and data-subject rights ---------------------------------------------------

@@ -223,6 +223,37 @@ def test_goal_is_stored_only_with_health_consent(session):
     assert contact.wellness_goal is None
 
 
+def test_changing_the_goal_changes_the_stored_goal_with_an_event_and_ledger_entry(session):
+    from backend.catalog.service import SAMPLE_CATALOG, load_catalog
+
+    load_catalog(session, source=str(SAMPLE_CATALOG))
+    contact = accept(session)
+    service.record_consent(
+        session,
+        sender_id="s1",
+        purpose="health_data",
+        channel="chat",
+        granted=True,
+        wording=service.HEALTH_WORDING,
+        version=V,
+    )
+    entries_before = ledger.verify(session).checked
+    service.show_recommendations(session, sender_id="s1", goal="weight_loss")
+    assert ledger.verify(session).checked == entries_before  # a first goal is no change
+    rec = service.show_recommendations(session, sender_id="s1", goal="diabetes")
+    assert rec.goal == "diabetes" and contact.wellness_goal == "diabetes"
+    change = session.execute(
+        select(Interaction).where(Interaction.kind == "goal_changed")
+    ).scalar_one()
+    assert change.detail == {"from": "weight_loss", "to": "diabetes"}
+    entry = ledger.latest_for(session, entity_type="wellness_goal", entity_id=change.id)
+    assert entry is not None and entry.action == "changed"
+    report = ledger.verify(session)
+    assert report.ok and report.checked == entries_before + 1
+    service.show_recommendations(session, sender_id="s1", goal="diabetes")  # same goal again
+    assert ledger.verify(session).checked == entries_before + 1
+
+
 def test_recommendations_without_privacy_consent_store_nothing(session):
     from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 
