@@ -126,6 +126,11 @@ def test_widget_greets_shows_buttons_and_sends_messages(shop, fake_rasa, tmp_pat
         page.click("text=Chat with us")
         page.wait_for_selector(".msg.buttons button")
         assert page.locator("a[href='http://127.0.0.1/privacy']").count() == 1
+        # one greeting, the bot's: no "Hi" bubble on the visitor's side
+        assert page.locator(".msg.user").count() == 0
+        assert page.locator(".msg.bot").all_inner_texts() == [
+            "Hi! Read our policy at http://127.0.0.1/privacy"
+        ]
         page.click("text=I accept")
         page.wait_for_selector("text=echo /affirm")
         page.fill("#chat-input", "hello there")

@@ -79,7 +79,7 @@
   }
 
   function send(message, shown) {
-    add(shown || message, "user");
+    if (shown !== null) add(shown || message, "user"); // null: the widget's own greeting
     var waiting = add("…", "bot typing");
     fetch(endpoint, {
       method: "POST",
@@ -131,7 +131,8 @@
     var open = panel.hidden;
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
-    if (open && !started) { started = true; send("/greet", "Hi"); }
+    // The opening greeting is the bot's alone: no "Hi" bubble as if the visitor had said it.
+    if (open && !started) { started = true; send("/greet", null); }
     if (open) input.focus();
   });
   form.addEventListener("submit", function (e) {
