@@ -103,6 +103,9 @@ class Settings:
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
     payment_link_minutes: int = 60
+    # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
+    # after their last message (they may hold text typed before consent).
+    unconsented_chat_retention_hours: int = 72
 
     # --- derived -------------------------------------------------------------
     @property
@@ -192,6 +195,7 @@ def _validate(settings: Settings) -> None:
         "catalog_sync_minutes",
         "outbox_seconds",
         "payment_link_minutes",
+        "unconsented_chat_retention_hours",
     ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")

@@ -8,6 +8,7 @@ in the caller's transaction. Functions flush, never commit: the entrypoint commi
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -182,7 +183,10 @@ def record_privacy(
     conversation = find_conversation(session, sender_id=sender_id)
     contact = contact_for(session, sender_id=sender_id)
     if not granted and contact is None:
-        return None  # nothing to prove and nothing to keep: no row at all
+        # Nothing to prove and nothing to keep: no row at all, and what the person typed
+        # before answering (an email, a phone number) is masked in Rasa's tracker store.
+        redact_tracker_contact_details(session, sender_id=sender_id)
+        return None
     if contact is None:
         conversation = conversation or ensure_conversation(
             session, sender_id=sender_id, channel=channel
@@ -577,6 +581,85 @@ def delete_tracker_rows(session: Session, *, sender_id: str, before: datetime | 
         sql += " AND timestamp <= :before"
         params["before"] = before.timestamp()
     return session.execute(text(sql), params).rowcount or 0
+
+
+PERSONAL_ENTITIES = ("email", "phone", "name")
+PERSONAL_SLOTS = ("email", "phone", "name")
+
+
+def redact_tracker_contact_details(session: Session, *, sender_id: str) -> int:
+    """Mask emails and phone numbers in this sender's stored user messages (text, entities)
+    and clear personal slots; returns how many tracker rows were rewritten."""
+    from backend.logging_setup import redact_text
+
+    if not inspect(session.connection()).has_table(RASA_EVENTS_TABLE):
+        return 0
+    rows = session.execute(
+        text(
+            f"SELECT id, type_name, data FROM {RASA_EVENTS_TABLE} "  # noqa: S608 - constant
+            "WHERE sender_id = :sender AND type_name IN ('user', 'slot')"
+        ),
+        {"sender": sender_id},
+    ).all()
+    changed = 0
+    for row_id, type_name, data in rows:
+        event = json.loads(data)
+        new = _redacted_event(event, type_name, redact_text)
+        if new != event:
+            session.execute(
+                text(f"UPDATE {RASA_EVENTS_TABLE} SET data = :data WHERE id = :id"),  # noqa: S608
+                {"data": json.dumps(new), "id": row_id},
+            )
+            changed += 1
+    return changed
+
+
+def _redacted_event(event: dict, type_name: str, redact) -> dict:
+    event = json.loads(json.dumps(event))  # a deep copy to compare with
+    if type_name == "slot":
+        if event.get("name") in PERSONAL_SLOTS and event.get("value") is not None:
+            event["value"] = None
+        return event
+    if isinstance(event.get("text"), str):
+        event["text"] = redact(event["text"])
+    parse = event.get("parse_data") or {}
+    if isinstance(parse.get("text"), str):
+        parse["text"] = redact(parse["text"])
+    for found in parse.get("entities") or []:
+        if found.get("entity") in PERSONAL_ENTITIES:
+            found["value"] = f"<{found['entity']}>"
+    return event
+
+
+def expire_unconsented_trackers(session: Session, *, older_than: datetime) -> dict:
+    """Delete the tracker rows of chats that never accepted the privacy policy, once their last
+    message is older than `older_than`. Chats a lead points to (the team may still need the
+    transcript) are kept."""
+    from backend.sales.models import Lead
+
+    if not inspect(session.connection()).has_table(RASA_EVENTS_TABLE):
+        return {"conversations": 0, "tracker_rows": 0}
+    stale = session.execute(
+        text(
+            f"SELECT sender_id FROM {RASA_EVENTS_TABLE} GROUP BY sender_id "  # noqa: S608
+            "HAVING MAX(timestamp) < :cutoff"
+        ),
+        {"cutoff": older_than.timestamp()},
+    ).scalars()
+    keep = set(
+        session.execute(
+            select(Conversation.sender_id).where(Conversation.contact_id.is_not(None))
+        ).scalars()
+    )
+    keep |= set(
+        session.execute(select(Lead.conversation_id).where(Lead.conversation_id.is_not(None)))
+        .scalars()
+    )
+    senders = [sender for sender in stale if sender not in keep]
+    rows = sum(
+        delete_tracker_rows(session, sender_id=sender, before=older_than) for sender in senders
+    )
+    return {"conversations": len(senders), "tracker_rows": rows}
 
 
 def finish_tracker_erasures(session: Session) -> dict:
