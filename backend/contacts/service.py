@@ -652,8 +652,9 @@ def expire_unconsented_trackers(session: Session, *, older_than: datetime) -> di
         ).scalars()
     )
     keep |= set(
-        session.execute(select(Lead.conversation_id).where(Lead.conversation_id.is_not(None)))
-        .scalars()
+        session.execute(
+            select(Lead.conversation_id).where(Lead.conversation_id.is_not(None))
+        ).scalars()
     )
     senders = [sender for sender in stale if sender not in keep]
     rows = sum(

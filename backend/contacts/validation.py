@@ -121,7 +121,5 @@ def check_name(raw: str | None) -> Checked:
         return Checked(None, "a name can't contain digits")
     for ch in text:
         if not (ch.isalpha() or unicodedata.category(ch).startswith("M") or ch in _NAME_PUNCT):
-            return Checked(
-                None, "a name can only have letters, spaces, hyphens and apostrophes"
-            )
+            return Checked(None, "a name can only have letters, spaces, hyphens and apostrophes")
     return Checked(text.rstrip("."))
