@@ -181,6 +181,13 @@ def test_declined_privacy_keeps_the_chat_useful_and_stores_nothing(stack):
         assert conversation is None
         assert count(s, Contact, Contact.email == "decline@example.com") == 0
         assert count(s, Lead, Lead.conversation_id == chat.sender) == 0
+        # what was typed before the decline is masked in Rasa's tracker store
+        stored = "\n".join(
+            s.execute(
+                text("SELECT data FROM events WHERE sender_id = :s"), {"s": chat.sender}
+            ).scalars()
+        )
+        assert "decline@example.com" not in stored and "<email>" in stored
 
 
 def test_emergency_gets_guidance_first_and_is_flagged(stack):
@@ -213,3 +220,118 @@ def test_a_person_asked_for_without_contact_details_gets_no_empty_promise(stack)
             select(Conversation).where(Conversation.sender_id == chat.sender)
         ).scalar_one()
         assert conversation.handed_off
+
+
+GOAL_QUESTION = "What would you like support with?"
+
+
+def test_checkout_asked_before_consent_is_resumed_with_its_product_and_quantity(stack):
+    base, factory = stack
+    chat = Chat(base)
+    assert "privacy policy" in chat.say("buy 2 of the blood pressure support kit")
+    assert "What name" in chat.say("/affirm")  # no health question, goal or picks in between
+    assert "email address" in chat.say("Zbigniew Brzęczyszczykiewicz")
+    assert "offers" in chat.say("zb@example.com")
+    assert "receipts" in chat.say("/deny")
+    confirm = chat.say("/affirm")
+    assert "2 × Blood Pressure Support Kit" in confirm and "payment link" in confirm
+    assert "Which product" not in confirm and "How many" not in confirm
+    assert "Pay securely here" in chat.say("/affirm")  # 7 turns from the first message
+    from backend.orders.models import Order, OrderItem
+
+    with session_scope(factory) as s:
+        contact = s.execute(select(Contact).where(Contact.email == "zb@example.com")).scalar_one()
+        assert contact.name == "Zbigniew Brzęczyszczykiewicz"
+        item = s.execute(
+            select(OrderItem).join(Order).where(Order.contact_id == contact.id)
+        ).scalar_one()
+        assert (item.sku, item.quantity) == ("BP-001", 2)
+
+
+def test_changing_ones_mind_changes_the_picks_and_the_stored_goal(stack):
+    base, factory = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    assert GOAL_QUESTION in chat.say("/affirm")
+    first = chat.say("I want to lose weight")
+    assert "Weight Loss Support Bundle" in first
+    second = chat.say("actually I meant diabetes")
+    assert "blood sugar support" in second and "Weight Loss Support Bundle" not in second
+    with session_scope(factory) as s:
+        conversation = s.execute(
+            select(Conversation).where(Conversation.sender_id == chat.sender)
+        ).scalar_one()
+        assert s.get(Contact, conversation.contact_id).wellness_goal == "diabetes"
+        change = s.execute(
+            select(Interaction).where(
+                Interaction.conversation_id == conversation.id,
+                Interaction.kind == "goal_changed",
+            )
+        ).scalar_one()
+        assert change.detail == {"from": "weight_loss", "to": "diabetes"}
+        assert ledger.latest_for(s, entity_type="wellness_goal", entity_id=change.id)
+        assert ledger.verify(s).ok
+
+
+def test_a_goal_the_assistant_did_not_catch_is_asked_once(stack):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/affirm")
+    reply = chat.say("/choose_goal")  # a goal choice without a goal
+    assert reply.count(GOAL_QUESTION) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zbigniew Brzęczyszczykiewicz",
+        "José María",
+        "Anne-Marie O'Neil",
+        "Madonna",
+        "Иван Петров",
+        "王芳",
+        "محمد",
+    ],
+)
+def test_uncommon_real_names_are_taken_as_names(stack, name):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/deny")
+    chat.say('/choose_goal{"goal":"anti_aging"}')
+    assert "What name" in chat.say("/request_callback")
+    reply = chat.say(name)
+    assert "email address" in reply and "can't help" not in reply
+
+
+def test_talk_to_a_human_still_leaves_the_name_question(stack):
+    base, factory = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/deny")
+    chat.say('/choose_goal{"goal":"anti_aging"}')
+    assert "What name" in chat.say("/request_callback")
+    chat.say("talk to a human")
+    with session_scope(factory) as s:
+        assert count(s, Lead, Lead.conversation_id == chat.sender, Lead.kind == "handoff") == 1
+
+
+def test_gibberish_twice_in_a_row_offers_a_person(stack):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/deny")
+    chat.say('/choose_goal{"goal":"anti_aging"}')
+    response = requests.post(
+        chat.url, json={"sender": chat.sender, "message": "asdkjh qwpoeiru zzxv"}, timeout=60
+    ).json()
+    assert not any(b["payload"] == "/request_human" for r in response for b in r.get("buttons", []))
+    response = requests.post(
+        chat.url, json={"sender": chat.sender, "message": "lkjsdf mnbvc qwoeiu"}, timeout=60
+    ).json()
+    assert any(b["payload"] == "/request_human" for r in response for b in r.get("buttons", []))
