@@ -406,10 +406,7 @@ def _user_event(session, sender, data, *, type_name="user", timestamp=1.0):
     import json
 
     session.execute(
-        text(
-            "INSERT INTO events (sender_id, type_name, timestamp, data) "
-            "VALUES (:s, :t, :ts, :d)"
-        ),
+        text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
         {"s": sender, "t": type_name, "ts": timestamp, "d": json.dumps(data)},
     )
 
@@ -443,9 +440,12 @@ def test_declining_privacy_masks_contact_details_typed_before_in_the_tracker(ses
     )
     _user_event(session, "s1", {"event": "slot", "name": "email", "value": "j@example.com"},
                 type_name="slot")  # fmt: skip
-    assert service.record_privacy(
-        session, sender_id="s1", channel="rest", granted=False, wording=WORDING, version=V
-    ) is None
+    assert (
+        service.record_privacy(
+            session, sender_id="s1", channel="rest", granted=False, wording=WORDING, version=V
+        )
+        is None
+    )
     stored = _stored(session, "s1")
     for secret in ("jane.doe@example.com", "415 555 0123", "jane@example.com", "j@example.com"):
         assert secret not in stored

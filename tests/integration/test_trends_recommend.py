@@ -176,7 +176,8 @@ def test_no_drug_name_or_disease_claim_reaches_the_pitch_on_the_sample_feeds(ses
         for text in shown:
             assert is_compliant(text), text
     berberine = next(
-        p for p in recommend_for_goal(session, goal="diabetes", limit=10).products
+        p
+        for p in recommend_for_goal(session, goal="diabetes", limit=10).products
         if p.sku == "DB-002"
     )
     assert "Ozempic" not in berberine.why and "trending now: berberine" in berberine.why
