@@ -1,6 +1,6 @@
 """Imports every area's models so the metadata (and Alembic) sees all tables."""
 
-from backend.auth.models import AccessLog, ApiKey, StaffUser
+from backend.auth.models import AccessLog, ApiKey, LoginFailure, StaffSession, StaffUser
 from backend.catalog.models import CatalogVersion, Product
 from backend.contacts.models import (
     ConsentEvent,
@@ -48,6 +48,7 @@ __all__ = [
     "Lead",
     "LeadActivity",
     "LedgerEntry",
+    "LoginFailure",
     "Order",
     "OrderItem",
     "OutboxMessage",
@@ -56,6 +57,7 @@ __all__ = [
     "Product",
     "Receipt",
     "SourceBudget",
+    "StaffSession",
     "StaffUser",
     "Trend",
     "TrendMatch",
