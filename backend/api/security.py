@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session
 
 from backend.api.deps import session_dep, settings_dep
-from backend.auth.web import LoginRequired, StaffRoute, current_staff
+from backend.auth.web import current_staff
 from backend.config import Settings
 
 WEBHOOK_PREFIXES = ("/webhooks/",)
@@ -151,10 +151,13 @@ def docs_access(
     if settings.app_env == "production" and (
         current_staff(request, session=session, settings=settings) is None
     ):
-        raise LoginRequired()
+        # A plain 401 (JSON), never the login redirect: API clients read the schema.
+        raise HTTPException(
+            status_code=401, detail="login required", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
-docs_router = APIRouter(route_class=StaffRoute, include_in_schema=False)
+docs_router = APIRouter(include_in_schema=False)
 
 
 @docs_router.get("/openapi.json", dependencies=[Depends(docs_access)])
