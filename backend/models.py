@@ -21,6 +21,7 @@ from backend.orders.models import (
     Order,
     OrderItem,
     Payment,
+    PaymentDispute,
     ProcessedWebhookEvent,
     Receipt,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "OrderItem",
     "OutboxMessage",
     "Payment",
+    "PaymentDispute",
     "ProcessedWebhookEvent",
     "Product",
     "Receipt",
