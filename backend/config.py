@@ -188,9 +188,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("TAX_RATE_PERCENT must be between 0 and 100")
     for origin in settings.shop_frame_ancestors.split():
         if not origin.startswith("https://") or any(c in origin for c in ";,'\"\\"):
-            raise ConfigError(
-                "SHOP_FRAME_ANCESTORS must be https:// origins separated by spaces"
-            )
+            raise ConfigError("SHOP_FRAME_ANCESTORS must be https:// origins separated by spaces")
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":

@@ -163,7 +163,10 @@ def start_session(session: Session, *, staff: StaffUser, lifetime: timedelta) ->
     now = utcnow()
     session.add(
         StaffSession(
-            token_hash=_sha256(sid), staff_user_id=staff.id, created_at=now, expires_at=now + lifetime
+            token_hash=_sha256(sid),
+            staff_user_id=staff.id,
+            created_at=now,
+            expires_at=now + lifetime,
         )
     )
     session.flush()

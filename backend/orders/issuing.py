@@ -218,9 +218,9 @@ def issue_credit_note(
 ) -> CreditNote:
     issued = now or _now()
     count, credited = session.execute(
-        select(func.count(CreditNote.id), func.coalesce(func.sum(CreditNote.amount_minor), 0)).where(
-            CreditNote.order_id == order.id
-        )
+        select(
+            func.count(CreditNote.id), func.coalesce(func.sum(CreditNote.amount_minor), 0)
+        ).where(CreditNote.order_id == order.id)
     ).one()
     if not 0 < amount_minor <= order.total_minor - credited:
         # The last guard: credit notes never add up to more than the invoice.

@@ -216,3 +216,24 @@ def test_docs_are_staff_only_in_production(settings, session_factory):
         assert c.get("/openapi.json", headers=bearer("hts_bad_key")).status_code == 401
         assert c.get("/openapi.json", headers=bearer(keys["sales"])).status_code == 200
         assert c.get("/api/docs", headers=bearer(keys["executive"])).status_code == 200
+
+
+# --- integers beyond what a row id can be (issue 11 item 6) ---------------------------------
+HUGE = [2**31, 2**63, 2**63 + 1, 2**64, 10**30]
+
+
+@pytest.mark.parametrize("number", HUGE)
+def test_huge_ids_in_paths_and_queries_are_4xx_never_5xx(client, keys, number):
+    key = bearer(keys["admin"])
+    for method, path in [
+        ("get", f"/api/admin/leads/{number}/activity"),
+        ("get", f"/api/admin/leads/{number}/conversation"),
+        ("post", f"/api/admin/leads/{number}/contacted"),
+        ("post", f"/api/admin/leads/{number}/reopen"),
+        ("get", f"/dashboard/leads/{number}/conversation"),
+        ("get", f"/chat/web-00000000-0000-4000-8000-000000000000/replies?after={number}"),
+    ]:
+        response = getattr(client, method)(path, headers=key)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+    assigned = client.post("/api/admin/leads/1/assign", json={"staff_id": number}, headers=key)
+    assert assigned.status_code == 422
