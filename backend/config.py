@@ -43,6 +43,15 @@ class Settings:
     session_secret: str = secret_field("dev-only-change-me")
     admin_email: str = "admin@example.com"
     admin_password: str = secret_field()
+    # staff login throttling: failures per account / per client address within the window
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 20
+    login_window_minutes: int = 15
+    # origins allowed to frame the shop page ("https://a.example https://b.example"); empty: none
+    shop_frame_ancestors: str = ""
+    # webhooks: largest body read, and how far a Stripe signature time may be from ours
+    webhook_max_body_bytes: int = 262144
+    stripe_signature_tolerance_seconds: int = 300
     # shop
     shop_name: str = "Health Trend Seller"
     shop_address: str = "1 Wellness Way, Springfield, USA"
@@ -180,6 +189,9 @@ def _validate(settings: Settings) -> None:
         ) from None
     if not 0 <= rate < 100:
         raise ConfigError("TAX_RATE_PERCENT must be between 0 and 100")
+    for origin in settings.shop_frame_ancestors.split():
+        if not origin.startswith("https://") or any(c in origin for c in ";,'\"\\"):
+            raise ConfigError("SHOP_FRAME_ANCESTORS must be https:// origins separated by spaces")
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":
@@ -196,6 +208,11 @@ def _validate(settings: Settings) -> None:
         "outbox_seconds",
         "payment_link_minutes",
         "unconsented_chat_retention_hours",
+        "login_max_failures_account",
+        "login_max_failures_ip",
+        "login_window_minutes",
+        "webhook_max_body_bytes",
+        "stripe_signature_tolerance_seconds",
     ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")

@@ -1,6 +1,6 @@
 """Imports every area's models so the metadata (and Alembic) sees all tables."""
 
-from backend.auth.models import AccessLog, ApiKey, StaffUser
+from backend.auth.models import AccessLog, ApiKey, LoginFailure, StaffSession, StaffUser
 from backend.catalog.models import CatalogVersion, Product
 from backend.contacts.models import (
     ConsentEvent,
@@ -21,6 +21,7 @@ from backend.orders.models import (
     Order,
     OrderItem,
     Payment,
+    PaymentDispute,
     ProcessedWebhookEvent,
     Receipt,
 )
@@ -48,14 +49,17 @@ __all__ = [
     "Lead",
     "LeadActivity",
     "LedgerEntry",
+    "LoginFailure",
     "Order",
     "OrderItem",
     "OutboxMessage",
     "Payment",
+    "PaymentDispute",
     "ProcessedWebhookEvent",
     "Product",
     "Receipt",
     "SourceBudget",
+    "StaffSession",
     "StaffUser",
     "Trend",
     "TrendMatch",

@@ -11,6 +11,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.api.security import (
+    SecurityHeadersMiddleware,
+    WebhookBodyLimitMiddleware,
+    docs_router,
+)
 from backend.config import Settings, get_settings
 from backend.db import get_session_factory, make_engine, make_session_factory
 
@@ -27,16 +32,24 @@ def create_app(
             if settings is get_settings()
             else make_session_factory(make_engine(settings.database_url))
         )
+    # Docs and schema are served by backend.api.security (staff-only in production).
     app = FastAPI(
-        title="Health Trend Seller", version="0.1.0", docs_url="/api/docs", redoc_url=None
+        title="Health Trend Seller",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.add_middleware(WebhookBodyLimitMiddleware, max_bytes=settings.webhook_max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from backend.api import public
 
     app.include_router(public.router)
+    app.include_router(docs_router)
     for module_name in ROUTER_MODULES:
         module = __import__(module_name, fromlist=["router"])
         app.include_router(module.router)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.api.deps import session_dep, settings_dep
+from backend.api.deps import MAX_ROW_ID, session_dep, settings_dep
 from backend.catalog.models import Product
 from backend.config import Settings
 from backend.dashboard.service import iso
@@ -56,7 +56,9 @@ def privacy(request: Request, settings: Settings = Depends(settings_dep)):
 
 @router.get("/chat/{conversation_id}/replies")
 def chat_replies(
-    conversation_id: str, after: int = 0, session: Session = Depends(session_dep)
+    conversation_id: str,
+    after: int = Query(0, le=MAX_ROW_ID),
+    session: Session = Depends(session_dep),
 ) -> JSONResponse:
     """Staff replies for one web chat window, newer than `after` (the widget asks every few
     seconds while its chat is with the team). The chat's id is a random UUID that only its

@@ -39,12 +39,19 @@ async def stripe_webhook(request: Request, settings: Settings = Depends(settings
     payload = await request.body()
     try:
         event = webhooks.verify(
-            payload, request.headers.get("stripe-signature"), settings.stripe_webhook_secret
+            payload,
+            request.headers.get("stripe-signature"),
+            settings.stripe_webhook_secret,
+            tolerance=settings.stripe_signature_tolerance_seconds,
         )
     except webhooks.BadSignature as exc:
         log_event(log, "webhook refused", logging.WARNING, provider="stripe", reason=str(exc))
         return _error(400, f"invalid webhook signature: {exc}")
-    payment_event = webhooks.to_payment_event(event)
+    try:
+        payment_event = webhooks.to_payment_event(event)
+    except webhooks.BadEvent as exc:
+        log_event(log, "webhook refused", logging.WARNING, provider="stripe", reason=str(exc))
+        return _error(400, f"malformed Stripe event: {exc}")
     if payment_event is None:
         return JSONResponse({"received": True, "outcome": "ignored"})
     session: Session = request.app.state.session_factory()
