@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ROOT = Path(__file__).resolve().parent.parent
 
 # Values shipped in .env.example: a service holding one of these is "not configured".
+MIN_SECRET_CHARS = 12  # RASA_TOKEN, CHAT_ID_SECRET (bootstrap.sh generates 43-character ones)
 PLACEHOLDER_MARKERS = ("-TEST-", "TEST-KEY", "TEST-SID", "TEST-TOKEN", "sk_test_123", "example.com")
 
 
@@ -39,7 +40,9 @@ class Settings:
     api_port: int = 8000
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
-    rasa_token: str = secret_field()
+    rasa_token: str = secret_field()  # Rasa's HTTP API; `backend up` refuses to start without
+    chat_id_secret: str = secret_field()  # signs the website chat ids the backend issues
+    chat_max_message_chars: int = 2000  # longer chat messages are refused at the channel (413)
     session_secret: str = secret_field("dev-only-change-me")
     admin_email: str = "admin@example.com"
     admin_password: str = secret_field()
@@ -103,6 +106,13 @@ class Settings:
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
     payment_link_minutes: int = 60
+    # rate limits: requests per client within RATE_LIMIT_WINDOW_SECONDS (fixed window; shared
+    # through Redis when REDIS_URL is set, else counted in each process)
+    rate_limit_window_seconds: int = 60
+    rate_limit_chat_per_ip: int = 120  # chat messages (REST and socket.io) per IP address
+    rate_limit_chat_per_sender: int = 30  # chat messages per website chat id
+    rate_limit_public_per_ip: int = 120  # chat session/replies, pay page, unsubscribe, receipts
+    rate_limit_webhook_per_ip: int = 600  # Stripe webhooks (a few provider IPs, bursts)
 
     # --- derived -------------------------------------------------------------
     @property
@@ -180,12 +190,25 @@ def _validate(settings: Settings) -> None:
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":
-        for required in ("session_secret", "rasa_token", "admin_password"):
+        for required in ("session_secret", "rasa_token", "chat_id_secret", "admin_password"):
             value = getattr(settings, required)
             if not value or value == "dev-only-change-me":
                 raise ConfigError(f"{required.upper()} is required when APP_ENV=production")
+    for name in ("rasa_token", "chat_id_secret"):
+        value = getattr(settings, name)
+        if value and len(value) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"{name.upper()} must be at least {MIN_SECRET_CHARS} characters "
+                "(scripts/bootstrap.sh generates one into .env)"
+            )
     for positive in (
         "api_port",
+        "chat_max_message_chars",
+        "rate_limit_window_seconds",
+        "rate_limit_chat_per_ip",
+        "rate_limit_chat_per_sender",
+        "rate_limit_public_per_ip",
+        "rate_limit_webhook_per_ip",
         "rasa_workers",
         "action_workers",
         "trend_ingest_minutes",
