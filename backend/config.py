@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +169,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "RASA_WORKERS above 1 needs REDIS_URL: workers share conversations through the "
             "Redis lock store"
+        )
+    base = urlsplit(settings.public_base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be the shop's full http(s):// address, e.g. https://shop.example"
         )
     if settings.twilio_webhook_url and not settings.twilio_webhook_url.startswith(
         ("https://", "http://")

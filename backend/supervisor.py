@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from backend.config import ROOT, Settings
+from backend.config import ROOT, ConfigError, Settings
 
 
 @dataclass
@@ -57,7 +57,21 @@ def rasa_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def public_origin(settings: Settings) -> str:
+    """scheme://host[:port] of PUBLIC_BASE_URL: the only origin whose pages may call Rasa."""
+    url = urlsplit(settings.public_base_url)
+    return f"{url.scheme}://{url.netloc}"
+
+
 def processes(settings: Settings) -> list[Proc]:
+    """The product's processes. Rasa's HTTP API always needs the token, and only the shop's
+    own pages may call Rasa from a browser (CORS)."""
+    for name in ("rasa_token", "chat_id_secret"):
+        if not getattr(settings, name):
+            raise ConfigError(
+                f"{name.upper()} is not set: run `make setup` (scripts/bootstrap.sh generates "
+                "it into .env) or set it in the environment"
+            )
     py = sys.executable
     rasa_port = str(urlsplit(settings.rasa_url).port or 5005)
     rasa_argv = [
@@ -71,16 +85,16 @@ def processes(settings: Settings) -> list[Proc]:
         "-p",
         rasa_port,
         "--cors",
-        "*",
+        public_origin(settings),
         "--endpoints",
         "endpoints.yml",
         "--credentials",
         "credentials.yml",
         "--model",
         "models",
+        "--auth-token",
+        settings.rasa_token,
     ]
-    if settings.rasa_token:
-        rasa_argv += ["--auth-token", settings.rasa_token]
     return [
         Proc("rasa", rasa_argv),
         Proc(
