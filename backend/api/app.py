@@ -13,12 +13,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.config import Settings, get_settings
 from backend.db import get_session_factory, make_engine, make_session_factory
+from backend.ratelimit import Limits
 
 HERE = Path(__file__).resolve().parent
 
 
 def create_app(
-    settings: Settings | None = None, session_factory: sessionmaker | None = None
+    settings: Settings | None = None,
+    session_factory: sessionmaker | None = None,
+    rate_limits: Limits | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     if session_factory is None:
@@ -32,6 +35,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.state.rate_limits = rate_limits or Limits.from_settings(settings)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from backend.api import public

@@ -1,10 +1,10 @@
-"""Request-scoped dependencies: settings and one session per request."""
+"""Request-scoped dependencies: settings, one session per request, per-IP quotas."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
@@ -19,3 +19,26 @@ def session_dep(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler succeeds."""
     with session_scope(request.app.state.session_factory) as session:
         yield session
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (uvicorn replaces it from X-Forwarded-For only for trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _per_ip(quota: str) -> Callable[[Request], None]:
+    def check(request: Request) -> None:
+        decision = getattr(request.app.state.rate_limits, quota).hit(client_ip(request))
+        if not decision.allowed:
+            raise HTTPException(
+                status_code=429,
+                detail="too many requests: please wait a moment and try again",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+
+    return check
+
+
+# Route dependencies: `@router.get(..., dependencies=[public_quota])`.
+public_quota = Depends(_per_ip("public_ip"))
+webhook_quota = Depends(_per_ip("webhook_ip"))
