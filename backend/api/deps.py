@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.db import session_scope
+from backend.ratelimit import Limits
 
 
 def settings_dep(request: Request) -> Settings:
@@ -26,9 +27,17 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def rate_limits(request: Request) -> Limits:
+    """The app's quotas (create_app sets them; an app assembled from routers gets its own)."""
+    state = request.app.state
+    if getattr(state, "rate_limits", None) is None:
+        state.rate_limits = Limits.from_settings(state.settings)
+    return state.rate_limits
+
+
 def _per_ip(quota: str) -> Callable[[Request], None]:
     def check(request: Request) -> None:
-        decision = getattr(request.app.state.rate_limits, quota).hit(client_ip(request))
+        decision = getattr(rate_limits(request), quota).hit(client_ip(request))
         if not decision.allowed:
             raise HTTPException(
                 status_code=429,
