@@ -63,15 +63,19 @@ def public_origin(settings: Settings) -> str:
     return f"{url.scheme}://{url.netloc}"
 
 
-def processes(settings: Settings) -> list[Proc]:
-    """The product's processes. Rasa's HTTP API always needs the token, and only the shop's
-    own pages may call Rasa from a browser (CORS)."""
+def rasa_api_args(settings: Settings) -> list[str]:
+    """Rasa's HTTP API always needs the token, and only the shop's own pages may call Rasa
+    from a browser (CORS). Without RASA_TOKEN or CHAT_ID_SECRET nothing starts."""
     for name in ("rasa_token", "chat_id_secret"):
         if not getattr(settings, name):
             raise ConfigError(
                 f"{name.upper()} is not set: run `make setup` (scripts/bootstrap.sh generates "
                 "it into .env) or set it in the environment"
             )
+    return ["--enable-api", "--auth-token", settings.rasa_token, "--cors", public_origin(settings)]
+
+
+def processes(settings: Settings) -> list[Proc]:
     py = sys.executable
     rasa_port = str(urlsplit(settings.rasa_url).port or 5005)
     rasa_argv = [
@@ -79,21 +83,17 @@ def processes(settings: Settings) -> list[Proc]:
         "-m",
         "rasa",
         "run",
-        "--enable-api",
+        *rasa_api_args(settings),
         "-i",
         "127.0.0.1",
         "-p",
         rasa_port,
-        "--cors",
-        public_origin(settings),
         "--endpoints",
         "endpoints.yml",
         "--credentials",
         "credentials.yml",
         "--model",
         "models",
-        "--auth-token",
-        settings.rasa_token,
     ]
     return [
         Proc("rasa", rasa_argv),
