@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from backend.api.app import create_app
 from backend.auth import service as auth
+from backend.chat_ids import sign_chat_id
 from backend.contacts import service as contacts
 from backend.contacts.models import Conversation
 from backend.crm.models import OutboxMessage
 from backend.db import session_scope, utcnow
-from backend.chat_ids import sign_chat_id
 from backend.jobs.registry import run_job
 from backend.sales import service as sales
 from backend.sales.models import ChatReply, Incident, Lead, LeadActivity

@@ -9,8 +9,8 @@ import pytest
 
 from backend.chat_ids import issue_chat_id, sign_chat_id, verify_chat_id
 from backend.config import load_settings
-from backend.ratelimit import Limits, MemoryStore
 from backend.rasa_ext.channels.web import SignedRestInput, WebChatGate
+from backend.ratelimit import Limits, MemoryStore
 from tests.twilio_support import ScriptedAgent, sanic_test_mode, served  # noqa: F401
 
 SECRET = "chat-id-secret-for-tests-0123456789"
