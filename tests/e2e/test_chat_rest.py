@@ -99,7 +99,7 @@ def stack(tmp_path_factory):
         wait_until_up(
             f"http://127.0.0.1:{action_port}/health", actions, "action server", tmp / "actions.log"
         )
-        wait_until_up(f"http://127.0.0.1:{rasa_port}/status", rasa, "rasa", tmp / "rasa.log")
+        wait_until_up(f"http://127.0.0.1:{rasa_port}/", rasa, "rasa", tmp / "rasa.log")
         yield f"http://127.0.0.1:{rasa_port}", factory
     finally:
         stop_group(rasa)
