@@ -267,7 +267,12 @@ def test_rasa_http_api_needs_the_token_and_allows_only_the_shop_origin(stack):
         requests.get(tracker, params={"token": "wrong-token-123456"}, timeout=30).status_code == 401
     )
     assert requests.get(tracker, params={"token": RASA_TOKEN}, timeout=30).status_code == 200
-    foreign = requests.get(f"{base}/status", headers={"Origin": "https://evil.test"}, timeout=30)
-    assert "Access-Control-Allow-Origin" not in foreign.headers
-    shop = requests.get(f"{base}/status", headers={"Origin": SHOP_ORIGIN}, timeout=30)
-    assert shop.headers.get("Access-Control-Allow-Origin") == SHOP_ORIGIN
+    # CORS: even with the token, a browser on another origin may not read Rasa's answers.
+    for path in ("/status", "/webhooks/rest/"):
+        url, token = f"{base}{path}", {"token": RASA_TOKEN}
+        foreign = requests.get(
+            url, params=token, headers={"Origin": "https://evil.test"}, timeout=30
+        )
+        assert "Access-Control-Allow-Origin" not in foreign.headers
+        shop = requests.get(url, params=token, headers={"Origin": SHOP_ORIGIN}, timeout=30)
+        assert shop.headers.get("Access-Control-Allow-Origin") == SHOP_ORIGIN
