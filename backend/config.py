@@ -113,7 +113,7 @@ class Settings:
     rate_limit_chat_per_ip: int = 120  # chat messages (REST and socket.io) per IP address
     rate_limit_chat_per_sender: int = 30  # chat messages per website chat id
     rate_limit_public_per_ip: int = 120  # chat session/replies, pay page, unsubscribe, receipts
-    rate_limit_webhook_per_ip: int = 600  # Stripe webhooks (a few provider IPs, bursts)
+    rate_limit_webhook_per_ip: int = 600  # Stripe and Twilio webhooks (provider IPs, bursts)
 
     # --- derived -------------------------------------------------------------
     @property

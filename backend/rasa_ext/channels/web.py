@@ -124,6 +124,18 @@ def _gate() -> WebChatGate:
     return WebChatGate(settings=settings, limits=Limits.from_settings(settings))
 
 
+def webhook_quota() -> Callable[[Request], HTTPResponse | None]:
+    """The per-IP webhook quota (RATE_LIMIT_WEBHOOK_PER_IP) for a Sanic route: a 429 response
+    when the caller is over it, else None."""
+    limiter = Limits.from_settings(get_settings()).webhook_ip
+
+    def check(request: Request) -> HTTPResponse | None:
+        refusal = _quota((limiter, request.remote_addr or request.ip))
+        return refusal_response(refusal) if refusal else None
+
+    return check
+
+
 def refusal_response(refusal: Refusal) -> HTTPResponse:
     headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
     return response.json({"error": refusal.error}, status=refusal.status, headers=headers)
