@@ -123,6 +123,16 @@ def shop(tmp_path, fake_rasa):
         proc.wait(timeout=10)
 
 
+def open_chat(pw, shop: str):
+    """The shop page in chromium with the chat opened and greeted (consent buttons shown)."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    page = browser.new_page()
+    page.goto(shop)
+    page.click("text=Chat with us")
+    page.wait_for_selector(".msg.buttons button")
+    return browser, page
+
+
 def test_widget_greets_shows_buttons_and_sends_messages(shop, fake_rasa, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -157,11 +167,7 @@ def test_too_long_messages_are_explained_not_sent(shop, fake_rasa):
 
     _, received = fake_rasa
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page()
-        page.goto(shop)
-        page.click("text=Chat with us")
-        page.wait_for_selector(".msg.buttons button")
+        browser, page = open_chat(pw, shop)
         page.fill("#chat-input", "x" * 2001)
         page.press("#chat-input", "Enter")
         page.wait_for_selector("text=too long, please shorten it")
@@ -182,11 +188,7 @@ def test_a_staff_reply_appears_in_the_chat_window_after_a_handoff(shop, tmp_path
     from backend.sales.models import ChatReply, Lead
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page()
-        page.goto(shop)
-        page.click("text=Chat with us")
-        page.wait_for_selector(".msg.buttons button")
+        browser, page = open_chat(pw, shop)
         page.fill("#chat-input", "a person please")
         page.press("#chat-input", "Enter")
         page.wait_for_selector("text=A colleague will reply here.")

@@ -14,18 +14,10 @@ from rasa.core.channels.channel import register
 from sanic import Sanic
 
 from backend.chat_ids import issue_chat_id
-from backend.config import load_settings
 from backend.rasa_ext.channels.web import SignedSocketIOInput, WebChatGate
-from backend.ratelimit import Limits, MemoryStore
 from tests.helpers import free_port
 from tests.twilio_support import ScriptedAgent, sanic_test_mode  # noqa: F401
-
-SECRET = "chat-id-secret-for-tests-0123456789"
-
-
-def make_gate(**env: str) -> WebChatGate:
-    settings = load_settings({"CHAT_ID_SECRET": SECRET, **env}, dotenv=False)
-    return WebChatGate(settings=settings, limits=Limits.from_settings(settings, MemoryStore()))
+from tests.unit.test_web_channels import SECRET, echo, make_gate
 
 
 @contextlib.asynccontextmanager
@@ -60,6 +52,12 @@ class Client:
 
         return record
 
+    @classmethod
+    async def connected(cls, url: str) -> Client:
+        client = cls()
+        await client.sio.connect(url, transports=["polling"])
+        return client
+
     async def close(self):
         # abort: a polite disconnect waits for the pending long poll (~30 s)
         await self.sio.eio.disconnect(abort=True)
@@ -68,16 +66,11 @@ class Client:
         return await asyncio.wait_for(self.events.get(), timeout=10)
 
 
-def echo(text):
-    return [{"text": f"echo {text}"}]
-
-
 async def test_a_signed_session_chats_and_gets_the_replies():
     agent = ScriptedAgent(echo)
     chat = issue_chat_id(secret=SECRET)
     async with served(make_gate(), agent) as url:
-        c = Client()
-        await c.sio.connect(url, transports=["polling"])
+        c = await Client.connected(url)
         await c.sio.emit("session_request", {"session_id": chat.sender, "token": chat.token})
         assert await c.next() == ("session_confirm", chat.sender)
         # whatever session id the message claims, it belongs to the proved one
@@ -93,8 +86,7 @@ async def test_forged_sessions_and_overlong_messages_are_refused():
     agent = ScriptedAgent(echo)
     chat = issue_chat_id(secret=SECRET)
     async with served(make_gate(), agent) as url:
-        c = Client()
-        await c.sio.connect(url, transports=["polling"])
+        c = await Client.connected(url)
         await c.sio.emit("user_uttered", {"message": "hi", "session_id": chat.sender})
         assert (await c.next())[1]["status"] == 403  # no session_request yet
         await c.sio.emit(
