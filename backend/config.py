@@ -112,6 +112,9 @@ class Settings:
     rate_limit_window_seconds: int = 60
     rate_limit_chat_per_ip: int = 120  # chat messages (REST and socket.io) per IP address
     rate_limit_chat_per_sender: int = 30  # chat messages per website chat id
+    # chat messages of one IP in progress at once, per Rasa worker: a burst waits for nobody
+    # but itself (the window quota alone still lets one IP fill the bot for seconds)
+    rate_limit_chat_concurrent_per_ip: int = 2
     rate_limit_public_per_ip: int = 120  # chat session/replies, pay page, unsubscribe, receipts
     rate_limit_webhook_per_ip: int = 600  # Stripe and Twilio webhooks (provider IPs, bursts)
 
@@ -213,6 +216,7 @@ def _validate(settings: Settings) -> None:
         "rate_limit_window_seconds",
         "rate_limit_chat_per_ip",
         "rate_limit_chat_per_sender",
+        "rate_limit_chat_concurrent_per_ip",
         "rate_limit_public_per_ip",
         "rate_limit_webhook_per_ip",
         "rasa_workers",

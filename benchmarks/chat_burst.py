@@ -2,7 +2,8 @@
 other client's latency where it is when the shop is quiet.
 
 Starts the full stack (benchmarks/chat_load.py: our model, action server, SQL tracker store) with
-the shipped chat quotas (RATE_LIMIT_CHAT_PER_IP / _PER_SENDER defaults), then, each phase for a
+the shipped chat quotas (RATE_LIMIT_CHAT_PER_IP / _PER_SENDER / _CONCURRENT_PER_IP defaults),
+then, each phase for a
 fixed number of normal messages:
   * quiet:  the normal client (source address 127.0.0.2) alone, one message a second;
   * burst:  the same while a burster (127.0.0.3, --burst-threads threads) posts signed messages
@@ -143,6 +144,7 @@ def main() -> None:
     result: dict = {
         "quota_chat_per_ip": shipped.rate_limit_chat_per_ip,
         "quota_chat_per_sender": shipped.rate_limit_chat_per_sender,
+        "quota_chat_concurrent_per_ip": shipped.rate_limit_chat_concurrent_per_ip,
         "window_seconds": shipped.rate_limit_window_seconds,
         "burst_threads": args.burst_threads,
         "normal_interval_s": args.interval,

@@ -44,7 +44,11 @@ from tests.helpers import (  # noqa: E402
 
 # Load from one address: the per-IP chat quota would refuse most of it (chat_burst.py measures
 # the quotas themselves).
-NO_CHAT_QUOTAS = {"RATE_LIMIT_CHAT_PER_IP": "100000000", "RATE_LIMIT_CHAT_PER_SENDER": "100000000"}
+NO_CHAT_QUOTAS = {
+    "RATE_LIMIT_CHAT_PER_IP": "100000000",
+    "RATE_LIMIT_CHAT_PER_SENDER": "100000000",
+    "RATE_LIMIT_CHAT_CONCURRENT_PER_IP": "100000",
+}
 
 PY = sys.executable
 # A realistic consent-first visit: privacy and health-data consent (database writes with ledger

@@ -3,6 +3,7 @@ before Rasa sees anything (a fake agent records what Rasa would have received)."
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -137,3 +138,32 @@ def test_chat_ids_are_web_uuids_signed_per_secret():
         "whatsapp:+14155550123", sign_chat_id("whatsapp:+14155550123", secret=SECRET), secret=SECRET
     )
     assert not verify_chat_id(chat.sender, chat.token, secret="")
+
+
+class SlowAgent(ScriptedAgent):
+    """Holds every message until released: messages in progress at once."""
+
+    def __init__(self):
+        super().__init__(echo)
+        self.release = asyncio.Event()
+
+    async def handle_message(self, message) -> None:
+        await self.release.wait()
+        await super().handle_message(message)
+
+
+async def test_one_ip_gets_only_so_many_messages_in_progress_at_once():
+    agent = SlowAgent()
+    gate = make_gate(RATE_LIMIT_CHAT_CONCURRENT_PER_IP="2")
+    async with served(SignedRestInput(gate), agent) as client:
+        held = [asyncio.ensure_future(client.post(URL, json=body())) for _ in range(2)]
+        await asyncio.sleep(0.2)  # both are inside Rasa now
+        third = await client.post(URL, json=body())
+        with gate.in_flight("203.0.113.9") as other_ip:
+            assert other_ip is None  # another client still gets a slot
+        agent.release.set()
+        answers = [r.status_code for r in await asyncio.gather(*held)]
+        after = await client.post(URL, json=body())
+    assert answers == [200, 200]
+    assert third.status_code == 429 and third.headers["Retry-After"] == "1"
+    assert after.status_code == 200 and gate._in_flight == {}

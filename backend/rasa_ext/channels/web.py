@@ -16,9 +16,10 @@ The input channel name is always this channel's own (a client cannot claim `twil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,23 @@ class WebChatGate:
         self.max_chars = settings.chat_max_message_chars
         self.max_body = settings.chat_max_message_chars * 4 + BODY_OVERHEAD_BYTES  # UTF-8
         self.limits = limits
+        self.max_in_flight = settings.rate_limit_chat_concurrent_per_ip
+        self._in_flight: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def in_flight(self, ip: str) -> Iterator[Refusal | None]:
+        """A slot for one message of this IP while Rasa handles it (this process's event loop
+        is the shared resource, so the count is per process); a refusal when none is free."""
+        if self._in_flight.get(ip, 0) >= self.max_in_flight:
+            yield Refusal(429, "too many messages at once: please wait for the answer", 1)
+            return
+        self._in_flight[ip] = self._in_flight.get(ip, 0) + 1
+        try:
+            yield None
+        finally:
+            left = self._in_flight.pop(ip) - 1
+            if left:
+                self._in_flight[ip] = left
 
     def quota_ip(self, ip: str) -> Refusal | None:
         return _quota((self.limits.chat_ip, ip or "unknown"))
@@ -161,22 +179,26 @@ class SignedRestInput(RestInput):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            checked = gate.check_body(ip=request.remote_addr or request.ip, raw=request.body)
+            ip = request.remote_addr or request.ip
+            checked = gate.check_body(ip=ip, raw=request.body)
             if isinstance(checked, Refusal):
                 return refusal_response(checked)
             collector = CollectingOutputChannel()
-            try:
-                await on_new_message(
-                    UserMessage(
-                        checked.text,
-                        collector,
-                        checked.sender,
-                        input_channel=self.name(),
-                        metadata=checked.metadata,
+            with gate.in_flight(ip) as busy:
+                if busy:
+                    return refusal_response(busy)
+                try:
+                    await on_new_message(
+                        UserMessage(
+                            checked.text,
+                            collector,
+                            checked.sender,
+                            input_channel=self.name(),
+                            metadata=checked.metadata,
+                        )
                     )
-                )
-            except Exception:  # noqa: BLE001 - Rasa's own REST channel answers [] too
-                log.exception("chat message failed", extra={"channel": "rest"})
+                except Exception:  # noqa: BLE001 - Rasa's own REST channel answers [] too
+                    log.exception("chat message failed", extra={"channel": "rest"})
             return response.json(collector.messages)
 
         return webhook
@@ -254,6 +276,10 @@ class SignedSocketIOInput(SocketIOInput):
                 input_channel=self.name(),
                 metadata=metadata if isinstance(metadata, dict) else None,
             )
-            await on_new_message(message)
+            with gate.in_flight(session.get("ip", "")) as busy:
+                if busy:
+                    await refuse(sid, busy)
+                    return
+                await on_new_message(message)
 
         return webhook
