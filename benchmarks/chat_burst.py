@@ -1,13 +1,12 @@
-"""One client bursting at the chat webhook while another chats normally: the quotas keep the
-other client's latency where it is when the shop is quiet.
+"""One client bursting at the chat webhook while another chats normally: how much the quotas
+keep the other client's latency near what it is when the shop is quiet.
 
-Starts the full stack (benchmarks/chat_load.py: our model, action server, SQL tracker store) with
-the shipped chat quotas (RATE_LIMIT_CHAT_PER_IP / _PER_SENDER / _CONCURRENT_PER_IP defaults),
-then, each phase for a
-fixed number of normal messages:
+Starts the full stack (benchmarks/chat_load.py: our model, action server, SQL tracker store)
+with the shipped chat quotas (RATE_LIMIT_CHAT_PER_IP / _PER_SENDER / _CONCURRENT_PER_IP
+defaults), then, each phase for a fixed number of normal messages:
   * quiet:  the normal client (source address 127.0.0.2) alone, one message a second;
   * burst:  the same while a burster (127.0.0.3, --burst-threads threads) posts signed messages
-            as fast as it can (a fresh chat id each, so only the per-IP quota stops it);
+            as fast as it can (a fresh chat id each, so only the per-IP quotas stop it);
   * with --compare-unlimited a second stack without chat quotas runs the burst phase again.
 Reports the normal client's p50/p95/max and what happened to the burst (accepted vs 429).
 Results: benchmarks/results/chat_burst.json
