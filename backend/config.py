@@ -6,11 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Values shipped in .env.example: a service holding one of these is "not configured".
+MIN_SECRET_CHARS = 12  # RASA_TOKEN, CHAT_ID_SECRET (bootstrap.sh generates 43-character ones)
 PLACEHOLDER_MARKERS = ("-TEST-", "TEST-KEY", "TEST-SID", "TEST-TOKEN", "sk_test_123", "example.com")
 
 
@@ -39,7 +41,9 @@ class Settings:
     api_port: int = 8000
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
-    rasa_token: str = secret_field()
+    rasa_token: str = secret_field()  # Rasa's HTTP API; `backend up` refuses to start without
+    chat_id_secret: str = secret_field()  # signs the website chat ids the backend issues
+    chat_max_message_chars: int = 2000  # longer chat messages are refused at the channel (413)
     session_secret: str = secret_field("dev-only-change-me")
     admin_email: str = "admin@example.com"
     admin_password: str = secret_field()
@@ -115,6 +119,16 @@ class Settings:
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
+    # rate limits: requests per client within RATE_LIMIT_WINDOW_SECONDS (fixed window; shared
+    # through Redis when REDIS_URL is set, else counted in each process)
+    rate_limit_window_seconds: int = 60
+    rate_limit_chat_per_ip: int = 120  # chat messages (REST and socket.io) per IP address
+    rate_limit_chat_per_sender: int = 30  # chat messages per website chat id
+    # chat messages of one IP in progress at once, per Rasa worker: a burst waits for nobody
+    # but itself (the window quota alone still lets one IP fill the bot for seconds)
+    rate_limit_chat_concurrent_per_ip: int = 2
+    rate_limit_public_per_ip: int = 120  # chat session/replies, pay page, unsubscribe, receipts
+    rate_limit_webhook_per_ip: int = 600  # Stripe and Twilio webhooks (provider IPs, bursts)
 
     # --- derived -------------------------------------------------------------
     @property
@@ -171,6 +185,11 @@ def _validate(settings: Settings) -> None:
             "RASA_WORKERS above 1 needs REDIS_URL: workers share conversations through the "
             "Redis lock store"
         )
+    base = urlsplit(settings.public_base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be the shop's full http(s):// address, e.g. https://shop.example"
+        )
     if settings.twilio_webhook_url and not settings.twilio_webhook_url.startswith(
         ("https://", "http://")
     ):
@@ -195,12 +214,26 @@ def _validate(settings: Settings) -> None:
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":
-        for required in ("session_secret", "rasa_token", "admin_password"):
+        for required in ("session_secret", "rasa_token", "chat_id_secret", "admin_password"):
             value = getattr(settings, required)
             if not value or value == "dev-only-change-me":
                 raise ConfigError(f"{required.upper()} is required when APP_ENV=production")
+    for name in ("rasa_token", "chat_id_secret"):
+        value = getattr(settings, name)
+        if value and len(value) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"{name.upper()} must be at least {MIN_SECRET_CHARS} characters "
+                "(scripts/bootstrap.sh generates one into .env)"
+            )
     for positive in (
         "api_port",
+        "chat_max_message_chars",
+        "rate_limit_window_seconds",
+        "rate_limit_chat_per_ip",
+        "rate_limit_chat_per_sender",
+        "rate_limit_chat_concurrent_per_ip",
+        "rate_limit_public_per_ip",
+        "rate_limit_webhook_per_ip",
         "rasa_workers",
         "action_workers",
         "trend_ingest_minutes",

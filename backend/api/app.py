@@ -18,12 +18,15 @@ from backend.api.security import (
 )
 from backend.config import Settings, get_settings
 from backend.db import get_session_factory, make_engine, make_session_factory
+from backend.ratelimit import Limits
 
 HERE = Path(__file__).resolve().parent
 
 
 def create_app(
-    settings: Settings | None = None, session_factory: sessionmaker | None = None
+    settings: Settings | None = None,
+    session_factory: sessionmaker | None = None,
+    rate_limits: Limits | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     if session_factory is None:
@@ -44,6 +47,7 @@ def create_app(
     app.state.session_factory = session_factory
     app.add_middleware(WebhookBodyLimitMiddleware, max_bytes=settings.webhook_max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    app.state.rate_limits = rate_limits or Limits.from_settings(settings)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from backend.api import public

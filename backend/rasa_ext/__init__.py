@@ -1,0 +1,1 @@
+"""Extensions of Rasa that the product plugs in by module path."""

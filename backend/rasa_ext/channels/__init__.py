@@ -1,0 +1,1 @@
+"""Input channels named in credentials.yml."""
