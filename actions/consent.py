@@ -60,6 +60,10 @@ class ValidateOnboardingForm(FormValidationAction):
     async def required_slots(self, domain_slots, dispatcher, tracker, domain):
         if tracker.get_slot("privacy_consent") is False:
             return [s for s in domain_slots if s != "health_consent"]  # nothing will be stored
+        if tracker.get_slot("privacy_consent") and tracker.get_slot("contact_purpose"):
+            # A checkout or call back asked before consent: resume it right after the privacy
+            # answer (the goal and its health-data consent are not needed for it).
+            return ["privacy_consent"]
         return domain_slots
 
     async def validate_privacy_consent(self, value, dispatcher, tracker, domain):

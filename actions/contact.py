@@ -3,8 +3,6 @@ and later corrections ("actually my email is ...")."""
 
 from __future__ import annotations
 
-import re
-
 from rasa_sdk import Action, FormValidationAction
 from rasa_sdk.events import SlotSet
 
@@ -24,10 +22,6 @@ SKIP_WORDS = {"skip", "skip it", "no", "none", "no thanks", "pass", "later", "ra
 CHANNELS = ("email", "sms", "whatsapp")
 CHANNEL_LABELS = {"email": "email", "sms": "SMS", "whatsapp": "WhatsApp"}
 RECEIPT_LABELS = {"email": "email", "sms": "text", "whatsapp": "WhatsApp"}
-_NAME_PREFIX = re.compile(
-    r"^(my name is|my name's|name is|i am|i'm|im|it's|its|call me|this is)\s+", re.I
-)
-_EMAIL_LIKE = re.compile(r"\S+@\S*")
 
 
 def _wants_skip(value, tracker) -> bool:
@@ -80,11 +74,13 @@ class ValidateContactForm(FormValidationAction):
         return wanted
 
     async def validate_name(self, value, dispatcher, tracker, domain):
-        name = _EMAIL_LIKE.sub("", _NAME_PREFIX.sub("", str(value).strip())).strip(" ,.!")
-        if not name or not any(ch.isalpha() for ch in name) or len(name) > 100:
-            dispatcher.utter_message(text="Sorry, I didn't get a name. What should we call you?")
+        from backend.contacts.validation import check_name
+
+        checked = check_name(str(value))
+        if not checked.ok:
+            dispatcher.utter_message(text=f"Sorry, {checked.reason}.")  # the form asks again
             return {"name": None}
-        return {"name": name}
+        return {"name": checked.value}
 
     async def validate_email(self, value, dispatcher, tracker, domain):
         return _validate_reachable(

@@ -6,7 +6,16 @@ from rasa_sdk.events import SlotSet
 
 from actions import backend_link
 from actions.asks import GOAL_BUTTONS, GOAL_QUESTION
-from actions.common import CTA_BUTTONS, BackendAction, entity, latest_text, safety_check, sender
+from actions.common import (
+    CTA_BUTTONS,
+    BackendAction,
+    entity,
+    latest_intent,
+    latest_text,
+    safety_check,
+    sender,
+)
+from actions.consent import GOALS
 
 
 def _stock_text(stock: int, low: bool) -> str:
@@ -30,9 +39,15 @@ class Recommend(BackendAction):
 
         if safety_check(dispatcher, tracker):
             return []
-        goal = tracker.get_slot("goal")
-        if not goal:
-            dispatcher.utter_message(text=GOAL_QUESTION, buttons=GOAL_BUTTONS)
+        goal = entity(tracker, "goal") or tracker.get_slot("goal")
+        if latest_intent(tracker) == "choose_goal" and not entity(tracker, "goal"):
+            goal = None  # "actually I meant ..." without a goal we know: never the old picks
+        if goal not in GOALS:
+            if tracker.active_loop_name:
+                # the onboarding form asks the goal question right after this (once, not twice)
+                dispatcher.utter_message(text="Sorry, I didn't catch which goal you mean.")
+            else:
+                dispatcher.utter_message(text=GOAL_QUESTION, buttons=GOAL_BUTTONS)
             return []
         with backend_link.unit_of_work() as session:
             rec = show_recommendations(session, sender_id=sender(tracker), goal=goal)
@@ -43,7 +58,7 @@ class Recommend(BackendAction):
                 buttons=[{"title": "Talk to a person", "payload": "/request_human"}],
             )
             return []
-        lines = [f"Here's what matches {goal.replace('_', ' ')} right now:"]
+        lines = [f"Here's what matches {rec.goal_label} right now:"]
         for p in rec.products:
             lines.append(
                 f"• {p.name} ({p.sku}): {_price(p.price_minor, p.currency)}, "

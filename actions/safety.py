@@ -33,13 +33,21 @@ class Emergency(Action):
         return []
 
 
-def _consecutive_fallbacks(tracker) -> int:
-    """How many user turns in a row ended in nlu_fallback (the current one included)."""
+MISSES = ("nlu_fallback", "out_of_scope")  # gibberish is often classified out of scope
+OUT_OF_SCOPE = (
+    "Sorry, I can't help with that. I can recommend wellness products, answer product "
+    "questions, arrange a call back or help you order."
+)
+OFFER_PERSON = "I'm still not sure I understand. Would you like to talk to a person?"
+
+
+def _consecutive_misses(tracker) -> int:
+    """How many user turns in a row the assistant did not understand (this one included)."""
     count = 0
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
-        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") not in MISSES:
             break
         count += 1
     return count
@@ -58,15 +66,26 @@ class Fallback(Action):
         if verdict.flagged:
             safety_reply(dispatcher, tracker, kind=verdict.kind)
             return []
-        if _consecutive_fallbacks(tracker) >= 2:
-            dispatcher.utter_message(
-                text="I'm still not sure I understand. Would you like to talk to a person?",
-                buttons=[HUMAN_BUTTON],
-            )
+        if _consecutive_misses(tracker) >= 2:
+            dispatcher.utter_message(text=OFFER_PERSON, buttons=[HUMAN_BUTTON])
         else:
             dispatcher.utter_message(
                 text="Sorry, I didn't quite get that. Could you say it another way?"
             )
+        return []
+
+
+class OutOfScope(Action):
+    """What the assistant can't do; the second miss in a row offers a person instead."""
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    async def run(self, dispatcher, tracker, domain):
+        if _consecutive_misses(tracker) >= 2:
+            dispatcher.utter_message(text=OFFER_PERSON, buttons=[HUMAN_BUTTON])
+        else:
+            dispatcher.utter_message(text=OUT_OF_SCOPE)
         return []
 
 

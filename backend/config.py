@@ -6,11 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Values shipped in .env.example: a service holding one of these is "not configured".
+MIN_SECRET_CHARS = 12  # RASA_TOKEN, CHAT_ID_SECRET (bootstrap.sh generates 43-character ones)
 PLACEHOLDER_MARKERS = ("-TEST-", "TEST-KEY", "TEST-SID", "TEST-TOKEN", "sk_test_123", "example.com")
 
 
@@ -39,10 +41,21 @@ class Settings:
     api_port: int = 8000
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
-    rasa_token: str = secret_field()
+    rasa_token: str = secret_field()  # Rasa's HTTP API; `backend up` refuses to start without
+    chat_id_secret: str = secret_field()  # signs the website chat ids the backend issues
+    chat_max_message_chars: int = 2000  # longer chat messages are refused at the channel (413)
     session_secret: str = secret_field("dev-only-change-me")
     admin_email: str = "admin@example.com"
     admin_password: str = secret_field()
+    # staff login throttling: failures per account / per client address within the window
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 20
+    login_window_minutes: int = 15
+    # origins allowed to frame the shop page ("https://a.example https://b.example"); empty: none
+    shop_frame_ancestors: str = ""
+    # webhooks: largest body read, and how far a Stripe signature time may be from ours
+    webhook_max_body_bytes: int = 262144
+    stripe_signature_tolerance_seconds: int = 300
     # shop
     shop_name: str = "Health Trend Seller"
     shop_address: str = "1 Wellness Way, Springfield, USA"
@@ -103,6 +116,19 @@ class Settings:
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
     payment_link_minutes: int = 60
+    # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
+    # after their last message (they may hold text typed before consent).
+    unconsented_chat_retention_hours: int = 72
+    # rate limits: requests per client within RATE_LIMIT_WINDOW_SECONDS (fixed window; shared
+    # through Redis when REDIS_URL is set, else counted in each process)
+    rate_limit_window_seconds: int = 60
+    rate_limit_chat_per_ip: int = 120  # chat messages (REST and socket.io) per IP address
+    rate_limit_chat_per_sender: int = 30  # chat messages per website chat id
+    # chat messages of one IP in progress at once, per Rasa worker: a burst waits for nobody
+    # but itself (the window quota alone still lets one IP fill the bot for seconds)
+    rate_limit_chat_concurrent_per_ip: int = 2
+    rate_limit_public_per_ip: int = 120  # chat session/replies, pay page, unsubscribe, receipts
+    rate_limit_webhook_per_ip: int = 600  # Stripe and Twilio webhooks (provider IPs, bursts)
 
     # --- derived -------------------------------------------------------------
     @property
@@ -159,6 +185,11 @@ def _validate(settings: Settings) -> None:
             "RASA_WORKERS above 1 needs REDIS_URL: workers share conversations through the "
             "Redis lock store"
         )
+    base = urlsplit(settings.public_base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be the shop's full http(s):// address, e.g. https://shop.example"
+        )
     if settings.twilio_webhook_url and not settings.twilio_webhook_url.startswith(
         ("https://", "http://")
     ):
@@ -177,21 +208,44 @@ def _validate(settings: Settings) -> None:
         ) from None
     if not 0 <= rate < 100:
         raise ConfigError("TAX_RATE_PERCENT must be between 0 and 100")
+    for origin in settings.shop_frame_ancestors.split():
+        if not origin.startswith("https://") or any(c in origin for c in ";,'\"\\"):
+            raise ConfigError("SHOP_FRAME_ANCESTORS must be https:// origins separated by spaces")
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":
-        for required in ("session_secret", "rasa_token", "admin_password"):
+        for required in ("session_secret", "rasa_token", "chat_id_secret", "admin_password"):
             value = getattr(settings, required)
             if not value or value == "dev-only-change-me":
                 raise ConfigError(f"{required.upper()} is required when APP_ENV=production")
+    for name in ("rasa_token", "chat_id_secret"):
+        value = getattr(settings, name)
+        if value and len(value) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"{name.upper()} must be at least {MIN_SECRET_CHARS} characters "
+                "(scripts/bootstrap.sh generates one into .env)"
+            )
     for positive in (
         "api_port",
+        "chat_max_message_chars",
+        "rate_limit_window_seconds",
+        "rate_limit_chat_per_ip",
+        "rate_limit_chat_per_sender",
+        "rate_limit_chat_concurrent_per_ip",
+        "rate_limit_public_per_ip",
+        "rate_limit_webhook_per_ip",
         "rasa_workers",
         "action_workers",
         "trend_ingest_minutes",
         "catalog_sync_minutes",
         "outbox_seconds",
         "payment_link_minutes",
+        "unconsented_chat_retention_hours",
+        "login_max_failures_account",
+        "login_max_failures_ip",
+        "login_window_minutes",
+        "webhook_max_body_bytes",
+        "stripe_signature_tolerance_seconds",
     ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")

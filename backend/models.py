@@ -1,6 +1,6 @@
 """Imports every area's models so the metadata (and Alembic) sees all tables."""
 
-from backend.auth.models import AccessLog, ApiKey, StaffUser
+from backend.auth.models import AccessLog, ApiKey, LoginFailure, StaffSession, StaffUser
 from backend.catalog.models import CatalogVersion, Product
 from backend.contacts.models import (
     ConsentEvent,
@@ -22,6 +22,7 @@ from backend.orders.models import (
     Order,
     OrderItem,
     Payment,
+    PaymentDispute,
     ProcessedWebhookEvent,
     Receipt,
 )
@@ -50,14 +51,17 @@ __all__ = [
     "Lead",
     "LeadActivity",
     "LedgerEntry",
+    "LoginFailure",
     "Order",
     "OrderItem",
     "OutboxMessage",
     "Payment",
+    "PaymentDispute",
     "ProcessedWebhookEvent",
     "Product",
     "Receipt",
     "SourceBudget",
+    "StaffSession",
     "StaffUser",
     "Trend",
     "TrendMatch",

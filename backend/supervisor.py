@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from backend.config import ROOT, Settings
+from backend.config import ROOT, ConfigError, Settings
 
 
 @dataclass
@@ -57,6 +57,24 @@ def rasa_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def public_origin(settings: Settings) -> str:
+    """scheme://host[:port] of PUBLIC_BASE_URL: the only origin whose pages may call Rasa."""
+    url = urlsplit(settings.public_base_url)
+    return f"{url.scheme}://{url.netloc}"
+
+
+def rasa_api_args(settings: Settings) -> list[str]:
+    """Rasa's HTTP API always needs the token, and only the shop's own pages may call Rasa
+    from a browser (CORS). Without RASA_TOKEN or CHAT_ID_SECRET nothing starts."""
+    for name in ("rasa_token", "chat_id_secret"):
+        if not getattr(settings, name):
+            raise ConfigError(
+                f"{name.upper()} is not set: run `make setup` (scripts/bootstrap.sh generates "
+                "it into .env) or set it in the environment"
+            )
+    return ["--enable-api", "--auth-token", settings.rasa_token, "--cors", public_origin(settings)]
+
+
 def processes(settings: Settings) -> list[Proc]:
     py = sys.executable
     rasa_port = str(urlsplit(settings.rasa_url).port or 5005)
@@ -65,13 +83,11 @@ def processes(settings: Settings) -> list[Proc]:
         "-m",
         "backend.rasa_ext.speedups",  # `rasa …` with the speed patches (RASA_SPEEDUPS=0: without)
         "run",
-        "--enable-api",
+        *rasa_api_args(settings),
         "-i",
         "127.0.0.1",
         "-p",
         rasa_port,
-        "--cors",
-        "*",
         "--endpoints",
         "endpoints.yml",
         "--credentials",
@@ -79,8 +95,6 @@ def processes(settings: Settings) -> list[Proc]:
         "--model",
         "models",
     ]
-    if settings.rasa_token:
-        rasa_argv += ["--auth-token", settings.rasa_token]
     return [
         Proc("rasa", rasa_argv),
         Proc(

@@ -63,3 +63,41 @@ def recent_messages(session: Session, *, sender_id: str, limit: int) -> list[dic
         {"sender": sender_id, "limit": limit},
     ).scalars()
     return [json.loads(raw) for raw in rows]
+
+
+def personal_events(session: Session, *, sender_id: str) -> list[tuple[int, str, dict]]:
+    """A conversation's user and slot events as (row id, type, Rasa's JSON): what may hold
+    contact details typed in the chat."""
+    if not available(session):
+        return []
+    rows = session.execute(
+        text(
+            f"SELECT id, type_name, data FROM {TABLE} "  # noqa: S608 - a constant
+            "WHERE sender_id = :sender AND type_name IN ('user', 'slot')"
+        ),
+        {"sender": sender_id},
+    ).all()
+    return [(row_id, type_name, json.loads(data)) for row_id, type_name, data in rows]
+
+
+def rewrite_event(session: Session, *, row_id: int, event: dict) -> None:
+    """Replace one stored event's JSON (redaction)."""
+    session.execute(
+        text(f"UPDATE {TABLE} SET data = :data WHERE id = :id"),  # noqa: S608 - a constant
+        {"data": json.dumps(event), "id": row_id},
+    )
+
+
+def silent_senders(session: Session, *, since: datetime) -> list[str]:
+    """Conversations whose newest event is older than `since`."""
+    if not available(session):
+        return []
+    return list(
+        session.execute(
+            text(
+                f"SELECT sender_id FROM {TABLE} GROUP BY sender_id "  # noqa: S608 - a constant
+                "HAVING MAX(timestamp) < :cutoff"
+            ),
+            {"cutoff": since.timestamp()},
+        ).scalars()
+    )

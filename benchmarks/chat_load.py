@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,7 +33,22 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import free_port, stop_group, wait_http  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    chat_env,
+    chat_message,
+    free_port,
+    stop_group,
+    wait_http,
+    web_chat,
+)
+
+# Load from one address: the per-IP chat quota would refuse most of it (chat_burst.py measures
+# the quotas themselves).
+NO_CHAT_QUOTAS = {
+    "RATE_LIMIT_CHAT_PER_IP": "100000000",
+    "RATE_LIMIT_CHAT_PER_SENDER": "100000000",
+    "RATE_LIMIT_CHAT_CONCURRENT_PER_IP": "100000",
+}
 
 PY = sys.executable
 # A realistic consent-first visit: privacy and health-data consent (database writes with ledger
@@ -67,10 +81,10 @@ def drive(url: str, script: list[str], users: int, turns_per_user: int) -> dict:
             if turn % len(script) == 0:
                 # Each pass through the script is one visit with its own conversation, as on a
                 # shop website; a virtual user makes several visits one after the other.
-                sender = f"bench-{uuid.uuid4().hex[:10]}"
+                chat = web_chat()  # signed as the backend issues it (the init bot ignores it)
             text = script[turn % len(script)]
             start = time.perf_counter()
-            response = session.post(url, json={"sender": sender, "message": text}, timeout=60)
+            response = session.post(url, json=chat_message(chat, text), timeout=60)
             latencies.append((time.perf_counter() - start) * 1000)
             if response.status_code != 200 or not response.json():
                 raise RuntimeError(
@@ -146,12 +160,24 @@ def baseline(work: Path):
 
 
 @contextlib.contextmanager
-def full_stack(work: Path, workers: int, action_workers: int, redis_url: str | None):
+def full_stack(
+    work: Path,
+    workers: int,
+    action_workers: int,
+    redis_url: str | None,
+    extra_env: dict[str, str] | None = None,
+):
     from backend.config import load_settings
     from backend.supervisor import rasa_env
 
     db_url = f"sqlite:///{work / 'bench.db'}"
-    env = {**os.environ, "HTS_ENV_FILE": "/nonexistent/.env", "DATABASE_URL": db_url}
+    env = {
+        **os.environ,
+        **chat_env(),
+        **(NO_CHAT_QUOTAS if extra_env is None else extra_env),
+        "HTS_ENV_FILE": "/nonexistent/.env",
+        "DATABASE_URL": db_url,
+    }
     if redis_url:
         env["REDIS_URL"] = redis_url
     subprocess.run(

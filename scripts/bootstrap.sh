@@ -49,4 +49,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 [ -f .env ] || { cp .env.example .env; echo "==> created .env from .env.example (dummy keys: services report 'not configured')"; }
+# Secrets without which nothing starts: generated once per checkout, kept across setups.
+.venv/bin/python - <<'PY'
+import re, secrets
+from pathlib import Path
+
+env = Path(".env")
+text = env.read_text()
+for key in ("RASA_TOKEN", "CHAT_ID_SECRET"):
+    line = re.search(rf"^{key}=([^\s#]*)(.*)$", text, flags=re.M)
+    if line and line.group(1):
+        continue
+    value = secrets.token_urlsafe(32)
+    if line:
+        text = text[: line.start()] + f"{key}={value}" + text[line.end() :]
+    else:
+        text = text.rstrip("\n") + f"\n{key}={value}\n"
+    print(f"==> generated {key} into .env")
+env.write_text(text)
+PY
 .venv/bin/python scripts/fetch_encoder.py 2> >(grep -vE "is ignored: it is neither" >&2)

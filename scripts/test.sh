@@ -31,6 +31,9 @@ $PY -m rasa train --out models --fixed-model-name current --quiet >/tmp/hts-trai
 step "pytest"
 $PY -m pytest -q "$@"
 
+step "schemathesis against the admin API (no input may cause a 5xx; own venv, ~1 min)"
+scripts/schemathesis.sh
+
 if [ -d tests/stories ]; then
   step "rasa test core (test stories, fail on prediction errors)"
   # (through backend.rasa_ext.speedups: the stories run the same code as `rasa run` does)

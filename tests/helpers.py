@@ -12,7 +12,29 @@ import time
 
 import requests
 
-from backend.config import ROOT
+from backend.chat_ids import ChatId, issue_chat_id
+from backend.config import ROOT, Settings, load_settings
+from backend.supervisor import rasa_api_args
+
+# Website chats in tests: ids signed with this secret (the Rasa processes get it in chat_env).
+CHAT_SECRET = "chat-id-secret-for-e2e-tests-0123"
+RASA_TOKEN = "rasa-api-token-for-e2e-tests"
+# The website REST channel as credentials.yml names it (only signed website chat ids).
+WEB_REST_CREDENTIALS = "backend.rasa_ext.channels.web.SignedRestInput:\n"
+
+
+def chat_env() -> dict[str, str]:
+    return {"CHAT_ID_SECRET": CHAT_SECRET, "RASA_TOKEN": RASA_TOKEN}
+
+
+def web_chat() -> ChatId:
+    """A website chat id as POST /chat/session issues it."""
+    return issue_chat_id(secret=CHAT_SECRET)
+
+
+def chat_message(chat: ChatId, message: str) -> dict[str, str]:
+    """The REST channel's body for one message of a website chat."""
+    return {"sender": chat.sender, "token": chat.token, "message": message}
 
 
 def free_port() -> int:
@@ -78,13 +100,23 @@ def start_action_server(port: int, *, env: dict[str, str], log) -> subprocess.Po
 
 
 def start_rasa(
-    port: int, *, env: dict[str, str], log, model, endpoints, credentials, api: bool = False
+    port: int,
+    *,
+    env: dict[str, str],
+    log,
+    model,
+    endpoints,
+    credentials,
+    api: bool = False,
+    settings: Settings | None = None,
 ) -> subprocess.Popen:
     """`rasa run` on 127.0.0.1 with the given model, endpoints and credentials files (through
-    the speedups launcher, as `make run` starts it; RASA_SPEEDUPS=0 in `env` turns them off)."""
+    the speedups launcher, as `make run` starts it; RASA_SPEEDUPS=0 in `env` turns them off);
+    with `api`, its HTTP API as `backend up` runs it (token, CORS) for `settings`."""
     argv = [sys.executable, "-m", "backend.rasa_ext.speedups", "run"]
     argv += ["-i", "127.0.0.1", "-p", str(port)]
-    argv += ["--enable-api"] if api else []
+    if api:
+        argv += rasa_api_args(settings or load_settings(chat_env(), dotenv=False))
     argv += [
         "--model",
         str(model),

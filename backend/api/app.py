@@ -11,14 +11,22 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.api.security import (
+    SecurityHeadersMiddleware,
+    WebhookBodyLimitMiddleware,
+    docs_router,
+)
 from backend.config import Settings, get_settings
 from backend.db import get_session_factory, make_engine, make_session_factory
+from backend.ratelimit import Limits
 
 HERE = Path(__file__).resolve().parent
 
 
 def create_app(
-    settings: Settings | None = None, session_factory: sessionmaker | None = None
+    settings: Settings | None = None,
+    session_factory: sessionmaker | None = None,
+    rate_limits: Limits | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     if session_factory is None:
@@ -27,17 +35,26 @@ def create_app(
             if settings is get_settings()
             else make_session_factory(make_engine(settings.database_url))
         )
+    # Docs and schema are served by backend.api.security (staff-only in production).
     app = FastAPI(
-        title="Health Trend Seller", version="0.1.0", docs_url="/api/docs", redoc_url=None
+        title="Health Trend Seller",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    app.add_middleware(WebhookBodyLimitMiddleware, max_bytes=settings.webhook_max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    app.state.rate_limits = rate_limits or Limits.from_settings(settings)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from backend import bootstrap
     from backend.api import public
 
     app.include_router(public.router)
+    app.include_router(docs_router)
     for router in bootstrap.routers():  # every area's routes, listed in backend/bootstrap.py
         app.include_router(router)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,18 +17,26 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.models import ROLES, AccessLog, ApiKey, StaffUser
-from backend.db import utcnow
+from backend.auth.models import ROLES, AccessLog, ApiKey, StaffSession, StaffUser
+from backend.db import aware, utcnow
 
 KEY_PREFIX = "hts"
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
 # Verified when the email is unknown, so a miss costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+# At most this many argon2 verifications at once per process (each takes ~50 ms of one core and
+# 64 MiB): a burst of logins waits here instead of starving every other request.
+VERIFY_SLOTS = threading.BoundedSemaphore(2)
+VERIFY_WAIT_SECONDS = 10.0
 
 
 class AuthError(ValueError):
     """A staff account request that cannot be done; the message says why."""
+
+
+class AuthBusy(RuntimeError):
+    """Too many password checks are running; the caller should try again shortly."""
 
 
 def normalize_email(email: str) -> str:
@@ -78,10 +88,14 @@ def list_staff(session: Session) -> list[StaffUser]:
 def authenticate(session: Session, *, email: str, password: str) -> StaffUser | None:
     """The active staff user with this email and password, else None (same cost either way)."""
     staff = find_staff(session, email=email)
+    if not VERIFY_SLOTS.acquire(timeout=VERIFY_WAIT_SECONDS):
+        raise AuthBusy("too many logins at once")
     try:
         _hasher.verify(staff.password_hash if staff else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
+    finally:
+        VERIFY_SLOTS.release()
     if staff is None or not staff.active:
         return None
     if _hasher.check_needs_rehash(staff.password_hash):
@@ -141,6 +155,47 @@ def revoke_api_key(session: Session, *, prefix: str) -> ApiKey:
         row.revoked_at = utcnow()
         session.flush()
     return row
+
+
+def start_session(session: Session, *, staff: StaffUser, lifetime: timedelta) -> str:
+    """Open a server-side login session; returns its id (only its SHA-256 is stored)."""
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        StaffSession(
+            token_hash=_sha256(sid),
+            staff_user_id=staff.id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    session.flush()
+    return sid
+
+
+def session_staff(session: Session, *, sid: str, staff_id: int) -> StaffUser | None:
+    """The active staff user of an open, unexpired session `sid` belonging to `staff_id`."""
+    row = session.execute(
+        select(StaffSession).where(StaffSession.token_hash == _sha256(sid))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.staff_user_id != staff_id:
+        return None
+    if aware(row.expires_at) <= utcnow():
+        return None
+    staff = session.get(StaffUser, staff_id)
+    return staff if staff is not None and staff.active else None
+
+
+def end_session(session: Session, *, sid: str, now: datetime | None = None) -> bool:
+    """Revoke a login session (logout); True when an open one was ended."""
+    row = session.execute(
+        select(StaffSession).where(StaffSession.token_hash == _sha256(sid))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now or utcnow()
+    session.flush()
+    return True
 
 
 def log_access(session: Session, *, actor: str, role: str, action: str, resource: str) -> AccessLog:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,9 +21,18 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from backend.api.deps import session_dep, settings_dep
+from backend.auth import throttle
 from backend.auth.models import ROLES, StaffUser
-from backend.auth.service import authenticate, resolve_api_key
+from backend.auth.service import (
+    AuthBusy,
+    authenticate,
+    end_session,
+    resolve_api_key,
+    session_staff,
+    start_session,
+)
 from backend.config import Settings
+from backend.db import utcnow
 from backend.logging_setup import log_event
 
 log = logging.getLogger("backend.auth")
@@ -83,14 +93,28 @@ def current_staff(request: Request, *, session: Session, settings: Settings) -> 
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
+    data = _session_data(settings, token)
+    if data is None:
+        return None
+    # The server-side session must still be open: logout revokes it, whatever the cookie says.
+    staff = session_staff(session, sid=data["sid"], staff_id=data["uid"])
+    if staff is None or data.get("pv") != _password_version(staff):
+        return None
+    return staff
+
+
+def _session_data(settings: Settings, token: str) -> dict | None:
     try:
         data = _serializer(settings, "staff-session").loads(token, max_age=SESSION_MAX_AGE)
     except BadSignature:  # also covers expired
         return None
-    staff = session.get(StaffUser, data.get("uid")) if isinstance(data, dict) else None
-    if staff is None or not staff.active or data.get("pv") != _password_version(staff):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("uid"), int)
+        or not isinstance(data.get("sid"), str)
+    ):
         return None
-    return staff
+    return data
 
 
 class StaffRoute(APIRoute):
@@ -151,16 +175,31 @@ def login(
             error="This form expired. Please try again.",
             status=400,
         )
-    staff = authenticate(session, email=email, password=password)
+    store = _throttle_store(request, session)
+    policy = _throttle_policy(settings)
+    keys = throttle.throttle_keys(email=email, client_ip=_client_ip(request))
+    now = utcnow()
+    # Checked before the password hash runs: a throttled flood costs no argon2 time.
+    wait = throttle.retry_after(store=store, policy=policy, keys=keys, now=now)
+    if wait:
+        log_event(log, "staff login throttled", logging.WARNING, retry_after=wait)
+        return _too_many(request, settings, next_path=next, wait=wait)
+    try:
+        staff = authenticate(session, email=email, password=password)
+    except AuthBusy:
+        return _too_many(request, settings, next_path=next, wait=5)
     if staff is None:
+        throttle.record_failure(store=store, policy=policy, keys=keys, now=now)
         log_event(log, "staff login refused", logging.WARNING)
         return _login_page(
             request, settings, next_path=next, error="Wrong email or password.", status=401
         )
+    throttle.record_success(store=store, keys=keys)
     log_event(log, "staff login", staff_id=staff.id, role=staff.role)
     response = RedirectResponse(_safe_next(next), status_code=303)
+    sid = start_session(session, staff=staff, lifetime=timedelta(seconds=SESSION_MAX_AGE))
     token = _serializer(settings, "staff-session").dumps(
-        {"uid": staff.id, "pv": _password_version(staff)}
+        {"uid": staff.id, "pv": _password_version(staff), "sid": sid}
     )
     response.set_cookie(
         SESSION_COOKIE,
@@ -176,11 +215,58 @@ def login(
 
 
 @router.post("/logout")
-def logout():
+def logout(
+    request: Request,
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """End the session on the server too: a copy of the old cookie opens nothing afterwards."""
     # The session cookie is SameSite=Lax, so a cross-site form cannot log anyone out of anything.
+    data = _session_data(settings, request.cookies.get(SESSION_COOKIE) or "")
+    if data is not None and end_session(session, sid=data["sid"]):
+        log_event(log, "staff logout", staff_id=data["uid"])
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=_secure(settings), httponly=True)
     return response
+
+
+def _too_many(request: Request, settings: Settings, *, next_path: str, wait: int):
+    response = _login_page(
+        request,
+        settings,
+        next_path=next_path,
+        error=f"Too many attempts. Please wait {wait} seconds and try again.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _throttle_policy(settings: Settings) -> throttle.ThrottlePolicy:
+    return throttle.ThrottlePolicy(
+        account_limit=settings.login_max_failures_account,
+        ip_limit=settings.login_max_failures_ip,
+        window=timedelta(minutes=settings.login_window_minutes),
+    )
+
+
+def _throttle_store(request: Request, session: Session) -> throttle.ThrottleStore:
+    """Redis when REDIS_URL is set (shared by every worker and instance), else the database."""
+    settings: Settings = request.app.state.settings
+    if not settings.redis_url:
+        return throttle.DatabaseThrottleStore(session)
+    client = getattr(request.app.state, "login_throttle_redis", None)
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2)
+        request.app.state.login_throttle_redis = client
+    return throttle.RedisThrottleStore(client)
+
+
+def _client_ip(request: Request) -> str:
+    # Behind a reverse proxy, run uvicorn with --proxy-headers so this is the real client.
+    return request.client.host if request.client else ""
 
 
 def _login_page(
@@ -242,4 +328,4 @@ def _is_api(request: Request) -> bool:
 
 
 def _secure(settings: Settings) -> bool:
-    return settings.public_base_url.startswith("https://")
+    return settings.app_env == "production" or settings.public_base_url.startswith("https://")

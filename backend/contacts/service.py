@@ -8,6 +8,7 @@ in the caller's transaction. Functions flush, never commit: the entrypoint commi
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from backend import bus, tracker_events
+from backend import bus, ledger, tracker_events
 from backend.contacts.consent import (  # noqa: F401 - the names callers know contacts by
     HEALTH,
     MARKETING,
@@ -50,7 +51,6 @@ from backend.events import (
 )
 
 # Rasa's table, named once in backend/tracker_events.py (this alias keeps older callers working).
-RASA_EVENTS_TABLE = tracker_events.TABLE
 PHONE_SENDER = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164, as Twilio sends `From`
 GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
 
@@ -135,7 +135,10 @@ def record_privacy(
     conversation = find_conversation(session, sender_id=sender_id)
     contact = contact_for(session, sender_id=sender_id)
     if not granted and contact is None:
-        return None  # nothing to prove and nothing to keep: no row at all
+        # Nothing to prove and nothing to keep: no row at all, and what the person typed
+        # before answering (an email, a phone number) is masked in Rasa's tracker store.
+        redact_tracker_contact_details(session, sender_id=sender_id)
+        return None
     if contact is None:
         conversation = conversation or ensure_conversation(
             session, sender_id=sender_id, channel=channel
@@ -339,6 +342,8 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
     recommendation = recommend_for_goal(session, goal=goal, limit=limit)
     contact = contact_for(session, sender_id=sender_id)
     if contact is not None and has_consent(session, contact_id=contact.id, purpose=HEALTH):
+        if contact.wellness_goal is not None and contact.wellness_goal != goal:
+            _record_goal_change(session, contact=contact, sender_id=sender_id, goal=goal)
         contact.wellness_goal = goal
         interaction = record_interaction(
             session,
@@ -357,6 +362,29 @@ def show_recommendations(session: Session, *, sender_id: str, goal: str, limit: 
         # Without health-data consent the goal (and what it implies) is not kept.
         record_interaction(session, sender_id=sender_id, kind="recommendation", detail={})
     return recommendation
+
+
+def _record_goal_change(session: Session, *, contact: Contact, sender_id: str, goal: str) -> None:
+    """The person changed their mind ("actually I meant diabetes"): an event with its ledger
+    entry, so the profile's history of health data can be proved like a consent."""
+    interaction = record_interaction(
+        session,
+        sender_id=sender_id,
+        kind="goal_changed",
+        detail={"from": contact.wellness_goal, "to": goal},
+    )
+    ledger.append(
+        session,
+        entity_type="wellness_goal",
+        entity_id=interaction.id,
+        action="changed",
+        record={
+            "contact_id": contact.id,
+            "interaction_id": interaction.id,
+            "from": contact.wellness_goal,
+            "to": goal,
+        },
+    )
 
 
 # --- withdrawal and data-subject rights ---------------------------------------------------
@@ -510,6 +538,60 @@ def _erase_conversations(session: Session, *, contact_id: int) -> None:
 def delete_tracker_rows(session: Session, *, sender_id: str, before: datetime | None = None) -> int:
     """Delete this sender's rows from Rasa's SQL tracker store (if it lives in this database)."""
     return tracker_events.delete_sender(session, sender_id=sender_id, before=before)
+
+
+PERSONAL_ENTITIES = ("email", "phone", "name")
+PERSONAL_SLOTS = ("email", "phone", "name")
+
+
+def redact_tracker_contact_details(session: Session, *, sender_id: str) -> int:
+    """Mask emails and phone numbers in this sender's stored user messages (text, entities)
+    and clear personal slots; returns how many tracker rows were rewritten."""
+    from backend.logging_setup import redact_text
+
+    changed = 0
+    for row_id, type_name, event in tracker_events.personal_events(session, sender_id=sender_id):
+        new = _redacted_event(event, type_name, redact_text)
+        if new != event:
+            tracker_events.rewrite_event(session, row_id=row_id, event=new)
+            changed += 1
+    return changed
+
+
+def _redacted_event(event: dict, type_name: str, redact) -> dict:
+    event = json.loads(json.dumps(event))  # a deep copy to compare with
+    if type_name == "slot":
+        if event.get("name") in PERSONAL_SLOTS and event.get("value") is not None:
+            event["value"] = None
+        return event
+    if isinstance(event.get("text"), str):
+        event["text"] = redact(event["text"])
+    parse = event.get("parse_data") or {}
+    if isinstance(parse.get("text"), str):
+        parse["text"] = redact(parse["text"])
+    for found in parse.get("entities") or []:
+        if found.get("entity") in PERSONAL_ENTITIES:
+            found["value"] = f"<{found['entity']}>"
+    return event
+
+
+def expire_unconsented_trackers(
+    session: Session, *, older_than: datetime, keep: set[str] = frozenset()
+) -> dict:
+    """Delete the tracker rows of chats that never accepted the privacy policy, once their last
+    message is older than `older_than`. Chats in `keep` (e.g. those a lead points to: the team
+    may still need the transcript) and chats with a contact are kept."""
+    stale = tracker_events.silent_senders(session, since=older_than)
+    keep = set(keep) | set(
+        session.execute(
+            select(Conversation.sender_id).where(Conversation.contact_id.is_not(None))
+        ).scalars()
+    )
+    senders = [sender for sender in stale if sender not in keep]
+    rows = sum(
+        delete_tracker_rows(session, sender_id=sender, before=older_than) for sender in senders
+    )
+    return {"conversations": len(senders), "tracker_rows": rows}
 
 
 def finish_tracker_erasures(session: Session) -> dict:

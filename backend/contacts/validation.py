@@ -1,4 +1,4 @@
-"""Email and phone validation with short, human reasons for the chat.
+"""Name, email and phone validation with short, human reasons for the chat.
 
 email-validator checks syntax (deliverability is off: no DNS from the chat path);
 phonenumbers normalises to E.164 using the shop's default region for local numbers.
@@ -7,6 +7,7 @@ phonenumbers normalises to E.164 using the shop's default region for local numbe
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -94,3 +95,31 @@ def check_phone(raw: str | None, *, default_region: str) -> Checked:
             None, "that isn't a valid number; please include the country code, like +1 415 555 0123"
         )
     return Checked(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+MAX_NAME = 100  # characters, after trimming
+# "my name is ...", "I'm ...", "call me ..." before the name itself.
+_NAME_PREFIX = re.compile(
+    r"^(?:my name is|my name's|name is|name:|i am|i'm|im|it's|its|call me|this is)\s+", re.I
+)
+_NAME_PUNCT = set(" -'.\u2019\u02bc")  # space, hyphen, apostrophes, initials' dots
+_URL_LIKE = re.compile(r"(?:https?:|www\.|\.(?:com|net|org|io)\b)", re.I)
+
+
+def check_name(raw: str | None) -> Checked:
+    """What a person types as their name, in any script: letters and combining marks, with
+    spaces, hyphens, apostrophes and initials' dots; no digits, emails or links."""
+    text = unicodedata.normalize("NFC", " ".join((raw or "").split()))
+    text = _NAME_PREFIX.sub("", text).strip(" ,!")
+    if not text or not any(ch.isalpha() for ch in text):
+        return Checked(None, "I didn't catch a name")
+    if len(text) > MAX_NAME:
+        return Checked(None, f"that's longer than a name can be here ({MAX_NAME} characters)")
+    if "@" in text or _URL_LIKE.search(text):
+        return Checked(None, "that looks like an email address or a link, not a name")
+    if any(ch.isdigit() for ch in text):
+        return Checked(None, "a name can't contain digits")
+    for ch in text:
+        if not (ch.isalpha() or unicodedata.category(ch).startswith("M") or ch in _NAME_PUNCT):
+            return Checked(None, "a name can only have letters, spaces, hyphens and apostrophes")
+    return Checked(text.rstrip("."))

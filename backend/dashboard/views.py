@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from backend.api.deps import session_dep, settings_dep
+from backend.api.deps import RowId, session_dep, settings_dep
 from backend.auth import web as auth_web
 from backend.auth.models import ROLES, StaffUser
 from backend.auth.service import log_access
@@ -124,7 +124,7 @@ INBOX_NOTICES = {
 
 @router.get("/dashboard/leads/{lead_id}/conversation")
 def conversation_page(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     staff: StaffUser = Depends(lead_readers),
     session: Session = Depends(session_dep),

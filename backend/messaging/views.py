@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from backend.api.deps import session_dep, settings_dep
+from backend.api.deps import public_quota, session_dep, settings_dep
 from backend.config import Settings
 from backend.messaging import gate, service
 
@@ -30,7 +30,7 @@ def _page(request: Request, settings: Settings, *, status_code: int = 200, **val
     )
 
 
-@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse, dependencies=[public_quota])
 def unsubscribe_page(token: str, request: Request, settings: Settings = Depends(settings_dep)):
     try:
         service.check_unsubscribe_token(settings, token)
@@ -39,7 +39,7 @@ def unsubscribe_page(token: str, request: Request, settings: Settings = Depends(
     return _page(request, settings)
 
 
-@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse, dependencies=[public_quota])
 def unsubscribe(
     token: str,
     request: Request,

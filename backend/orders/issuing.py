@@ -217,9 +217,14 @@ def issue_credit_note(
     now: datetime | None = None,
 ) -> CreditNote:
     issued = now or _now()
-    count = session.execute(
-        select(func.count(CreditNote.id)).where(CreditNote.order_id == order.id)
-    ).scalar_one()
+    count, credited = session.execute(
+        select(
+            func.count(CreditNote.id), func.coalesce(func.sum(CreditNote.amount_minor), 0)
+        ).where(CreditNote.order_id == order.id)
+    ).one()
+    if not 0 < amount_minor <= order.total_minor - credited:
+        # The last guard: credit notes never add up to more than the invoice.
+        raise ValueError("a credit note must be positive and within what the invoice has left")
     note = CreditNote(
         number=f"CN-{invoice.number.removeprefix('INV-')}-{count + 1:02d}",
         order_id=order.id,

@@ -133,3 +133,23 @@ class ProcessedWebhookEvent(Base):
     event_id = Column(String(200), nullable=False)
     event_type = Column(String(80), nullable=False)
     received_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class PaymentDispute(Base):
+    """A chargeback on an order's payment (Stripe charge.dispute.*): one row per dispute,
+    updated as the provider reports it; money movements are also ledger entries."""
+
+    __tablename__ = "payment_disputes"
+
+    id = Column(Integer, primary_key=True)
+    order_id = Column(Integer, ForeignKey("orders.id"), nullable=False, index=True)
+    provider = Column(String(20), nullable=False)
+    provider_ref = Column(String(200), unique=True, nullable=False)  # Stripe: dp_...
+    payment_ref = Column(String(200))
+    amount_minor = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    reason = Column(String(60))
+    status = Column(String(40), nullable=False)  # provider's status: needs_response, won, lost...
+    opened_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    closed_at = Column(DateTime(timezone=True))

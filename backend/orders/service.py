@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend import bus
+from backend import bus, ledger
 from backend.catalog.models import Product
 from backend.config import Settings
 from backend.events import OrderPaid
@@ -32,6 +32,7 @@ from backend.orders.models import (
     Order,
     OrderItem,
     Payment,
+    PaymentDispute,
     ProcessedWebhookEvent,
     Receipt,
 )
@@ -109,6 +110,9 @@ class PaymentEvent:
     currency: str | None = None
     refunded_total_minor: int | None = None  # refunded: cumulative amount refunded
     refund_ref: str | None = None
+    dispute_ref: str | None = None  # dispute: the provider's dispute id
+    dispute_status: str | None = None
+    dispute_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -414,10 +418,16 @@ def handle_payment_event(session: Session, *, settings: Settings, event: Payment
             )
     except IntegrityError:
         return "duplicate event"  # the same event, handled concurrently by another worker
-    order = session.execute(
-        select(Order).where(Order.public_id == event.order_public_id).with_for_update()
-    ).scalar_one_or_none()
+    order = _event_order(session, event)
     if order is None:
+        if event.kind == "dispute":
+            _incident(
+                session,
+                "dispute_without_payment",
+                "critical",
+                event.order_public_id or str(event.payment_ref),
+                {"provider": event.provider, "dispute": event.dispute_ref},
+            )
         if event.kind == "completed":
             _incident(
                 session,
@@ -432,6 +442,7 @@ def handle_payment_event(session: Session, *, settings: Settings, event: Payment
         "expired": _on_expired,
         "failed": _on_failed,
         "refunded": _on_refunded,
+        "dispute": _on_dispute,
     }.get(event.kind)
     if handler is None:
         return "ignored"
@@ -445,6 +456,23 @@ def handle_payment_event(session: Session, *, settings: Settings, event: Payment
         outcome=outcome,
     )
     return outcome
+
+
+def _event_order(session: Session, event: PaymentEvent) -> Order | None:
+    """The event's order, locked: by public id, else (disputes name only the payment) through
+    the payment's provider reference."""
+    query = select(Order).with_for_update()
+    if event.order_public_id:
+        return session.execute(
+            query.where(Order.public_id == event.order_public_id)
+        ).scalar_one_or_none()
+    if event.payment_ref:
+        return session.execute(
+            query.join(Payment, Payment.order_id == Order.id).where(
+                Payment.provider_ref == event.payment_ref
+            )
+        ).scalar_one_or_none()
+    return None
 
 
 def _incident(
@@ -530,9 +558,114 @@ def _on_refunded(session: Session, settings: Settings, order: Order, event: Paym
     delta = (event.refunded_total_minor or 0) - order.refunded_minor
     if delta <= 0:
         return "refund already recorded"
+    refundable = refundable_minor(session, order)
+    if delta > refundable:
+        # Never a credit note above what was paid: record what can be true, flag the rest.
+        _incident(
+            session,
+            "refund_exceeds_payment",
+            "critical",
+            order.public_id,
+            {
+                "provider": event.provider,
+                "reported_refunded_minor": event.refunded_total_minor,
+                "paid_minor": _paid_minor(session, order),
+                "already_refunded_minor": order.refunded_minor,
+                "credited_minor": max(refundable, 0),
+            },
+        )
+        if refundable <= 0:
+            return "refund above the payment; nothing left to credit"
+        delta = refundable
     ref = event.refund_ref or f"{event.payment_ref}:refunded:{event.refunded_total_minor}"
     _record_refund(session, settings, order, delta, ref, "refunded at the payment provider")
     return order.status
+
+
+def _paid_minor(session: Session, order: Order) -> int:
+    return session.execute(
+        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+            Payment.order_id == order.id, Payment.status == "succeeded"
+        )
+    ).scalar_one()
+
+
+def refundable_minor(session: Session, order: Order) -> int:
+    """What can still be refunded: what was paid (at most the invoice total) minus refunds."""
+    return min(_paid_minor(session, order), order.total_minor) - order.refunded_minor
+
+
+# --- disputes (chargebacks) -----------------------------------------------------------
+DISPUTE_CLOSED = ("won", "lost", "warning_closed", "charge_refunded")
+
+
+def _on_dispute(session: Session, settings: Settings, order: Order, event: PaymentEvent) -> str:
+    """Record the dispute on the order; open an incident when it starts; ledger every change
+    of where the money stands (held by the card network, returned, or lost)."""
+    dispute = session.execute(
+        select(PaymentDispute).where(PaymentDispute.provider_ref == event.dispute_ref)
+    ).scalar_one_or_none()
+    now = _now()
+    if dispute is None:
+        dispute = PaymentDispute(
+            order_id=order.id,
+            provider=event.provider,
+            provider_ref=event.dispute_ref,
+            payment_ref=event.payment_ref,
+            amount_minor=event.amount_minor or 0,
+            currency=(event.currency or order.currency).upper(),
+            reason=(event.dispute_reason or "")[:60] or None,
+            status=event.dispute_status,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(dispute)
+        session.flush()
+        _incident(
+            session,
+            "payment_disputed",
+            "critical",
+            order.public_id,
+            {
+                "provider": event.provider,
+                "dispute": dispute.provider_ref,
+                "amount_minor": dispute.amount_minor,
+                "reason": dispute.reason,
+                "status": dispute.status,
+            },
+        )
+        _ledger_dispute(session, order, dispute, "opened")
+        return f"dispute {dispute.status}"
+    if dispute.order_id != order.id:
+        return "ignored (dispute belongs to another order)"
+    if dispute.status == event.dispute_status:
+        return "dispute unchanged"
+    dispute.status = event.dispute_status
+    dispute.updated_at = now
+    if event.amount_minor is not None:
+        dispute.amount_minor = event.amount_minor
+    if dispute.status in DISPUTE_CLOSED and dispute.closed_at is None:
+        dispute.closed_at = now
+        _ledger_dispute(session, order, dispute, f"closed_{dispute.status}")
+    session.flush()
+    return f"dispute {dispute.status}"
+
+
+def _ledger_dispute(session: Session, order: Order, dispute: PaymentDispute, action: str) -> None:
+    ledger.append(
+        session,
+        entity_type="payment_dispute",
+        entity_id=dispute.provider_ref,
+        action=action,
+        record={
+            "order": order.public_id,
+            "dispute": dispute.provider_ref,
+            "payment_ref": dispute.payment_ref,
+            "amount_minor": dispute.amount_minor,
+            "currency": dispute.currency,
+            "status": dispute.status,
+        },
+    )
 
 
 # --- refunds --------------------------------------------------------------------------
@@ -575,7 +708,7 @@ def refund(
         raise OrderError(
             f"This order is {STATUS_TEXT.get(order.status, order.status)}; nothing to refund."
         )
-    remaining = order.total_minor - order.refunded_minor
+    remaining = refundable_minor(session, order)
     amount = remaining if amount_minor is None else int(amount_minor)
     if not 0 < amount <= remaining:
         raise OrderError(f"The refund must be between 1 and {remaining} (minor units).")

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.api.deps import session_dep, settings_dep
+from backend.api.deps import public_quota, session_dep, settings_dep, webhook_quota
 from backend.config import Settings
 from backend.logging_setup import log_event
 from backend.money import format_minor
@@ -31,7 +31,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message})
 
 
-@router.post("/webhooks/stripe")
+@router.post("/webhooks/stripe", dependencies=[webhook_quota])
 async def stripe_webhook(request: Request, settings: Settings = Depends(settings_dep)):
     """Verify at the edge (nothing stored on failure), then one handler call in one transaction."""
     if not settings.configured("stripe_webhook_secret"):
@@ -39,12 +39,19 @@ async def stripe_webhook(request: Request, settings: Settings = Depends(settings
     payload = await request.body()
     try:
         event = webhooks.verify(
-            payload, request.headers.get("stripe-signature"), settings.stripe_webhook_secret
+            payload,
+            request.headers.get("stripe-signature"),
+            settings.stripe_webhook_secret,
+            tolerance=settings.stripe_signature_tolerance_seconds,
         )
     except webhooks.BadSignature as exc:
         log_event(log, "webhook refused", logging.WARNING, provider="stripe", reason=str(exc))
         return _error(400, f"invalid webhook signature: {exc}")
-    payment_event = webhooks.to_payment_event(event)
+    try:
+        payment_event = webhooks.to_payment_event(event)
+    except webhooks.BadEvent as exc:
+        log_event(log, "webhook refused", logging.WARNING, provider="stripe", reason=str(exc))
+        return _error(400, f"malformed Stripe event: {exc}")
     if payment_event is None:
         return JSONResponse({"received": True, "outcome": "ignored"})
     session: Session = request.app.state.session_factory()
@@ -101,7 +108,7 @@ def _sandbox_page(
     )
 
 
-@router.get("/sandbox/pay/{public_id}", response_class=HTMLResponse)
+@router.get("/sandbox/pay/{public_id}", response_class=HTMLResponse, dependencies=[public_quota])
 def sandbox_pay_page(
     public_id: str,
     request: Request,
@@ -116,7 +123,7 @@ def sandbox_pay_page(
     return _sandbox_page(request, session, settings, order)
 
 
-@router.post("/sandbox/pay/{public_id}", response_class=HTMLResponse)
+@router.post("/sandbox/pay/{public_id}", response_class=HTMLResponse, dependencies=[public_quota])
 def sandbox_pay(
     public_id: str,
     request: Request,
@@ -162,7 +169,7 @@ def sandbox_pay(
     return _sandbox_page(request, session, settings, order, message)
 
 
-@router.get("/api/orders/{public_id}/receipt.pdf")
+@router.get("/api/orders/{public_id}/receipt.pdf", dependencies=[public_quota])
 def receipt_pdf(public_id: str, session: Session = Depends(session_dep)):
     """The receipt of a paid order; the unguessable public id is the only key."""
     try:

@@ -19,7 +19,6 @@ commit: the request commits once.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend import chat_ids
 from backend.auth.models import StaffUser
 from backend.config import Settings
 from backend.contacts import lookup
@@ -52,7 +52,6 @@ MAX_REPLY = 1600  # Twilio's limit for one SMS/WhatsApp body
 MAX_SUBJECT = 200
 CHAT = "chat"  # the web chat window: the widget fetches staff replies (chat_replies)
 REPLY_CHANNELS = (*gate.CHANNELS, CHAT)
-WEB_CHAT_ID = re.compile(r"web-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # action → {status before: status after}; a status missing here means "not allowed now".
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -269,7 +268,7 @@ def _reply_in_chat(
 
 def is_web_chat(conversation_id: str | None) -> bool:
     """A chat of the website widget (its ids are "web-" + a random UUID), not WhatsApp/SMS."""
-    return bool(conversation_id and WEB_CHAT_ID.fullmatch(conversation_id))
+    return chat_ids.is_web_chat(conversation_id)
 
 
 def chat_replies(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from backend.api.deps import session_dep, settings_dep
+from backend.api.deps import MAX_ROW_ID, RowId, session_dep, settings_dep
 from backend.auth.models import StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
@@ -58,7 +58,7 @@ def _lead(lead: Lead) -> dict:
 
 
 class AssignIn(BaseModel):
-    staff_id: int | None = None  # default: the caller
+    staff_id: int | None = Field(None, ge=1, le=MAX_ROW_ID)  # default: the caller
 
 
 class NoteIn(BaseModel):
@@ -94,7 +94,7 @@ def _act(request: Request, settings: Settings, call):
 
 @router.post("/api/admin/leads/{lead_id}/assign")
 def assign_api(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     body: AssignIn | None = None,
     staff: StaffUser = Depends(actors),
@@ -112,7 +112,7 @@ def assign_api(
 
 @router.post("/api/admin/leads/{lead_id}/contacted")
 def contacted_api(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     body: NoteIn | None = None,
     staff: StaffUser = Depends(actors),
@@ -130,7 +130,7 @@ def contacted_api(
 
 @router.post("/api/admin/leads/{lead_id}/close")
 def close_api(
-    lead_id: int,
+    lead_id: RowId,
     body: CloseIn,
     request: Request,
     staff: StaffUser = Depends(actors),
@@ -147,7 +147,7 @@ def close_api(
 
 @router.post("/api/admin/leads/{lead_id}/reopen")
 def reopen_api(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     body: NoteIn | None = None,
     staff: StaffUser = Depends(actors),
@@ -163,7 +163,7 @@ def reopen_api(
 
 @router.post("/api/admin/leads/{lead_id}/notes")
 def note_api(
-    lead_id: int,
+    lead_id: RowId,
     body: TextIn,
     request: Request,
     staff: StaffUser = Depends(actors),
@@ -180,7 +180,7 @@ def note_api(
 
 @router.post("/api/admin/leads/{lead_id}/reply")
 def reply_api(
-    lead_id: int,
+    lead_id: RowId,
     body: ReplyIn,
     request: Request,
     staff: StaffUser = Depends(actors),
@@ -213,7 +213,7 @@ def reply_api(
 
 @router.post("/api/admin/leads/{lead_id}/hand-back")
 def hand_back_api(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     staff: StaffUser = Depends(actors),
     session: Session = Depends(session_dep),
@@ -229,7 +229,7 @@ def hand_back_api(
 
 @router.get("/api/admin/leads/{lead_id}/activity")
 def activity_api(
-    lead_id: int,
+    lead_id: RowId,
     staff: StaffUser = Depends(readers),
     session: Session = Depends(session_dep),
 ) -> dict:
@@ -244,7 +244,7 @@ def activity_api(
 
 @router.get("/api/admin/leads/{lead_id}/conversation")
 def conversation_api(
-    lead_id: int,
+    lead_id: RowId,
     staff: StaffUser = Depends(readers),
     session: Session = Depends(session_dep),
 ) -> dict:
@@ -262,7 +262,7 @@ FORM_ACTIONS = ("assign", "contacted", "close", "reopen", "note", "reply", "hand
 
 @router.post("/dashboard/leads/{lead_id}/{action}")
 def lead_form(
-    lead_id: int,
+    lead_id: RowId,
     action: str,
     request: Request,
     csrf_token: str = Form("", alias="csrf"),

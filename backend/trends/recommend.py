@@ -1,8 +1,11 @@
 """Recommendations for a wellness goal: catalog relevance blended with current trend scores.
 
-Catalog relevance decides who is in (active products tagged with the goal); stock and
-trend scores decide the order. Every answer carries the disclaimer (general information
-only; the FDA/DSHEA wording when a supplement is among the products).
+Catalog relevance decides who is in (active products tagged with the goal) and comes first in
+the order: a product whose main goal is this one (first in its `goals`) before one that only
+also helps; then available before out of stock, current trend score, more stock, lower price.
+Every answer carries the disclaimer (general information only; the FDA/DSHEA wording when a
+supplement is among the products). Text built from trend headlines passes the compliance
+filter (backend/trends/compliance.py): no drug names or disease claims reach a customer.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend.catalog.models import Product
 from backend.db import utcnow
+from backend.trends.compliance import public_topic
 from backend.trends.models import Trend, TrendMatch
 
 DSHEA_DISCLAIMER = (
@@ -49,6 +53,7 @@ class Recommendation:
     bundle_name: str | None
     trending_topics: list[str]
     disclaimer: str
+    goal_label: str = ""
 
 
 def normalize_goal(goal: str) -> str:
@@ -56,8 +61,13 @@ def normalize_goal(goal: str) -> str:
     return "_".join(goal.strip().lower().replace("-", " ").split())
 
 
+# How a goal is named to the customer: the chat's button wording, never a disease name.
+GOAL_LABELS = {"diabetes": "blood sugar support"}
+
+
 def goal_label(goal: str) -> str:
-    return normalize_goal(goal).replace("_", " ")
+    goal = normalize_goal(goal)
+    return GOAL_LABELS.get(goal, goal.replace("_", " "))
 
 
 def product_disclaimer(product: Product) -> str:
@@ -67,8 +77,18 @@ def product_disclaimer(product: Product) -> str:
     return f"{own} {GENERAL_DISCLAIMER}".strip() if GENERAL_DISCLAIMER not in own else own
 
 
-def _short(topic: str, limit: int = 70) -> str:
-    return topic if len(topic) <= limit else topic[: limit - 1].rsplit(" ", 1)[0] + "…"
+def goal_fit(product: Product, goal: str) -> int:
+    """2: the product's main goal; 1: one of its goals; 0: not for this goal."""
+    goals = list(product.goals or [])
+    if not goals or goal not in goals:
+        return 0
+    return 2 if goals[0] == goal else 1
+
+
+def _shown_topic(trend: Trend, product: Product | None = None) -> str | None:
+    """The trend's headline as a customer may read it (see compliance.public_topic)."""
+    hints = list(product.keywords or []) if product is not None else []
+    return public_topic(trend.topic, hints=hints)
 
 
 def _goal_products(session: Session, goal: str) -> list[Product]:
@@ -110,8 +130,15 @@ def recommend_for_goal(session: Session, *, goal: str, limit: int = 3) -> Recomm
         topic_score[trend.topic] = max(topic_score[trend.topic], score)
 
     def rank(p: Product) -> tuple:
-        # in stock first, then trend score, then more stock, then name (stable, deterministic)
-        return (p.stock <= 0, -trend_score.get(p.id, 0.0), -p.stock, p.name)
+        # goal fit, in stock, trend score, more stock, lower price, name (deterministic)
+        return (
+            -goal_fit(p, goal),
+            p.stock <= 0,
+            -trend_score.get(p.id, 0.0),
+            -p.stock,
+            p.price_minor,
+            p.name,
+        )
 
     ranked = sorted(products, key=rank)
     chosen = ranked[:limit]
@@ -120,9 +147,9 @@ def recommend_for_goal(session: Session, *, goal: str, limit: int = 3) -> Recomm
     recommended = []
     for p in chosen:
         why = f"matches your goal {label}"
-        if p.id in best_topic:
-            trend = best_topic[p.id][1]
-            why += f"; trending now: {_short(trend.topic)} ({trend.source})"
+        topic = _shown_topic(best_topic[p.id][1], p) if p.id in best_topic else None
+        if topic:
+            why += f"; trending now: {topic} ({best_topic[p.id][1].source})"
         if p.stock <= 0:
             why += "; currently out of stock"
         recommended.append(
@@ -139,7 +166,12 @@ def recommend_for_goal(session: Session, *, goal: str, limit: int = 3) -> Recomm
         )
 
     bundle_skus, bundle_name = _bundle(ranked, by_id, products_of_trend, matches, label)
-    topics = [t for t, _ in sorted(topic_score.items(), key=lambda kv: (-kv[1], kv[0]))][:5]
+    topics = []
+    for headline, _ in sorted(topic_score.items(), key=lambda kv: (-kv[1], kv[0])):
+        shown = public_topic(headline)
+        if shown and shown not in topics:
+            topics.append(shown)
+    topics = topics[:5]
     any_supplement = any(p.is_supplement for p in chosen) or any(
         by_id[i].is_supplement for i in by_id if by_id[i].sku in bundle_skus
     )
@@ -153,6 +185,7 @@ def recommend_for_goal(session: Session, *, goal: str, limit: int = 3) -> Recomm
         bundle_name=bundle_name,
         trending_topics=topics,
         disclaimer=disclaimer,
+        goal_label=label,
     )
 
 
@@ -179,7 +212,8 @@ def _bundle(
             pair_score.items(), key=lambda kv: (kv[1], -by_id[kv[0][0]].id, -by_id[kv[0][1]].id)
         )
         skus = sorted([by_id[a].sku, by_id[b].sku])
-        return skus, f"Trending together: {pair_topic[(a, b)][1]}"
+        topic = public_topic(pair_topic[(a, b)][1])
+        return skus, f"Trending together: {topic}" if topic else f"{label.capitalize()} pair"
     in_stock = [p for p in ranked if p.stock > 0][:2]
     if len(in_stock) == 2:
         return [p.sku for p in in_stock], f"{label.capitalize()} starter pair"
@@ -208,12 +242,13 @@ def trending_for_goal(session: Session, *, goal: str | None = None, limit: int =
     seen: set[str] = set()
     result = []
     for score, trend in ordered:
-        if trend.topic in seen:  # the same topic from two sources: show the strongest once
+        topic = _shown_topic(trend)
+        if not topic or topic in seen:  # the same topic twice: show the strongest once
             continue
-        seen.add(trend.topic)
+        seen.add(topic)
         result.append(
             {
-                "topic": trend.topic,
+                "topic": topic,
                 "source": trend.source,
                 "score": round(score, 3),
                 "url": trend.url,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,28 @@ from sqlalchemy import func, select, text
 
 from backend import ledger, migrations
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
+from backend.config import load_settings
 from backend.contacts.models import ConsentEvent, Contact, Conversation, Interaction
 from backend.contacts.service import finish_tracker_erasures
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.sales.models import Lead
-from tests.helpers import free_port, start_action_server, start_rasa, stop_group
+from tests.helpers import (
+    RASA_TOKEN,
+    WEB_REST_CREDENTIALS,
+    chat_env,
+    chat_message,
+    free_port,
+    start_action_server,
+    start_rasa,
+    stop_group,
+    web_chat,
+)
 
 pytestmark = pytest.mark.rasa
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "current.tar.gz"
 STARTUP_SECONDS = 240  # model loading on a busy 2-core machine
+SHOP_ORIGIN = "http://shop.test:8000"  # PUBLIC_BASE_URL of this stack: the only CORS origin
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, name: str, log: Path) -> None:
@@ -63,13 +74,15 @@ def stack(tmp_path_factory):
         "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
         f"  url: {db_url}\n"
     )
-    (tmp / "credentials.yml").write_text("rest:\n")
+    (tmp / "credentials.yml").write_text(WEB_REST_CREDENTIALS)
     env = {
         **os.environ,
+        **chat_env(),
         "DATABASE_URL": db_url,
         "SANIC_HOST": "127.0.0.1",
         "HTS_ENV_FILE": "/nonexistent/.env",
         "TAX_RATE_PERCENT": "0",
+        "PUBLIC_BASE_URL": f"{SHOP_ORIGIN}/",
     }
     actions = start_action_server(action_port, env=env, log=tmp / "actions.log")
     rasa = start_rasa(
@@ -80,12 +93,13 @@ def stack(tmp_path_factory):
         endpoints=tmp / "endpoints.yml",
         credentials=tmp / "credentials.yml",
         api=True,
+        settings=load_settings(env, dotenv=False),
     )
     try:
         wait_until_up(
             f"http://127.0.0.1:{action_port}/health", actions, "action server", tmp / "actions.log"
         )
-        wait_until_up(f"http://127.0.0.1:{rasa_port}/status", rasa, "rasa", tmp / "rasa.log")
+        wait_until_up(f"http://127.0.0.1:{rasa_port}/", rasa, "rasa", tmp / "rasa.log")
         yield f"http://127.0.0.1:{rasa_port}", factory
     finally:
         stop_group(rasa)
@@ -96,12 +110,11 @@ def stack(tmp_path_factory):
 class Chat:
     def __init__(self, base: str):
         self.url = f"{base}/webhooks/rest/webhook"
-        self.sender = f"e2e-{uuid.uuid4().hex[:12]}"
+        self.chat = web_chat()
+        self.sender = self.chat.sender
 
     def say(self, message: str) -> str:
-        response = requests.post(
-            self.url, json={"sender": self.sender, "message": message}, timeout=60
-        )
+        response = requests.post(self.url, json=chat_message(self.chat, message), timeout=60)
         assert response.status_code == 200
         replies = response.json()
         assert replies, f"no reply to {message!r} (an action failed?)"
@@ -181,6 +194,13 @@ def test_declined_privacy_keeps_the_chat_useful_and_stores_nothing(stack):
         assert conversation is None
         assert count(s, Contact, Contact.email == "decline@example.com") == 0
         assert count(s, Lead, Lead.conversation_id == chat.sender) == 0
+        # what was typed before the decline is masked in Rasa's tracker store
+        stored = "\n".join(
+            s.execute(
+                text("SELECT data FROM events WHERE sender_id = :s"), {"s": chat.sender}
+            ).scalars()
+        )
+        assert "decline@example.com" not in stored and "<email>" in stored
 
 
 def test_emergency_gets_guidance_first_and_is_flagged(stack):
@@ -200,11 +220,11 @@ def test_emergency_gets_guidance_first_and_is_flagged(stack):
         )
 
 
-def test_a_person_asked_for_without_contact_details_gets_no_empty_promise(stack):
+def test_a_person_asked_for_in_a_website_chat_is_answered_in_its_window(stack):
     base, factory = stack
     chat = Chat(base)
     reply = chat.say("can i talk to a real person please")
-    assert "no way to reach you yet" in reply and "will reply" not in reply
+    assert "will reply here in this chat" in reply  # a website chat: staff answer in its window
     assert "privacy policy" in chat.say("/request_callback")  # the call-back path, consent first
     with session_scope(factory) as s:
         lead = s.execute(select(Lead).where(Lead.conversation_id == chat.sender)).scalar_one()
@@ -213,3 +233,168 @@ def test_a_person_asked_for_without_contact_details_gets_no_empty_promise(stack)
             select(Conversation).where(Conversation.sender_id == chat.sender)
         ).scalar_one()
         assert conversation.handed_off
+
+
+GOAL_QUESTION = "What would you like support with?"
+
+
+def test_checkout_asked_before_consent_is_resumed_with_its_product_and_quantity(stack):
+    base, factory = stack
+    chat = Chat(base)
+    assert "privacy policy" in chat.say("buy 2 of the blood pressure support kit")
+    assert "What name" in chat.say("/affirm")  # no health question, goal or picks in between
+    assert "email address" in chat.say("Zbigniew Brzęczyszczykiewicz")
+    assert "offers" in chat.say("zb@example.com")
+    assert "receipts" in chat.say("/deny")
+    confirm = chat.say("/affirm")
+    assert "2 × Blood Pressure Support Kit" in confirm and "payment link" in confirm
+    assert "Which product" not in confirm and "How many" not in confirm
+    assert "Pay securely here" in chat.say("/affirm")  # 7 turns from the first message
+    from backend.orders.models import Order, OrderItem
+
+    with session_scope(factory) as s:
+        contact = s.execute(select(Contact).where(Contact.email == "zb@example.com")).scalar_one()
+        assert contact.name == "Zbigniew Brzęczyszczykiewicz"
+        item = s.execute(
+            select(OrderItem).join(Order).where(Order.contact_id == contact.id)
+        ).scalar_one()
+        assert (item.sku, item.quantity) == ("BP-001", 2)
+
+
+def test_changing_ones_mind_changes_the_picks_and_the_stored_goal(stack):
+    base, factory = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    assert GOAL_QUESTION in chat.say("/affirm")
+    first = chat.say("I want to lose weight")
+    assert "Weight Loss Support Bundle" in first
+    second = chat.say("actually I meant diabetes")
+    assert "blood sugar support" in second and "Weight Loss Support Bundle" not in second
+    with session_scope(factory) as s:
+        conversation = s.execute(
+            select(Conversation).where(Conversation.sender_id == chat.sender)
+        ).scalar_one()
+        assert s.get(Contact, conversation.contact_id).wellness_goal == "diabetes"
+        change = s.execute(
+            select(Interaction).where(
+                Interaction.conversation_id == conversation.id,
+                Interaction.kind == "goal_changed",
+            )
+        ).scalar_one()
+        assert change.detail == {"from": "weight_loss", "to": "diabetes"}
+        assert ledger.latest_for(s, entity_type="wellness_goal", entity_id=change.id)
+        assert ledger.verify(s).ok
+
+
+def test_a_goal_the_assistant_did_not_catch_is_asked_once(stack):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/affirm")
+    reply = chat.say("/choose_goal")  # a goal choice without a goal
+    assert reply.count(GOAL_QUESTION) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zbigniew Brzęczyszczykiewicz",
+        "José María",
+        "Anne-Marie O'Neil",
+        "Madonna",
+        "Иван Петров",
+        "王芳",
+        "محمد",
+    ],
+)
+def test_uncommon_real_names_are_taken_as_names(stack, name):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/deny")
+    chat.say('/choose_goal{"goal":"anti_aging"}')
+    assert "What name" in chat.say("/request_callback")
+    reply = chat.say(name)
+    assert "email address" in reply and "can't help" not in reply
+
+
+def test_talk_to_a_human_still_leaves_the_name_question(stack):
+    base, factory = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/deny")
+    chat.say('/choose_goal{"goal":"anti_aging"}')
+    assert "What name" in chat.say("/request_callback")
+    chat.say("talk to a human")
+    with session_scope(factory) as s:
+        assert count(s, Lead, Lead.conversation_id == chat.sender, Lead.kind == "handoff") == 1
+
+
+def test_gibberish_twice_in_a_row_offers_a_person(stack):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/deny")
+    chat.say('/choose_goal{"goal":"anti_aging"}')
+    response = requests.post(
+        chat.url, json=chat_message(chat.chat, "asdkjh qwpoeiru zzxv"), timeout=60
+    ).json()
+    assert not any(b["payload"] == "/request_human" for r in response for b in r.get("buttons", []))
+    response = requests.post(
+        chat.url, json=chat_message(chat.chat, "lkjsdf mnbvc qwoeiu"), timeout=60
+    ).json()
+    assert any(b["payload"] == "/request_human" for r in response for b in r.get("buttons", []))
+
+
+# --- the edge: who may speak, what Rasa's HTTP API allows --------------------------------------
+
+
+def events_of(factory, sender: str) -> int:
+    with session_scope(factory) as s:
+        return s.execute(
+            text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender}
+        ).scalar_one()
+
+
+def test_a_website_chat_cannot_speak_as_a_whatsapp_customer(stack):
+    base, factory = stack
+    url = f"{base}/webhooks/rest/webhook"
+    victim = "whatsapp:+14155550123"
+    chat = web_chat()
+    forged = [
+        {"sender": victim, "message": "what data do you have about me?"},
+        {**chat_message(chat, "delete my data"), "sender": victim},
+        {**chat_message(chat, "hi"), "sender": web_chat().sender},  # another visitor's id
+    ]
+    for body in forged:
+        refused = requests.post(url, json=body, timeout=30)
+        assert refused.status_code == 403 and refused.json()["error"], body["sender"]
+    assert events_of(factory, victim) == 0  # Rasa never saw the messages
+    for body in ([chat_message(chat, "hi")], "hi"):  # a JSON array or string: 400, not 500
+        assert requests.post(url, json=body, timeout=30).status_code == 400
+    too_long = requests.post(url, json=chat_message(chat, "a" * 2001), timeout=30)
+    assert too_long.status_code == 413 and "shorten" in too_long.json()["error"]
+    assert events_of(factory, chat.sender) == 0
+
+
+def test_rasa_http_api_needs_the_token_and_allows_only_the_shop_origin(stack):
+    base, _ = stack
+    tracker = f"{base}/conversations/{web_chat().sender}/tracker"
+    assert requests.get(tracker, timeout=30).status_code == 401
+    assert (
+        requests.get(tracker, params={"token": "wrong-token-123456"}, timeout=30).status_code == 401
+    )
+    assert requests.get(tracker, params={"token": RASA_TOKEN}, timeout=30).status_code == 200
+    # CORS: even with the token, a browser on another origin may not read Rasa's answers.
+    for path in ("/status", "/webhooks/rest/"):
+        url, token = f"{base}{path}", {"token": RASA_TOKEN}
+        foreign = requests.get(
+            url, params=token, headers={"Origin": "https://evil.test"}, timeout=30
+        )
+        assert "Access-Control-Allow-Origin" not in foreign.headers
+        shop = requests.get(url, params=token, headers={"Origin": SHOP_ORIGIN}, timeout=30)
+        assert shop.headers.get("Access-Control-Allow-Origin") == SHOP_ORIGIN

@@ -10,7 +10,6 @@ two forked workers show the Redis lock store is in use.
 from __future__ import annotations
 
 import subprocess
-import uuid
 
 import pytest
 import requests
@@ -21,7 +20,16 @@ from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import ROOT, load_settings
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.supervisor import rasa_env
-from tests.helpers import free_port, start_action_server, start_rasa, stop_group, wait_http
+from tests.helpers import (
+    chat_env,
+    chat_message,
+    free_port,
+    start_action_server,
+    start_rasa,
+    stop_group,
+    wait_http,
+    web_chat,
+)
 
 MODEL = ROOT / "models" / "current.tar.gz"
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres, pytest.mark.redis]
@@ -45,6 +53,8 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
     )
     env = {
         **rasa_env(settings),
+        **chat_env(),
+        "RATE_LIMIT_CHAT_PER_SENDER": "3",  # counted in Redis, across both workers
         "HTS_ENV_FILE": "/nonexistent/.env",
         "DATABASE_URL": pg_url,
         "REDIS_URL": redis_url,
@@ -65,15 +75,23 @@ def test_two_workers_postgres_tracker_and_redis_lock_store(pg_url, redis_url, tm
     try:
         wait_http(f"http://127.0.0.1:{action_port}/health", timeout=120, proc=actions)
         wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=240, proc=rasa)
-        senders = [f"scale-{uuid.uuid4().hex[:8]}" for _ in range(4)]
-        for sender in senders:
+        url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
+        chats = [web_chat() for _ in range(4)]
+        senders = [chat.sender for chat in chats]
+        for chat in chats:
             for message in ("hi", "what products do you have"):
-                reply = requests.post(
-                    f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
-                    json={"sender": sender, "message": message},
-                    timeout=60,
-                )
+                reply = requests.post(url, json=chat_message(chat, message), timeout=60)
                 assert reply.status_code == 200 and reply.json(), (message, reply.text)
+        # The per-chat quota is shared by the two workers (Redis): the 4th message is refused
+        # whichever worker takes it, with a fresh connection each time.
+        chat = web_chat()
+        answers = [
+            requests.post(url, json=chat_message(chat, "hi"), timeout=60).status_code
+            for _ in range(3)
+        ]
+        refused = requests.post(url, json=chat_message(chat, "hi"), timeout=60)
+        assert answers == [200, 200, 200]
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
         with engine.connect() as conn:
             stored = conn.execute(
                 text("SELECT sender_id, count(*) FROM events GROUP BY sender_id")

@@ -15,6 +15,7 @@ import sys
 import pytest
 from werkzeug.wrappers import Response
 
+from backend.chat_ids import verify_chat_id
 from backend.config import ROOT
 from tests.helpers import backend_cli, free_port, wait_http
 
@@ -26,6 +27,7 @@ pytestmark = [
         reason="chromium is not installed (scripts/test.sh installs Debian's package)",
     ),
 ]
+CHAT_SECRET = "chat-id-secret-for-browser-tests"
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -44,6 +46,13 @@ def fake_rasa(httpserver):
     def handler(request):
         body = json.loads(request.data)
         received.append(body)
+        if body["message"] == "server says too long":
+            return Response(
+                json.dumps({"error": "message too long"}),
+                status=413,
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*"},
+            )
         if body["message"] == "a person please":
             replies = [
                 {"recipient_id": body["sender"], "text": "A colleague will reply here."},
@@ -95,6 +104,7 @@ def shop(tmp_path, fake_rasa):
         "HTS_ENV_FILE": "/nonexistent/.env",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
         "RASA_URL": rasa_url,
+        "CHAT_ID_SECRET": CHAT_SECRET,
     }
     assert backend_cli("db", "upgrade", env=env).returncode == 0
     port = free_port()
@@ -113,6 +123,16 @@ def shop(tmp_path, fake_rasa):
         proc.wait(timeout=10)
 
 
+def open_chat(pw, shop: str):
+    """The shop page in chromium with the chat opened and greeted (consent buttons shown)."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    page = browser.new_page()
+    page.goto(shop)
+    page.click("text=Chat with us")
+    page.wait_for_selector(".msg.buttons button")
+    return browser, page
+
+
 def test_widget_greets_shows_buttons_and_sends_messages(shop, fake_rasa, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -126,6 +146,11 @@ def test_widget_greets_shows_buttons_and_sends_messages(shop, fake_rasa, tmp_pat
         page.click("text=Chat with us")
         page.wait_for_selector(".msg.buttons button")
         assert page.locator("a[href='http://127.0.0.1/privacy']").count() == 1
+        # one greeting, the bot's: no "Hi" bubble on the visitor's side
+        assert page.locator(".msg.user").count() == 0
+        assert page.locator(".msg.bot").all_inner_texts() == [
+            "Hi! Read our policy at http://127.0.0.1/privacy"
+        ]
         page.click("text=I accept")
         page.wait_for_selector("text=echo /affirm")
         page.fill("#chat-input", "hello there")
@@ -138,6 +163,26 @@ def test_widget_greets_shows_buttons_and_sends_messages(shop, fake_rasa, tmp_pat
     messages = [r["message"] for r in received]
     assert messages == ["/greet", "/affirm", "hello there"]
     assert len({r["sender"] for r in received}) == 1  # one conversation per browser
+    # ... whose id the backend issued and signed, sent with its token every time
+    assert all(verify_chat_id(r["sender"], r["token"], secret=CHAT_SECRET) for r in received)
+
+
+def test_too_long_messages_are_explained_not_sent(shop, fake_rasa):
+    from playwright.sync_api import sync_playwright
+
+    _, received = fake_rasa
+    with sync_playwright() as pw:
+        browser, page = open_chat(pw, shop)
+        page.fill("#chat-input", "x" * 2001)
+        page.press("#chat-input", "Enter")
+        page.wait_for_selector("text=too long, please shorten it")
+        assert page.input_value("#chat-input") == "x" * 2001  # kept, to shorten
+        page.fill("#chat-input", "server says too long")  # the channel's 413
+        page.press("#chat-input", "Enter")
+        page.wait_for_function("document.querySelectorAll('.msg.error').length == 2")
+        assert "please shorten it" in page.locator(".msg.error").nth(1).text_content()
+        browser.close()
+    assert [r["message"] for r in received] == ["/greet", "server says too long"]
 
 
 def test_a_staff_reply_appears_in_the_chat_window_after_a_handoff(shop, tmp_path):
@@ -148,11 +193,7 @@ def test_a_staff_reply_appears_in_the_chat_window_after_a_handoff(shop, tmp_path
     from backend.sales.models import ChatReply, Lead
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page()
-        page.goto(shop)
-        page.click("text=Chat with us")
-        page.wait_for_selector(".msg.buttons button")
+        browser, page = open_chat(pw, shop)
         page.fill("#chat-input", "a person please")
         page.press("#chat-input", "Enter")
         page.wait_for_selector("text=A colleague will reply here.")

@@ -149,6 +149,18 @@ async def test_accepting_privacy_creates_the_contact_with_proof(db, settings):
     assert count(db, Contact) == 1 and ledger.verify(db).checked == 1
 
 
+@pytest.mark.parametrize("purpose", ["checkout", "callback"])
+async def test_a_checkout_asked_before_consent_resumes_right_after_the_privacy_answer(purpose):
+    form = consent.ValidateOnboardingForm()
+    slots = {"privacy_consent": True, "contact_purpose": purpose}
+    assert await form.required_slots(
+        ["privacy_consent", "health_consent", "goal"],
+        CollectingDispatcher(),
+        tracker(slots=slots),
+        DOMAIN,
+    ) == ["privacy_consent"]
+
+
 async def test_declining_privacy_stores_nothing_and_skips_health_consent(db):
     form = consent.ValidateOnboardingForm()
     messages, events = await run(
@@ -211,7 +223,11 @@ async def test_recommendations_show_price_stock_why_bundle_and_disclaimer(db):
     await consent_given()
     messages, events = await run(
         recommend.Recommend(),
-        tracker(intent="choose_goal", slots={"goal": "weight_loss", "privacy_consent": True}),
+        tracker(
+            intent="choose_goal",
+            entities=[("goal", "weight_loss")],
+            slots={"goal": "weight_loss", "privacy_consent": True},
+        ),
     )
     text = messages[0]["text"]
     assert "$" in text and "Why:" in text and "in stock" in text
@@ -229,10 +245,70 @@ async def test_recommendations_show_price_stock_why_bundle_and_disclaimer(db):
 async def test_recommendations_without_consent_store_nothing(db):
     messages, _ = await run(
         recommend.Recommend(),
-        tracker(intent="choose_goal", slots={"goal": "diabetes", "privacy_consent": False}),
+        tracker(
+            intent="choose_goal",
+            entities=[("goal", "diabetes")],
+            slots={"goal": "diabetes", "privacy_consent": False},
+        ),
     )
     assert "Why:" in messages[0]["text"]
+    assert "blood sugar support" in messages[0]["text"] and "diabetes" not in messages[0]["text"]
     assert count(db, Conversation) == 0
+
+
+async def test_changing_ones_mind_shows_the_new_goals_picks_and_changes_the_stored_goal(db):
+    await consent_given()
+    weight = {"goal": "weight_loss", "privacy_consent": True, "health_consent": True}
+    await run(
+        recommend.Recommend(),
+        tracker(intent="choose_goal", entities=[("goal", "weight_loss")], slots=weight),
+    )
+    # "actually I meant diabetes": the goal entity has already refilled the slot
+    messages, _ = await run(
+        recommend.Recommend(),
+        tracker(
+            text="actually I meant diabetes",
+            intent="choose_goal",
+            entities=[("goal", "diabetes")],
+            slots={**weight, "goal": "diabetes"},
+        ),
+    )
+    text = messages[0]["text"]
+    assert "blood sugar support" in text and "Weight Loss Support Bundle" not in text
+    db.expire_all()
+    assert db.execute(select(Contact.wellness_goal)).scalar_one() == "diabetes"
+    changes = db.execute(
+        select(ledger.LedgerEntry).where(ledger.LedgerEntry.entity_type == "wellness_goal")
+    ).scalars()
+    assert [e.action for e in changes] == ["changed"] and ledger.verify(db).ok
+
+
+async def test_a_goal_choice_without_a_known_goal_asks_instead_of_repeating_old_picks():
+    messages, _ = await run(
+        recommend.Recommend(),
+        tracker(
+            text="actually I meant the other one",
+            intent="choose_goal",
+            slots={"goal": "weight_loss", "privacy_consent": False},
+        ),
+    )
+    assert len(messages) == 1 and "Why:" not in messages[0]["text"]
+    assert messages[0]["text"] == asks.GOAL_QUESTION and len(messages[0]["buttons"]) == 4
+
+
+async def test_inside_the_onboarding_form_an_unknown_goal_is_not_asked_twice():
+    messages, _ = await run(
+        recommend.Recommend(),
+        tracker(
+            text="wieght loss",
+            intent="choose_goal",
+            loop="onboarding_form",
+            slots={"privacy_consent": True},
+        ),
+    )
+    # the form asks the goal question right after: here only a short apology, no buttons
+    assert [m.get("buttons") or [] for m in messages] == [[]]
+    assert asks.GOAL_QUESTION not in texts(messages)
 
 
 async def test_product_pitch_gives_way_to_the_safety_net(db):
@@ -403,6 +479,34 @@ async def test_invalid_phone_is_reasked_and_valid_one_normalised(settings):
         ),
     )
     assert SlotSet("phone", "+14155550123") in events
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Zbigniew Brzęczyszczykiewicz",
+        "José María",
+        "Anne-Marie O'Neil",
+        "Madonna",
+        "Иван Петров",
+        "王芳",
+        "محمد",
+    ],
+)
+async def test_uncommon_real_names_are_accepted(typed):
+    _, events = await run(
+        contact.ValidateContactForm(), tracker(loop="contact_form", slot_events=[("name", typed)])
+    )
+    assert SlotSet("name", typed) in events
+
+
+async def test_a_name_with_digits_is_reasked_with_the_reason():
+    messages, events = await run(
+        contact.ValidateContactForm(),
+        tracker(loop="contact_form", slot_events=[("name", "call me at 0415 555")]),
+    )
+    assert SlotSet("name", None) in events
+    assert texts(messages) == "Sorry, a name can't contain digits."
 
 
 async def test_name_and_channels_are_cleaned():
@@ -702,6 +806,37 @@ async def test_fallback_consults_the_safety_net_first(db):
         safety.Fallback(), tracker(text="chest pain pls help", intent="nlu_fallback")
     )
     assert "911" in messages[0]["text"]
+
+
+async def test_out_of_scope_twice_in_a_row_offers_a_person():
+    def said(text, intent):
+        return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}}
+
+    messages, _ = await run(safety.OutOfScope(), tracker(text="qwpoeiru", intent="out_of_scope"))
+    assert "can't help with that" in messages[0]["text"] and not messages[0].get("buttons")
+    for earlier in ("out_of_scope", "nlu_fallback"):
+        messages, _ = await run(
+            safety.OutOfScope(),
+            tracker(text="zxcvbn", intent="out_of_scope", history=[said("asdfgh", earlier)]),
+        )
+        assert messages[0]["buttons"] == [
+            {"title": "Talk to a person", "payload": "/request_human"}
+        ]
+    messages, _ = await run(
+        safety.Fallback(),
+        tracker(text="zxcvbn", intent="nlu_fallback", history=[said("asdf", "out_of_scope")]),
+    )
+    assert messages[0]["buttons"][0]["payload"] == "/request_human"
+    # an understood turn in between starts the count again
+    messages, _ = await run(
+        safety.OutOfScope(),
+        tracker(
+            text="zxcvbn",
+            intent="out_of_scope",
+            history=[said("asdf", "out_of_scope"), said("hi", "greet")],
+        ),
+    )
+    assert not messages[0].get("buttons")
 
 
 async def test_fallback_rephrase_once_then_offer_a_person():

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 
 from backend import ledger
 from backend.contacts import service
-from backend.contacts.jobs import erase_chat_trackers
+from backend.contacts.jobs import erase_chat_trackers, expire_unconsented_chats
 from backend.contacts.models import (
     ConsentEvent,
     Contact,
@@ -223,6 +223,37 @@ def test_goal_is_stored_only_with_health_consent(session):
     assert contact.wellness_goal is None
 
 
+def test_changing_the_goal_changes_the_stored_goal_with_an_event_and_ledger_entry(session):
+    from backend.catalog.service import SAMPLE_CATALOG, load_catalog
+
+    load_catalog(session, source=str(SAMPLE_CATALOG))
+    contact = accept(session)
+    service.record_consent(
+        session,
+        sender_id="s1",
+        purpose="health_data",
+        channel="chat",
+        granted=True,
+        wording=service.HEALTH_WORDING,
+        version=V,
+    )
+    entries_before = ledger.verify(session).checked
+    service.show_recommendations(session, sender_id="s1", goal="weight_loss")
+    assert ledger.verify(session).checked == entries_before  # a first goal is no change
+    rec = service.show_recommendations(session, sender_id="s1", goal="diabetes")
+    assert rec.goal == "diabetes" and contact.wellness_goal == "diabetes"
+    change = session.execute(
+        select(Interaction).where(Interaction.kind == "goal_changed")
+    ).scalar_one()
+    assert change.detail == {"from": "weight_loss", "to": "diabetes"}
+    entry = ledger.latest_for(session, entity_type="wellness_goal", entity_id=change.id)
+    assert entry is not None and entry.action == "changed"
+    report = ledger.verify(session)
+    assert report.ok and report.checked == entries_before + 1
+    service.show_recommendations(session, sender_id="s1", goal="diabetes")  # same goal again
+    assert ledger.verify(session).checked == entries_before + 1
+
+
 def test_recommendations_without_privacy_consent_store_nothing(session):
     from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 
@@ -403,3 +434,77 @@ def test_access_summary_counts_the_contacts_orders(session):
     session.add(Order(contact_id=None, currency="USD", subtotal_minor=5, total_minor=5))
     session.flush()
     assert service.access_summary(session, sender_id="s1").orders == 2
+
+
+def _user_event(session, sender, data, *, type_name="user", timestamp=1.0):
+    import json
+
+    session.execute(
+        text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
+        {"s": sender, "t": type_name, "ts": timestamp, "d": json.dumps(data)},
+    )
+
+
+def _stored(session, sender) -> str:
+    rows = session.execute(
+        text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender}
+    ).scalars()
+    return "\n".join(rows)
+
+
+def test_declining_privacy_masks_contact_details_typed_before_in_the_tracker(session):
+    _tracker_table(session)  # "s1", "s1", "other": {"text": "jane@example.com"}
+    typed = "hi, my email is jane.doe@example.com and my cell is +1 415 555 0123"
+    _user_event(
+        session,
+        "s1",
+        {
+            "event": "user",
+            "text": typed,
+            "parse_data": {
+                "text": typed,
+                "intent": {"name": "inform"},
+                "entities": [
+                    {"entity": "email", "value": "jane.doe@example.com"},
+                    {"entity": "phone", "value": "+1 415 555 0123"},
+                    {"entity": "goal", "value": "weight_loss"},
+                ],
+            },
+        },
+    )
+    _user_event(session, "s1", {"event": "slot", "name": "email", "value": "j@example.com"},
+                type_name="slot")  # fmt: skip
+    assert (
+        service.record_privacy(
+            session, sender_id="s1", channel="rest", granted=False, wording=WORDING, version=V
+        )
+        is None
+    )
+    stored = _stored(session, "s1")
+    for secret in ("jane.doe@example.com", "415 555 0123", "jane@example.com", "j@example.com"):
+        assert secret not in stored
+    assert "hi, my email is <email> and my cell is <phone>" in stored
+    assert '"value": "weight_loss"' in stored  # not personal: kept
+    assert "jane@example.com" in _stored(session, "other")  # another chat is untouched
+    assert count(session, Contact) == count(session, ConsentEvent) == 0
+
+
+def test_chats_without_consent_expire_after_the_retention_period(session, settings):
+    from datetime import timedelta
+
+    from backend.db import utcnow
+
+    _tracker_table(session)
+    now = utcnow()
+    old, recent = (now - timedelta(hours=100)).timestamp(), (now - timedelta(hours=1)).timestamp()
+    for sender, at in [("anon-old", old), ("anon-new", recent), ("lead-old", old), ("s1", old)]:
+        _user_event(session, sender, {"event": "user", "text": "hello"}, timestamp=at)
+    accept(session, sender="s1")  # consented: kept under the contact's own rules
+    session.add(Lead(conversation_id="lead-old", kind="handoff", priority="normal"))
+    session.flush()
+    assert settings.unconsented_chat_retention_hours == 72
+    counts = expire_unconsented_chats(session, settings)
+    senders = set(session.execute(text("SELECT sender_id FROM events")).scalars())
+    # "other" only has rows from 1970 (timestamp 1.0): long expired
+    assert senders == {"anon-new", "lead-old", "s1"}
+    assert counts == {"conversations": 2, "tracker_rows": 2}

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from backend.api.app import create_app
 from backend.auth import service as auth
+from backend.chat_ids import sign_chat_id
 from backend.contacts import service as contacts
 from backend.contacts.models import Conversation
 from backend.db import session_scope, utcnow
@@ -26,12 +27,15 @@ from tests.integration.messaging_support import make_contact, make_settings
 from tests.integration.test_dashboard import PASSWORD, bearer, login, make_keys
 
 TOKEN = "rasa-test-token-123"
+CHAT_SECRET = "chat-id-secret-for-tests-0123"
 WA_SENDER = "whatsapp:+14155550123"
 
 
 @pytest.fixture
 def rasa_settings(db_url, httpserver):
-    return make_settings(db_url, RASA_URL=httpserver.url_for("/"), RASA_TOKEN=TOKEN)
+    return make_settings(
+        db_url, RASA_URL=httpserver.url_for("/"), RASA_TOKEN=TOKEN, CHAT_ID_SECRET=CHAT_SECRET
+    )
 
 
 def _client(settings, session_factory):
@@ -506,6 +510,11 @@ def test_reply_channels_are_what_the_gate_would_allow_chat_channel_first(session
 WEB_SENDER = "web-2f1c7a9e-5b3d-4c8e-9a71-0d4e6b2c8f13"
 
 
+def chat_token(sender: str = WEB_SENDER) -> dict[str, str]:
+    """The header the widget sends with its chat id's token (issued by POST /chat/session)."""
+    return {"X-Chat-Token": sign_chat_id(sender, secret=CHAT_SECRET)}
+
+
 def test_a_reply_to_an_anonymous_web_chat_is_shown_in_its_window(
     client, keys, session_factory, httpserver
 ):
@@ -519,18 +528,27 @@ def test_a_reply_to_an_anonymous_web_chat_is_shown_in_its_window(
     assert r.json()["message"]["channel"] == "chat"
     assert r.json()["lead"]["status"] == "contacted"
     # The widget of that chat (and only it) gets the reply, once per `after`.
-    first = client.get(f"/chat/{WEB_SENDER}/replies")
+    first = client.get(f"/chat/{WEB_SENDER}/replies", headers=chat_token())
     assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
     body = first.json()
     assert [m["text"] for m in body["replies"]] == ["Hi! Yes, the magnesium is vegan."]
     assert body["with_team"] is True
     last = body["replies"][-1]["id"]
-    assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["replies"] == []
+    replies_after = f"/chat/{WEB_SENDER}/replies?after={last}"
+    assert client.get(replies_after, headers=chat_token()).json()["replies"] == []
     other = "web-00000000-0000-4000-8000-000000000000"
-    assert client.get(f"/chat/{other}/replies").json() == {"replies": [], "with_team": False}
+    assert client.get(f"/chat/{other}/replies", headers=chat_token(other)).json() == {
+        "replies": [],
+        "with_team": False,
+    }
+    # Without this chat's token (none, another chat's), nothing: the id alone proves nothing.
+    for headers in ({}, chat_token(other), {"X-Chat-Token": "0" * 64}):
+        assert client.get(f"/chat/{WEB_SENDER}/replies", headers=headers).status_code == 404
     for bad in (WA_SENDER, "web-1", "../admin"):
-        assert client.get(f"/chat/{bad}/replies").status_code == 404
-    assert client.get(f"/chat/{WEB_SENDER}/replies?after=-1").status_code == 404
+        assert client.get(f"/chat/{bad}/replies", headers=chat_token(bad)).status_code == 404
+    assert (
+        client.get(f"/chat/{WEB_SENDER}/replies?after=-1", headers=chat_token()).status_code == 404
+    )
     with session_scope(session_factory) as s:
         act = s.execute(select(LeadActivity).where(LeadActivity.action == "replied")).scalar_one()
         assert act.detail["channel"] == "chat"
@@ -541,14 +559,14 @@ def test_a_reply_to_an_anonymous_web_chat_is_shown_in_its_window(
         f"/conversations/{WEB_SENDER}/tracker/events", method="POST"
     ).respond_with_json({"sender_id": WEB_SENDER, "paused": False, "events": []})
     assert client.post(f"/api/admin/leads/{lead_id}/hand-back", headers=bearer(keys["sales"]))
-    assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["with_team"] is True
+    assert client.get(replies_after, headers=chat_token()).json()["with_team"] is True
     closed = client.post(
         f"/api/admin/leads/{lead_id}/close",
         json={"reason": "answered"},
         headers=bearer(keys["sales"]),
     )
     assert closed.status_code == 200, closed.text
-    assert client.get(f"/chat/{WEB_SENDER}/replies?after={last}").json()["with_team"] is False
+    assert client.get(replies_after, headers=chat_token()).json()["with_team"] is False
 
 
 def test_chat_is_a_choice_only_for_web_chats(client, keys, session_factory):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.contacts.validation import check_email, check_phone, email_reason
+from backend.contacts.validation import Checked, check_email, check_name, check_phone, email_reason
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,41 @@ def test_phone_with_country_code_ignores_default_region():
 def test_invalid_phones_get_a_reason(raw, reason):
     checked = check_phone(raw, default_region="US")
     assert not checked.ok and checked.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        ("Zbigniew Brzęczyszczykiewicz", "Zbigniew Brzęczyszczykiewicz"),
+        ("José María", "José María"),
+        ("Jose\u0301 Mari\u0301a", "José María"),  # combining accents are marks, kept (NFC)
+        ("Anne-Marie O'Neil", "Anne-Marie O'Neil"),
+        ("Anne-Marie O\u2019Neil", "Anne-Marie O\u2019Neil"),
+        ("Madonna", "Madonna"),
+        ("Иван Петров", "Иван Петров"),
+        ("王芳", "王芳"),
+        ("محمد", "محمد"),
+        ("my name is  J. R. R. Tolkien", "J. R. R. Tolkien"),
+        ("  I'm Nguyễn Thị Minh Khai ", "Nguyễn Thị Minh Khai"),
+    ],
+)
+def test_real_names_in_any_script_are_accepted(typed, name):
+    assert check_name(typed) == Checked(name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("", "I didn't catch a name"),
+        ("123", "I didn't catch a name"),
+        ("R2D2", "a name can't contain digits"),
+        ("jane@example.com", "that looks like an email address or a link, not a name"),
+        ("see www.spam.example", "that looks like an email address or a link, not a name"),
+        ("http://x.io", "that looks like an email address or a link, not a name"),
+        ("a" * 101, "that's longer than a name can be here (100 characters)"),
+        ("Jane <script>", "a name can only have letters, spaces, hyphens and apostrophes"),
+        ("Jane; DROP TABLE", "a name can only have letters, spaces, hyphens and apostrophes"),
+    ],
+)
+def test_non_names_are_refused_with_a_reason(typed, reason):
+    assert check_name(typed) == Checked(None, reason)

@@ -1,7 +1,9 @@
 import sys
 
-from backend.config import load_settings
-from backend.supervisor import Proc, rasa_env, run_all
+import pytest
+
+from backend.config import ConfigError, load_settings
+from backend.supervisor import Proc, processes, rasa_env, run_all
 
 
 def test_crashed_process_is_reported_and_the_others_stopped(capsys):
@@ -41,3 +43,57 @@ def test_rasa_env_uses_backend_database_and_redis_lock_store(monkeypatch):
     assert default["LOCK_STORE_TYPE"] == "in_memory" and default["TRACKER_DB_URL"].startswith(
         "sqlite:///"
     )
+
+
+def rasa_argv(**env: str) -> list[str]:
+    settings = load_settings(
+        {"RASA_TOKEN": "rasa-token-0123456789", "CHAT_ID_SECRET": "chat-secret-0123456789", **env},
+        dotenv=False,
+    )
+    [rasa] = [p for p in processes(settings) if p.name == "rasa"]
+    return rasa.argv
+
+
+def option(argv: list[str], name: str) -> str:
+    assert argv.count(name) == 1, name
+    return argv[argv.index(name) + 1]
+
+
+def test_rasa_api_always_needs_the_token_and_cors_allows_only_the_shop():
+    argv = rasa_argv(PUBLIC_BASE_URL="https://shop.example.org/base/")
+    assert option(argv, "--auth-token") == "rasa-token-0123456789"
+    assert option(argv, "--cors") == "https://shop.example.org"
+    assert "*" not in argv
+    assert option(rasa_argv(), "--cors") == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize("missing", ["RASA_TOKEN", "CHAT_ID_SECRET"])
+def test_without_rasa_token_or_chat_secret_nothing_starts(missing):
+    values = {"RASA_TOKEN": "rasa-token-0123456789", "CHAT_ID_SECRET": "chat-secret-0123456789"}
+    del values[missing]
+    with pytest.raises(ConfigError, match=missing):
+        processes(load_settings(values, dotenv=False))
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"RASA_TOKEN": "short"}, "RASA_TOKEN must be at least"),
+        ({"CHAT_ID_SECRET": "short"}, "CHAT_ID_SECRET must be at least"),
+        ({"PUBLIC_BASE_URL": "shop.example.org"}, "PUBLIC_BASE_URL"),
+        ({"CHAT_MAX_MESSAGE_CHARS": "0"}, "CHAT_MAX_MESSAGE_CHARS"),
+        ({"RATE_LIMIT_CHAT_PER_IP": "-1"}, "RATE_LIMIT_CHAT_PER_IP"),
+        (
+            {
+                "APP_ENV": "production",
+                "SESSION_SECRET": "s" * 32,
+                "RASA_TOKEN": "r" * 32,
+                "ADMIN_PASSWORD": "p" * 16,
+            },
+            "CHAT_ID_SECRET is required",
+        ),
+    ],
+)
+def test_hardening_settings_are_strict(env, problem):
+    with pytest.raises(ConfigError, match=problem):
+        load_settings(env, dotenv=False)

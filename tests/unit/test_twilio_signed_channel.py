@@ -369,3 +369,20 @@ def test_env_example_values_leave_the_channel_not_configured(monkeypatch, restor
     monkeypatch.setattr(twilio_signed, "get_settings", lambda: load_settings(env, dotenv=False))
     channel = SignedTwilioInput.from_credentials(None)
     assert not channel.configured and channel.sender is None
+
+
+async def test_webhook_quota_per_ip_is_429_with_retry_after(monkeypatch):
+    from backend import config
+
+    monkeypatch.setenv("RATE_LIMIT_WEBHOOK_PER_IP", "2")
+    config.reset_settings_cache()
+    try:
+        agent = ScriptedAgent()
+        async with served(make_channel(), agent) as client:
+            answers = [(await post(client, twilio_form(f"hi {n}"))).status_code for n in range(3)]
+            refused = await post(client, twilio_form("hi again"))
+    finally:
+        config.reset_settings_cache()
+    assert answers[:2] == [200, 200] and answers[2] == 429
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert agent.texts == ["hi 0", "hi 1"]

@@ -1,29 +1,33 @@
 // Chat widget for the shop page: talks to Rasa's REST channel (rasa run --cors).
-// Keeps one sender id per browser (localStorage) so the conversation survives reloads.
+// Its chat id and token come from the backend once (POST /chat/session) and stay in
+// localStorage, so the conversation survives reloads; Rasa accepts only ids the backend signed.
 // After a handoff to the team it asks the backend every few seconds for staff replies
-// (GET /chat/<sender>/replies) until the chat is handed back to the bot.
+// (GET /chat/<sender>/replies with the token) until the chat is handed back to the bot.
 (function () {
   "use strict";
   var root = document.getElementById("chat-widget");
   if (!root) return;
   var endpoint = (root.dataset.rasaUrl || "http://127.0.0.1:5005").replace(/\/$/, "") + "/webhooks/rest/webhook";
   var api = (root.dataset.apiUrl || "").replace(/\/$/, ""); // default: this page's origin
+  var maxChars = parseInt(root.dataset.maxChars || "2000", 10);
   var senderKey = "hts-sender-id";
+  var tokenKey = "hts-chat-token";
   var teamKey = "hts-with-team"; // last staff reply shown, while the chat is with the team
-  var sender = localStorage.getItem(senderKey);
-  if (!sender || !/^web-[0-9a-f-]{36}$/.test(sender)) {
-    sender = "web-" + uuid4();
-    localStorage.setItem(senderKey, sender);
-  }
+  var TOO_LONG = "Your message is too long, please shorten it (at most " + maxChars + " characters).";
+  var TOO_FAST = "You're sending messages very quickly. Please wait a moment and try again.";
 
-  function uuid4() {
-    // The chat id is the only key to its staff replies: 122 random bits, also on plain http
-    // (where crypto.randomUUID is missing).
-    if (crypto.randomUUID) return crypto.randomUUID();
-    var b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  // The chat id and its token, issued by the backend (asked once, then kept).
+  function chatId(renew) {
+    var sender = localStorage.getItem(senderKey), token = localStorage.getItem(tokenKey);
+    if (!renew && sender && token) return Promise.resolve({ sender: sender, token: token });
+    return fetch(api + "/chat/session", { method: "POST" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (chat) {
+        localStorage.setItem(senderKey, chat.sender);
+        localStorage.setItem(tokenKey, chat.token);
+        localStorage.removeItem(teamKey); // a new chat is not with the team
+        return chat;
+      });
   }
 
   root.innerHTML =
@@ -78,15 +82,30 @@
     });
   }
 
+  function post(message, renew) {
+    return chatId(renew).then(function (chat) {
+      return fetch(endpoint, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sender: chat.sender, token: chat.token, message: message, metadata: { channel: "web" } })
+      });
+    }).then(function (r) {
+      // 403: the id is no longer accepted (e.g. the shop rotated its key): one new chat, once.
+      if (r.status === 403 && !renew) return post(message, true);
+      return r;
+    });
+  }
+
   function send(message, shown) {
-    add(shown || message, "user");
+    if (shown !== null) add(shown || message, "user"); // null: the widget's own greeting
     var waiting = add("…", "bot typing");
-    fetch(endpoint, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: sender, message: message, metadata: { channel: "web" } })
-    })
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    post(message)
+      .then(function (r) {
+        if (r.status === 413) { var e = new Error(TOO_LONG); e.shown = true; throw e; }
+        if (r.status === 429) { var f = new Error(TOO_FAST); f.shown = true; throw f; }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
       .then(function (replies) {
         waiting.remove();
         if (!replies.length) add("Sorry, something went wrong on our side. Please try again.", "bot error");
@@ -96,9 +115,9 @@
           if (r.custom && r.custom.handoff) withTeam();
         });
       })
-      .catch(function () {
+      .catch(function (err) {
         waiting.remove();
-        add("The assistant is not reachable right now. Please try again in a moment.", "bot error");
+        add(err.shown ? err.message : "The assistant is not reachable right now. Please try again in a moment.", "bot error");
       });
   }
 
@@ -110,7 +129,10 @@
 
   function fetchReplies() {
     var after = localStorage.getItem(teamKey) || "0";
-    fetch(api + "/chat/" + encodeURIComponent(sender) + "/replies?after=" + encodeURIComponent(after))
+    var sender = localStorage.getItem(senderKey), token = localStorage.getItem(tokenKey);
+    if (!sender || !token) return;
+    fetch(api + "/chat/" + encodeURIComponent(sender) + "/replies?after=" + encodeURIComponent(after),
+          { headers: { "X-Chat-Token": token } })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (data) {
         data.replies.forEach(function (r) {
@@ -131,13 +153,15 @@
     var open = panel.hidden;
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
-    if (open && !started) { started = true; send("/greet", "Hi"); }
+    // The opening greeting is the bot's alone: no "Hi" bubble as if the visitor had said it.
+    if (open && !started) { started = true; send("/greet", null); }
     if (open) input.focus();
   });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     var text = input.value.trim();
     if (!text) return;
+    if (text.length > maxChars) { add(TOO_LONG, "bot error"); return; } // kept in the box to shorten
     input.value = "";
     send(text);
   });

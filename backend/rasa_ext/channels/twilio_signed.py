@@ -42,6 +42,7 @@ from backend import twilio_api
 from backend.config import ConfigError, get_settings, is_placeholder
 from backend.integrations import IntegrationError
 from backend.logging_setup import install_record_redaction, log_event
+from backend.rasa_ext.channels.web import webhook_quota
 
 log = logging.getLogger(__name__)
 
@@ -417,6 +418,7 @@ class SignedTwilioInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("twilio_signed_webhook", __name__)
+        over_quota = webhook_quota()  # per IP, before any work (RATE_LIMIT_WEBHOOK_PER_IP)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -424,6 +426,9 @@ class SignedTwilioInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            limited = over_quota(request)
+            if limited is not None:
+                return limited
             params = _form_params(request)
             refused = self.refusal(request, params)
             if refused is not None:
