@@ -118,7 +118,7 @@ def schedule_follow_up(
         )
     spec = content.template(template)
     purpose = purpose or spec.purpose
-    if purpose not in content.PURPOSES:
+    if purpose not in (content.MARKETING, content.TRANSACTIONAL):
         raise FollowUpError("purpose must be marketing or transactional")
     if spec.purpose == content.MARKETING and purpose != content.MARKETING:
         raise FollowUpError(f"template {template} is marketing: it cannot be sent as {purpose}")

@@ -1,0 +1,41 @@
+"""What a consent withdrawal means for messaging: scheduled follow-ups of that purpose and
+channel are cancelled at once and queued messages are blocked (the gate would refuse them at
+send time anyway, but staff must not see them as pending)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from backend.crm.models import OutboxMessage
+from backend.messaging.models import FollowUp
+from backend.privacy.registry import register_withdraw_hook
+
+
+@register_withdraw_hook
+def cancel_pending(
+    session: Session, *, contact_ids: tuple[int, ...], purpose: str, channels: tuple[str, ...]
+) -> int:
+    cancelled = session.execute(
+        update(FollowUp)
+        .where(
+            FollowUp.contact_id.in_(contact_ids),
+            FollowUp.status == "scheduled",
+            FollowUp.purpose == purpose,
+            FollowUp.channel.in_(channels),
+        )
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    blocked = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.contact_id.in_(contact_ids),
+            OutboxMessage.status == "pending",
+            OutboxMessage.purpose == purpose,
+            OutboxMessage.kind.in_(channels),
+        )
+        .values(status="blocked", last_error=f"blocked: {purpose} consent withdrawn")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return (cancelled or 0) + (blocked or 0)
