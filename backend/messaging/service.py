@@ -19,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
+from backend.contacts import rights
 from backend.contacts import service as contacts
 from backend.contacts.models import ConsentEvent, Contact
 from backend.crm import outbox
-from backend.crm import service as crm
 from backend.crm.models import OutboxMessage
 from backend.db import utcnow
 from backend.messaging import content, gate
@@ -289,27 +289,22 @@ def withdraw_marketing_once(
     """Withdraw marketing on every channel not already withdrawn (plus transactional ones).
 
     Idempotent: a channel whose latest decision is already a withdrawal gets no new event, so a
-    link clicked twice or a STOP reported twice leaves one set of events.
+    link clicked twice or a STOP reported twice leaves one set of events. The person's scheduled
+    follow-ups are cancelled and queued messages blocked at once (contacts.rights.withdraw).
     """
-    events = gate._consent_events(session, contact_id=contact.id)
-    wanted = [(contacts.MARKETING, channel) for channel in contacts.MARKETING_CHANNELS]
-    wanted += [(contacts.TRANSACTIONAL, channel) for channel in also_transactional]
-    recorded = [
-        contacts.add_consent_event(
+    recorded = rights.withdraw(
+        session, contact=contact, source=source, wording=wording, version=version
+    )
+    if also_transactional:
+        recorded += rights.withdraw(
             session,
             contact=contact,
-            purpose=purpose,
-            channel=channel,
-            granted=False,
+            purpose=contacts.TRANSACTIONAL,
+            channels=also_transactional,
+            source=source,
             wording=wording,
             version=version,
-            source=source,
         )
-        for purpose, channel in wanted
-        if gate.consent_given(events, purpose=purpose, channel=channel) is not False
-    ]
-    if recorded:
-        crm.push_contact(session, contact=contact, cause=f"consent-{recorded[0].id}")
     return recorded
 
 

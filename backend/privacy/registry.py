@@ -248,8 +248,13 @@ def scrub_storage(engine: Engine) -> dict:
     Postgres: dead row versions go at the next VACUUM (see docs/data-protection.md)."""
     if engine.dialect.name != "sqlite":
         return {"dialect": engine.dialect.name}
-    with engine.connect() as conn:
-        busy, log_frames, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    try:
+        cursor = raw.cursor()
+        busy, log_frames, done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
     return {"dialect": "sqlite", "busy": busy, "log_frames": log_frames, "checkpointed": done}
 
 
