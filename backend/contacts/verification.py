@@ -64,6 +64,7 @@ def proof_channel(contact: Contact) -> str | None:
 class CodeSent:
     check_id: str
     channel: str  # email | sms
+    to: str  # the address, masked, for the chat to say where the code went
 
 
 def send_code(
@@ -101,7 +102,7 @@ def send_code(
     )
     session.flush()
     log.info("identity code sent", extra={"check": check.id, "purpose": purpose})
-    return CodeSent(check.public_id, channel)
+    return CodeSent(check.public_id, channel, masked(contact, channel))
 
 
 def pending_purpose(session: Session, *, conversation: Conversation) -> str | None:
@@ -237,3 +238,40 @@ def confirm_double_opt_in(session: Session, *, key: str, token: str, version: st
         source="double_opt_in",
     )
     return True
+
+
+# --- the chat side --------------------------------------------------------------------------------
+
+
+def request_chat_proof(
+    session: Session, *, key: str, sender_id: str, purpose: str, send: Send
+) -> CodeSent | None:
+    """A code for this chat's contact (access or erasure asked in a chat that has not proved
+    it is the person); None when there is no record or no address to send it to."""
+    from backend.contacts.service import contact_for, find_conversation
+
+    conversation = find_conversation(session, sender_id=sender_id)
+    contact = contact_for(session, sender_id=sender_id)
+    if conversation is None or contact is None:
+        return None
+    return send_code(
+        session, key=key, conversation=conversation, contact=contact, purpose=purpose, send=send
+    )
+
+
+def confirm_chat_code(session: Session, *, key: str, sender_id: str, code: str) -> str:
+    """The code typed in the chat; returns the purpose to carry on with (VerificationError)."""
+    from backend.contacts.service import find_conversation
+
+    conversation = find_conversation(session, sender_id=sender_id)
+    if conversation is None:
+        raise VerificationError("there is no open code for this chat")
+    return confirm_code(session, key=key, conversation=conversation, code=code)
+
+
+def masked(contact: Contact, channel: str) -> str:
+    """Where the code went, without showing the address: j•••@example.com, •••0123."""
+    if channel == "email" and contact.email:
+        local, _, domain = contact.email.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return f"•••{(contact.phone_e164 or '')[-4:]}"

@@ -39,3 +39,23 @@ def cancel_pending(
         .execution_options(synchronize_session=False)
     ).rowcount
     return (cancelled or 0) + (blocked or 0)
+
+
+def verification_sender(session: Session, *, settings):
+    """The `send` a one-time code or double opt-in link goes through: the outbox, via the gate
+    (purpose `verification`: no consent needed, only the address on the record)."""
+    from backend.messaging.service import queue_message
+
+    def send(*, contact, channel: str, template: str, context: dict, key: str):
+        return queue_message(
+            session,
+            settings=settings,
+            contact=contact,
+            channel=channel,
+            template=template,
+            purpose="verification",
+            context=context,
+            idempotency_key=key,
+        )
+
+    return send
