@@ -78,4 +78,5 @@ ROUTER_MODULES: list[str] = [
     "backend.dashboard.views",
     "backend.messaging.views",
     "backend.sales.views",
+    "backend.contacts.views",
 ]

@@ -257,6 +257,13 @@ def export(session: Session, *, contact: Contact, requested_by: str = "api") -> 
     }
 
 
+def jsonable(data: dict) -> dict:
+    """The export with every value JSON-encodable (dates as ISO text)."""
+    import json
+
+    return json.loads(json.dumps(data, default=str))
+
+
 def _plain(row: dict) -> dict:
     return {k: _plain_value(v) for k, v in row.items()}
 

@@ -275,3 +275,23 @@ def masked(contact: Contact, channel: str) -> str:
         local, _, domain = contact.email.partition("@")
         return f"{local[:1]}•••@{domain}"
     return f"•••{(contact.phone_e164 or '')[-4:]}"
+
+
+class DoubleOptIn:
+    """The `confirm_email` hook of save_contact_details: starts the double opt-in and remembers
+    that it did (the chat then says "check your inbox")."""
+
+    def __init__(self, session: Session, *, key: str, base_url: str, send: Send):
+        self.session, self.key, self.base_url, self.send = session, key, base_url, send
+        self.started = False
+
+    def __call__(self, *, conversation: Conversation, contact: Contact) -> None:
+        check = start_double_opt_in(
+            self.session,
+            key=self.key,
+            base_url=self.base_url,
+            conversation=conversation,
+            contact=contact,
+            send=self.send,
+        )
+        self.started = self.started or check is not None

@@ -154,11 +154,12 @@ def submit_contact(
     details: contacts.ContactDetails,
     version: str,
     callback_time: str | None = None,
+    confirm_email=None,
 ) -> Lead | None:
     """The chat's contact form: details and consent decisions, a "new picks for your goal"
     follow-up on each marketing channel chosen, plus a callback lead if asked."""
     contact = contacts.save_contact_details(
-        session, sender_id=sender_id, details=details, version=version
+        session, sender_id=sender_id, details=details, version=version, confirm_email=confirm_email
     )
     _schedule_goal_follow_ups(session, contact=contact, channels=details.marketing_channels)
     if callback_time is None or not details.phone_e164:
