@@ -88,6 +88,9 @@ def _erase(dispatcher, tracker) -> list:
             version=settings.privacy_policy_version,
             key=settings.pseudonym_key,
         )
+    from backend.privacy.registry import scrub_storage
+
+    scrub_storage(backend_link.session_factory().kw["bind"])  # SQLite: no copy left in the WAL
     dispatcher.utter_message(
         text=(
             "Done: I've erased your name, contact details and wellness goal from all your "
