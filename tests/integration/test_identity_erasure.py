@@ -20,6 +20,7 @@ from backend.crm.models import CrmRecord, OutboxMessage
 from backend.db import session_scope
 from backend.messaging import service as messaging
 from backend.messaging.models import FollowUp
+from backend.orders import audit
 from backend.orders.payments import FakePayments
 from backend.privacy.registry import scrub_storage
 from backend.sales import service as sales
@@ -48,9 +49,11 @@ def accept(session, sender, channel="rest"):
 
 
 def tracker_rows(session, sender, *texts):
+    """Rows as Rasa's SQL tracker store writes them (its `events` table, same database)."""
+    serial = "SERIAL" if session.bind.dialect.name == "postgresql" else "INTEGER"
     session.execute(
         text(
-            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), "
+            f"CREATE TABLE IF NOT EXISTS events (id {serial} PRIMARY KEY, sender_id VARCHAR(255), "
             "type_name VARCHAR(255), timestamp FLOAT, intent_name VARCHAR(255), "
             "action_name VARCHAR(255), data TEXT)"
         )
@@ -249,6 +252,7 @@ def test_erasure_leaves_no_email_phone_or_name_in_any_column_or_the_file(
 
     with session_scope(session_factory) as s:
         assert ledger.verify(s).ok
+        assert audit.verify_all(s).ok  # consent records still hash as their ledger entries
         assert count(s, FollowUp, FollowUp.status == "scheduled") == 0
         conversations = s.execute(select(Conversation.sender_id)).scalars().all()
         assert conversations and all(c.startswith("anon-") for c in conversations)
@@ -259,3 +263,20 @@ def test_erasure_leaves_no_email_phone_or_name_in_any_column_or_the_file(
 
 
 NAMES = (*NEEDLES, "zoë", "zoe")
+
+
+@pytest.mark.postgres
+def test_erasure_leaves_no_email_phone_or_name_in_any_column_on_postgres(
+    pg_session_factory, pg_engine, pg_url
+):
+    settings = make_settings(pg_url, PSEUDONYM_KEY="a-test-pseudonym-key-of-some-length")
+    contact_id = person_with_two_chats(pg_session_factory, settings)
+    assert any(n in v for _, _, v in all_values(pg_engine) for n in NAMES)
+    with session_scope(pg_session_factory) as s:
+        assert contacts.opt_out(s, sender_id=WA, version=V) == 3
+    with session_scope(pg_session_factory) as s:
+        rights.erase(s, contact=s.get(Contact, contact_id), key=settings.pseudonym_key, version=V)
+    leaks = [(t, c) for t, c, v in all_values(pg_engine) if any(n in v for n in NAMES)]
+    assert leaks == []
+    with session_scope(pg_session_factory) as s:
+        assert ledger.verify(s).ok and audit.verify_all(s).ok
