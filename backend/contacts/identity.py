@@ -54,7 +54,13 @@ def email_key(email: str | None) -> str | None:
     if not email or len(email) > 320:
         return None
     try:
-        result = validate_email(email.strip(), check_deliverability=False)
+        # Keys whatever is stored (validation happened at the edge): reserved domains too.
+        result = validate_email(
+            email.strip(),
+            check_deliverability=False,
+            test_environment=True,
+            globally_deliverable=False,
+        )
     except EmailNotValidError:
         return None
     local = unicodedata.normalize("NFKC", result.local_part).casefold()

@@ -165,3 +165,46 @@ def test_double_opt_in_grants_email_marketing_only_when_the_link_is_followed(ses
     with session_scope(session_factory) as s:
         events = s.execute(granted).scalars().all()
         assert [e.source for e in events] == ["double_opt_in"]
+
+
+def staff_client(factory, settings, role):
+    from backend.api.app import create_app
+    from backend.auth import service as auth
+
+    with session_scope(factory) as s:
+        staff = auth.create_staff(
+            s, email=f"{role}@example.com", name=role, role=role, password="a-long-password-1"
+        )
+        key = auth.issue_api_key(s, staff_id=staff.id)
+    client = TestClient(create_app(settings=settings, session_factory=factory))
+    client.headers["Authorization"] = f"Bearer {key}"
+    return client
+
+
+def test_admin_api_exports_withdraws_and_erases_the_person_for_compliance_only(
+    session_factory, shop
+):
+    from backend.auth.models import AccessLog
+
+    chat_with_email(session_factory, OWNER, name="Jane Doe")
+    chat_with_email(session_factory, CLAIMANT)
+    sales = staff_client(session_factory, shop, "sales")
+    assert sales.get("/api/admin/contacts/export", params={"email": EMAIL}).status_code == 403
+    client = staff_client(session_factory, shop, "compliance")
+    data = client.get("/api/admin/contacts/export", params={"email": "JANE@Example.com"}).json()
+    assert data["contact"]["name"] == "Jane Doe"
+    assert {c["id"] for c in data["conversations"]} == {OWNER, CLAIMANT}
+    page = client.get("/api/admin/contacts/export", params={"phone": "+1 415 555 0123",
+                                                             "format": "html"})  # fmt: skip
+    assert page.status_code == 200 and "Jane Doe" in page.text
+    assert client.get("/api/admin/contacts/export", params={"email": "nope"}).status_code == 400
+    body = {"email": EMAIL, "purpose": "marketing", "channels": ["email", "sms"]}
+    first = client.post("/api/admin/contacts/withdraw", json=body).json()
+    assert client.post("/api/admin/contacts/withdraw", json=body).json() == {"withdrawn": []}
+    assert sorted(first["withdrawn"]) in ([], ["email", "sms"])  # none granted: none recorded
+    erased = client.post("/api/admin/contacts/erase", json={"email": EMAIL}).json()
+    assert erased["records"] == 2 and erased["conversations"] == 2
+    assert client.post("/api/admin/contacts/erase", json={"email": EMAIL}).status_code == 404
+    with session_scope(session_factory) as s:
+        actions = s.execute(select(AccessLog.action)).scalars().all()
+        assert {"export_contact", "erase_contact"} <= set(actions)
