@@ -194,23 +194,20 @@ def claim(
     """Details given in a chat: attach the chat to the person who holds them, else keep them.
 
     Returns the contact the chat now belongs to. When another live record holds this email or
-    phone, the chat's record is merged into it (the existing record wins, blanks are filled).
-    When the chat may not act on its record (an unverified claim on someone's record), values
-    the record already holds are never changed.
+    phone, the chat's record is merged into it as a claim: the existing record keeps everything
+    it holds and gains nothing but withdrawals (a typed phone added to someone's record could
+    later be "proved" by its typist). A chat that may not act on its record changes nothing.
     """
     other = find_person(session, email=email, phone=phone_e164)
     if other is not None and other.id != contact.id:
-        if may_act(session, conversation=conversation, contact=contact):
-            _fill(contact, email=email, phone_e164=phone_e164)  # this chat's own record
-        return merge(session, survivor=other, duplicate=contact, reason="same email or phone")
-    owner = may_act(session, conversation=conversation, contact=contact)
-    if owner:
+        return merge(
+            session, survivor=other, duplicate=contact, reason="same email or phone", trusted=False
+        )
+    if may_act(session, conversation=conversation, contact=contact):
         contact.email = email or contact.email
         contact.phone_e164 = phone_e164 or contact.phone_e164
-    else:
-        _fill(contact, email=email, phone_e164=phone_e164)
-    set_keys(contact)
-    session.flush()
+        set_keys(contact)
+        session.flush()
     return contact
 
 
@@ -220,10 +217,16 @@ def _fill(contact: Contact, **values) -> None:
             setattr(contact, field, value)
 
 
-def merge(session: Session, *, survivor: Contact, duplicate: Contact, reason: str) -> Contact:
+def merge(
+    session: Session, *, survivor: Contact, duplicate: Contact, reason: str, trusted: bool = True
+) -> Contact:
     """Fold `duplicate` into `survivor`: its rows move, its newer consent decisions are copied
     (the originals stay, ledger-hashed, on the merged record), blanks are filled, one ledger
-    entry records the merge (public ids only). Returns the survivor."""
+    entry records the merge (public ids only). Returns the survivor.
+
+    `trusted=False` (a chat's claim): only newer withdrawals are copied and no field is filled,
+    so a claim can stop messages to the person but never sign them up or add an address.
+    """
     survivor, duplicate = resolve(session, survivor), resolve(session, duplicate)
     if survivor is None or duplicate is None or survivor.id == duplicate.id:
         return survivor
@@ -232,9 +235,11 @@ def merge(session: Session, *, survivor: Contact, duplicate: Contact, reason: st
         session.execute(
             update(table).where(table.c.contact_id == duplicate.id).values(contact_id=survivor.id)
         )
-    _copy_newer_consents(session, survivor=survivor, duplicate=duplicate)
-    values = {field: getattr(duplicate, field) for field in MERGED_FIELDS}
-    if duplicate.wellness_goal and not survivor.wellness_goal:
+    _copy_newer_consents(
+        session, survivor=survivor, duplicate=duplicate, withdrawals_only=not trusted
+    )
+    values = {field: getattr(duplicate, field) for field in MERGED_FIELDS} if trusted else {}
+    if trusted and duplicate.wellness_goal and not survivor.wellness_goal:
         values["wellness_goal"] = duplicate.wellness_goal  # only kept with health consent
     for field in MERGED_FIELDS + ("wellness_goal",):
         setattr(duplicate, field, None)
@@ -249,13 +254,20 @@ def merge(session: Session, *, survivor: Contact, duplicate: Contact, reason: st
         entity_type="contact",
         entity_id=survivor.public_id,
         action="merged",
-        record={"survivor": survivor.public_id, "merged": duplicate.public_id, "reason": reason},
+        record={
+            "survivor": survivor.public_id,
+            "merged": duplicate.public_id,
+            "reason": reason,
+            "trusted": trusted,
+        },
     )
     log.info("contacts merged", extra={"survivor": survivor.id, "merged": duplicate.id})
     return survivor
 
 
-def _copy_newer_consents(session: Session, *, survivor: Contact, duplicate: Contact) -> None:
+def _copy_newer_consents(
+    session: Session, *, survivor: Contact, duplicate: Contact, withdrawals_only: bool
+) -> None:
     from backend.contacts.service import add_consent_event
 
     def latest(contact_id: int) -> dict[tuple[str, str], ConsentEvent]:
@@ -268,6 +280,8 @@ def _copy_newer_consents(session: Session, *, survivor: Contact, duplicate: Cont
 
     mine, theirs = latest(survivor.id), latest(duplicate.id)
     for key, event in sorted(theirs.items()):
+        if withdrawals_only and event.granted:
+            continue
         current = mine.get(key)
         if current is not None and (current.granted == event.granted or _at(current) >= _at(event)):
             continue  # the survivor's decision is the same or newer: it stands

@@ -291,15 +291,15 @@ def save_contact_details(
 
     The email/phone attach the chat to the person who holds them (backend/contacts/identity).
     Email marketing asked for in a chat that has not proved the email starts a double opt-in
-    (`confirm_email` queues the link; nothing is granted until it is followed); a chat that may
-    not act on the record never withdraws what it holds either (STOP/opt-out still does).
+    (`confirm_email` queues the link to the record's email; nothing is granted until it is
+    followed). A chat that may not act on the record (a claim) changes none of its fields or
+    decisions here (an opt-out/STOP still withdraws, see rights.withdraw).
     """
     conversation, contact = _require_contact(session, sender_id)
     phone = details.phone_e164
     if not phone and details.whatsapp_e164 and details.transactional:
         phone = details.whatsapp_e164  # where "here on WhatsApp" sends to
-    owner_before = identity.may_act(session, conversation=conversation, contact=contact)
-    if details.name and (owner_before or not contact.name):
+    if details.name and identity.may_act(session, conversation=conversation, contact=contact):
         contact.name = details.name[:200]
     contact = identity.claim(
         session, conversation=conversation, contact=contact, email=details.email, phone_e164=phone
@@ -309,17 +309,16 @@ def save_contact_details(
     chosen = set(details.marketing_channels)
     for channel in MARKETING_CHANNELS:
         granted = channel in chosen
-        if not granted and not owner:
-            continue  # a claim does not change the person's decisions (opt-out still does)
+        wants_email = granted and channel == "email" and not state.get((MARKETING, channel))
         if (
-            granted
-            and channel == "email"
+            wants_email
             and confirm_email is not None
-            and not state.get((MARKETING, channel))
             and not identity.email_proved(conversation, contact)
         ):
-            confirm_email(conversation=conversation, contact=contact)
+            confirm_email(conversation=conversation, contact=contact)  # to the record's email
             continue
+        if not owner:
+            continue  # a claim neither signs the person up nor changes their decisions
         if state.get((MARKETING, channel)) != granted:  # record decisions, not repeats
             add_consent_event(
                 session,
@@ -338,7 +337,7 @@ def save_contact_details(
             whatsapp=bool(details.whatsapp_e164),
         )
         for channel in channels:
-            if not owner and not details.transactional:
+            if not owner:
                 continue
             if state.get((TRANSACTIONAL, channel)) != details.transactional:
                 add_consent_event(

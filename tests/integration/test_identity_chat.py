@@ -208,3 +208,48 @@ def test_admin_api_exports_withdraws_and_erases_the_person_for_compliance_only(
     with session_scope(session_factory) as s:
         actions = s.execute(select(AccessLog.action)).scalars().all()
         assert {"export_contact", "erase_contact"} <= set(actions)
+
+
+async def test_a_claim_cannot_add_its_own_phone_to_the_record_and_then_prove_it(
+    session_factory, shop
+):
+    """Typing someone's email plus one's own number must not let that number's WhatsApp chat
+    read the record later, nor sign the person up for anything."""
+    with session_scope(session_factory) as s:
+        contacts.record_privacy(
+            s, sender_id=OWNER, channel="rest", granted=True, wording="w", version=V
+        )
+        contacts.save_contact_details(
+            s, sender_id=OWNER, version=V, details=contacts.ContactDetails(name="Jane", email=EMAIL)
+        )
+        contacts.record_privacy(
+            s, sender_id=CLAIMANT, channel="rest", granted=True, wording="w", version=V
+        )
+        contacts.save_contact_details(
+            s,
+            sender_id=CLAIMANT,
+            version=V,
+            details=contacts.ContactDetails(
+                email=EMAIL,
+                phone_e164="+14155550777",
+                marketing_channels=("sms", "whatsapp"),
+                transactional=True,
+            ),
+        )
+        contacts.update_contact(s, sender_id=CLAIMANT, phone_e164="+14155550777")
+    with session_scope(session_factory) as s:
+        jane = s.execute(select(Contact).where(Contact.email_key == EMAIL)).scalar_one()
+        assert (jane.name, jane.phone_e164) == ("Jane", None)
+        granted = s.execute(
+            select(ConsentEvent.purpose, ConsentEvent.channel).where(
+                ConsentEvent.contact_id == jane.id, ConsentEvent.granted.is_(True)
+            )
+        ).all()
+        assert granted == [("privacy", "chat")]
+    attacker = "whatsapp:+14155550777"
+    with session_scope(session_factory) as s:
+        contacts.record_privacy(
+            s, sender_id=attacker, channel="twilio", granted=True, wording="w", version=V
+        )
+    shown = await say(rights.DataAccess(), attacker, intent="request_data_access")
+    assert "Jane" not in shown and EMAIL not in shown
