@@ -121,8 +121,9 @@ class DataAccess(BackendAction):
 def _show_data(dispatcher, tracker) -> list:
     from backend.contacts.service import access_summary
 
+    settings = backend_link.settings()
     with backend_link.unit_of_work() as session:
-        summary = access_summary(session, sender_id=sender(tracker))
+        summary = access_summary(session, sender_id=sender(tracker), key=settings.pseudonym_key)
     if not summary.stored:
         dispatcher.utter_message(
             text="I have no personal details stored for you: you haven't accepted the "
@@ -141,6 +142,8 @@ def _show_data(dispatcher, tracker) -> list:
         f"• Wellness goal: {(summary.wellness_goal or '-').replace('_', ' ')}",
         f"• Consents: {consents or '-'}",
         f"• Conversation records: {summary.interactions}; orders: {summary.orders}",
+        "A full copy of everything we hold (all your chats, consent history with proofs), "
+        f"valid for an hour: {settings.public_base_url.rstrip('/')}{summary.export_path}",
         'To correct something just tell me ("my email is ..."); to delete it all say '
         '"delete my data".',
     ]

@@ -257,6 +257,35 @@ def export(session: Session, *, contact: Contact, requested_by: str = "api") -> 
     }
 
 
+EXPORT_LINK_SALT = "data-export"
+EXPORT_LINK_SECONDS = 3600
+
+
+def export_token(*, key: str, contact: Contact) -> str:
+    """A link token for the person's own copy (shown only in a chat that proved it is them)."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(key, salt=EXPORT_LINK_SALT).dumps({"c": contact.public_id})
+
+
+def contact_for_export_token(session: Session, *, key: str, token: str) -> Contact | None:
+    """The live person a token (at most an hour old) names, else None."""
+    from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+    try:
+        data = URLSafeTimedSerializer(key, salt=EXPORT_LINK_SALT).loads(
+            token, max_age=EXPORT_LINK_SECONDS
+        )
+    except BadSignature:  # SignatureExpired is one
+        return None
+    public_id = data.get("c") if isinstance(data, dict) else None
+    contact = session.execute(
+        select(Contact).where(Contact.public_id == str(public_id))
+    ).scalar_one_or_none()
+    person = identity.resolve(session, contact)
+    return person if person is not None and person.erased_at is None else None
+
+
 def jsonable(data: dict) -> dict:
     """The export with every value JSON-encodable (dates as ISO text)."""
     import json

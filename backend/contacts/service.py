@@ -582,9 +582,10 @@ class AccessSummary:
     consents: dict[str, bool] = field(default_factory=dict)
     interactions: int = 0
     orders: int = 0
+    export_path: str | None = None  # the person's full copy (an hour-long link), with `key`
 
 
-def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
+def access_summary(session: Session, *, sender_id: str, key: str | None = None) -> AccessSummary:
     """Right of access: what is stored about this chat's contact (recorded as a request)."""
     contact = contact_for(session, sender_id=sender_id)
     if contact is not None and not chat_may_act(session, sender_id=sender_id):
@@ -618,6 +619,7 @@ def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
         consents={f"{p}:{c}": g for (p, c), g in sorted(state.items())},
         interactions=len(interactions),
         orders=len(orders),
+        export_path=f"/my-data/{rights.export_token(key=key, contact=contact)}" if key else None,
     )
 
 

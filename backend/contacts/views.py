@@ -130,6 +130,36 @@ def withdraw_api(
     return {"withdrawn": [e.channel for e in events]}
 
 
+# --- the person's own copy (link shown in a chat that proved it is them) ---------------------
+
+
+@router.get("/my-data/{token}")
+def my_data(
+    token: str,
+    format: str = "html",  # noqa: A002 - the query parameter's name
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    contact = rights.contact_for_export_token(
+        session, key=settings.pseudonym_key, token=token[:500]
+    )
+    if contact is None:
+        return HTMLResponse(
+            _PAGE.format(
+                title="Link expired",
+                body="<p>This link is not valid any more: ask for your data again in the chat.</p>",
+            ),
+            status_code=404,
+        )
+    data = rights.export(session, contact=contact, requested_by="person")
+    if format == "json":
+        return JSONResponse(
+            rights.jsonable(data),
+            headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
+        )
+    return HTMLResponse(rights.export_html(data))
+
+
 # --- double opt-in link (public) -------------------------------------------------------------
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>

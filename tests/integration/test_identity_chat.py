@@ -102,6 +102,18 @@ async def test_a_claimed_email_sees_nothing_until_the_code_sent_to_the_record_is
     again = await say(rights.DataAccess(), CLAIMANT, intent="request_data_access")
     assert "Name: Jane Doe" in again  # the chat stays verified
 
+    # The full copy behind the hour-long link lists both chats (HTML and JSON).
+    from backend.api.app import create_app
+
+    link = next(w for w in again.split() if "/my-data/" in w)
+    client = TestClient(create_app(settings=shop, session_factory=session_factory))
+    path = link.removeprefix(shop.public_base_url)
+    page = client.get(path)
+    assert page.status_code == 200 and "Jane Doe" in page.text
+    data = client.get(path, params={"format": "json"}).json()
+    assert {c["id"] for c in data["conversations"]} == {OWNER, CLAIMANT}
+    assert client.get(path[:-4] + "abcd").status_code == 404
+
 
 async def test_erasure_from_an_unproved_chat_waits_for_the_code(session_factory, shop):
     chat_with_email(session_factory, OWNER)
