@@ -84,11 +84,20 @@ def phone_key(phone: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def set_keys(contact: Contact) -> None:
-    """Recompute the contact's keys from its email and phone (flush may then hit the unique
-    index: callers attach/merge first, see `claim`)."""
-    contact.email_key = email_key(contact.email)
-    contact.phone_key = phone_key(contact.phone_e164)
+def set_keys(session: Session, contact: Contact) -> None:
+    """Recompute the contact's keys from its email and phone. A key another record already
+    holds stays unset here (the value is kept, unkeyed): two records that share it are merged
+    by a trusted path (`merge_duplicates`), never silently."""
+    for column, key in (
+        ("email_key", email_key(contact.email)),
+        ("phone_key", phone_key(contact.phone_e164)),
+    ):
+        if key is not None:
+            holder = session.execute(
+                select(Contact.id).where(getattr(Contact, column) == key, Contact.id != contact.id)
+            ).first()
+            key = None if holder is not None else key
+        setattr(contact, column, key)
 
 
 # --- finding the person ----------------------------------------------------------------------
@@ -206,7 +215,7 @@ def claim(
     if may_act(session, conversation=conversation, contact=contact):
         contact.email = email or contact.email
         contact.phone_e164 = phone_e164 or contact.phone_e164
-        set_keys(contact)
+        set_keys(session, contact)
         session.flush()
     return contact
 
@@ -247,7 +256,7 @@ def merge(
     duplicate.merged_into_id = survivor.id
     session.flush()  # the keys are free before the survivor takes them
     _fill(survivor, **values)
-    set_keys(survivor)
+    set_keys(session, survivor)
     session.flush()
     ledger.append(
         session,
@@ -321,7 +330,7 @@ def merge_duplicates(session: Session) -> int:
             merge(session, survivor=other, duplicate=contact, reason="duplicate record")
             merged += 1
         else:
-            set_keys(contact)
+            set_keys(session, contact)
             session.flush()
     return merged
 
