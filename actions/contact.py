@@ -193,13 +193,25 @@ class SubmitContact(BackendAction):
             transactional=tracker.get_slot("transactional_consent"),
             whatsapp_e164=whatsapp_number(tracker),
         )
+        from backend.contacts.verification import DoubleOptIn
+        from backend.messaging.privacy import verification_sender
+
+        settings = backend_link.settings()
         with backend_link.unit_of_work() as session:
+            # Email offers asked for here start with a confirmation link (double opt-in).
+            double_opt_in = DoubleOptIn(
+                session,
+                key=settings.pseudonym_key,
+                base_url=settings.public_base_url,
+                send=verification_sender(session, settings=settings),
+            )
             stored = sales.submit_contact(
                 session,
                 sender_id=sender(tracker),
                 details=details,
-                version=backend_link.settings().privacy_policy_version,
+                version=settings.privacy_policy_version,
                 callback_time=tracker.get_slot("preferred_time") if purpose == "callback" else None,
+                confirm_email=double_opt_in,
             )
         agreed = [CHANNEL_LABELS[c] for c in stored.marketing_channels]
         receipts = spoken_list([RECEIPT_LABELS[c] for c in stored.receipt_channels])
@@ -208,6 +220,11 @@ class SubmitContact(BackendAction):
         )
         first = (details.name or "").split(" ")[0]
         dispatcher.utter_message(text=f"Thanks{', ' + first if first else ''}! Saved: {summary}.")
+        if double_opt_in.started:
+            dispatcher.utter_message(
+                text="One more step for offers by email: I've sent you a link to confirm it's "
+                "your address. Nothing is sent until you follow it."
+            )
         if purpose == "callback":
             if phone:
                 dispatcher.utter_message(

@@ -35,31 +35,73 @@ class OptOut(BackendAction):
         return [SlotSet("marketing_channels", [])]
 
 
+def _send_code(dispatcher, tracker, purpose: str) -> None:
+    """The chat has not proved it is the person: a one-time code to their own email/phone."""
+    from backend.contacts.verification import request_chat_proof
+    from backend.messaging.privacy import verification_sender
+
+    settings = backend_link.settings()
+    with backend_link.unit_of_work() as session:
+        sent = request_chat_proof(
+            session,
+            key=settings.pseudonym_key,
+            sender_id=sender(tracker),
+            purpose=purpose,
+            send=verification_sender(session, settings=settings),
+        )
+    if sent is None:
+        dispatcher.utter_message(
+            text="I can't confirm it's you from this chat. Please write to us from the email "
+            "address we have for you, or chat with us from your WhatsApp number."
+        )
+        return
+    where = "by email" if sent.channel == "email" else "by text message"
+    dispatcher.utter_message(
+        text=f"To protect your data I've sent a 6-digit code {where} to {sent.to}. "
+        "Type the code here to continue (it expires in 10 minutes)."
+    )
+
+
 class DeleteData(BackendAction):
     def name(self) -> str:
         return "action_delete_data"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.contacts.service import erase
+        from backend.contacts.service import ProofRequired
 
-        with backend_link.unit_of_work() as session:
-            result = erase(
-                session,
-                sender_id=sender(tracker),
-                defer_tracker=True,
-                version=backend_link.settings().privacy_policy_version,
-            )
-        dispatcher.utter_message(
-            text=(
-                "Done: I've erased your name, contact details and wellness goal and withdrawn "
-                "every consent. "
-                if result.contact_erased
-                else "I had no contact details stored for you. "
-            )
-            + "This chat's history will be deleted within a few minutes. Invoices for past "
-            "orders are kept as tax law requires, without your contact details."
+        try:
+            return _erase(dispatcher, tracker)
+        except ProofRequired:
+            _send_code(dispatcher, tracker, "erasure")
+            return []
+
+
+def _erase(dispatcher, tracker) -> list:
+    from backend.contacts.service import erase
+
+    settings = backend_link.settings()
+    with backend_link.unit_of_work() as session:
+        result = erase(
+            session,
+            sender_id=sender(tracker),
+            defer_tracker=True,
+            version=settings.privacy_policy_version,
+            key=settings.pseudonym_key,
         )
-        return [AllSlotsReset()]
+    from backend.privacy.registry import scrub_storage
+
+    scrub_storage(backend_link.session_factory().kw["bind"])  # SQLite: no copy left in the WAL
+    dispatcher.utter_message(
+        text=(
+            "Done: I've erased your name, contact details and wellness goal from all your "
+            "records and chats, and withdrawn every consent. "
+            if result.contact_erased
+            else "I had no contact details stored for you. "
+        )
+        + "This chat's history will be deleted within a few minutes. Invoices for past "
+        "orders are kept as tax law requires, without your contact details."
+    )
+    return [AllSlotsReset()]
 
 
 class DataAccess(BackendAction):
@@ -67,33 +109,78 @@ class DataAccess(BackendAction):
         return "action_data_access"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.contacts.service import access_summary
+        from backend.contacts.service import ProofRequired
 
-        with backend_link.unit_of_work() as session:
-            summary = access_summary(session, sender_id=sender(tracker))
-        if not summary.stored:
+        try:
+            return _show_data(dispatcher, tracker)
+        except ProofRequired:
+            _send_code(dispatcher, tracker, "access")
+            return []
+
+
+def _show_data(dispatcher, tracker) -> list:
+    from backend.contacts.service import access_summary
+
+    settings = backend_link.settings()
+    with backend_link.unit_of_work() as session:
+        summary = access_summary(session, sender_id=sender(tracker), key=settings.pseudonym_key)
+    if not summary.stored:
+        dispatcher.utter_message(
+            text="I have no personal details stored for you: you haven't accepted the "
+            "privacy policy in this chat (or your data was erased)."
+        )
+        return []
+    consents = ", ".join(
+        f"{key.replace(':', ' / ')}: {'yes' if granted else 'no'}"
+        for key, granted in summary.consents.items()
+    )
+    lines = [
+        "Here's what we store about you:",
+        f"• Name: {summary.name or '-'}",
+        f"• Email: {summary.email or '-'}",
+        f"• Phone: {summary.phone_e164 or '-'}",
+        f"• Wellness goal: {(summary.wellness_goal or '-').replace('_', ' ')}",
+        f"• Consents: {consents or '-'}",
+        f"• Conversation records: {summary.interactions}; orders: {summary.orders}",
+        "A full copy of everything we hold (all your chats, consent history with proofs), "
+        f"valid for an hour: {settings.public_base_url.rstrip('/')}{summary.export_path}",
+        'To correct something just tell me ("my email is ..."); to delete it all say '
+        '"delete my data".',
+    ]
+    dispatcher.utter_message(text="\n".join(lines))
+    return []
+
+
+class ConfirmCode(BackendAction):
+    """The one-time code typed in the chat: on success, do what it was asked for."""
+
+    def name(self) -> str:
+        return "action_confirm_code"
+
+    async def act(self, dispatcher, tracker, domain):
+        from backend.contacts.verification import VerificationError, confirm_chat_code
+
+        settings = backend_link.settings()
+        purpose = problem = None
+        with backend_link.unit_of_work() as session:  # a wrong try is counted (committed)
+            try:
+                purpose = confirm_chat_code(
+                    session,
+                    key=settings.pseudonym_key,
+                    sender_id=sender(tracker),
+                    code=tracker.latest_message.get("text") or "",
+                )
+            except VerificationError as exc:
+                problem = str(exc)
+        if problem is not None:
             dispatcher.utter_message(
-                text="I have no personal details stored for you: you haven't accepted the "
-                "privacy policy in this chat (or your data was erased)."
+                text=f'Sorry, {problem}. Ask again ("show my data" or "delete my data") '
+                "for a new code."
             )
             return []
-        consents = ", ".join(
-            f"{key.replace(':', ' / ')}: {'yes' if granted else 'no'}"
-            for key, granted in summary.consents.items()
-        )
-        lines = [
-            "Here's what we store about you:",
-            f"• Name: {summary.name or '-'}",
-            f"• Email: {summary.email or '-'}",
-            f"• Phone: {summary.phone_e164 or '-'}",
-            f"• Wellness goal: {(summary.wellness_goal or '-').replace('_', ' ')}",
-            f"• Consents: {consents or '-'}",
-            f"• Conversation records: {summary.interactions}; orders: {summary.orders}",
-            'To correct something just tell me ("my email is ..."); to delete it all say '
-            '"delete my data".',
-        ]
-        dispatcher.utter_message(text="\n".join(lines))
-        return []
+        if purpose == "erasure":
+            return _erase(dispatcher, tracker)
+        return _show_data(dispatcher, tracker)
 
 
 class RequestHuman(BackendAction):

@@ -24,6 +24,7 @@ from backend.events import (
     LeadCreated,
     OrderPaid,
 )
+from backend.privacy import registry as privacy
 
 
 def handler_table() -> dict[type, list]:
@@ -131,13 +132,14 @@ def load_jobs() -> None:
 def routers() -> list:
     """Every area's web routes, in the order the app adds them (after backend/api/public.py)."""
     from backend.catalog import views as catalog
+    from backend.contacts import views as contacts
     from backend.dashboard import views as dashboard
     from backend.messaging import views as messaging
     from backend.orders import views as orders
     from backend.sales import views as sales
     from backend.trends import views as trends
 
-    return [m.router for m in (orders, trends, catalog, dashboard, messaging, sales)]
+    return [m.router for m in (orders, trends, catalog, dashboard, messaging, sales, contacts)]
 
 
 def load_commands() -> None:
@@ -160,7 +162,9 @@ def wire_handlers() -> None:
     Called by the bus on first use (backend/bus.py), so every process — API, action server,
     scheduler, CLI, tests — runs with the same table.
     """
+    import backend.models  # noqa: F401 - every table in the metadata (the erasure registry)
     from backend.contacts import service as contacts
+    from backend.messaging import privacy as messaging_privacy
     from backend.messaging import service as messaging
     from backend.orders import service as orders
     from backend.sales import service as sales
@@ -170,6 +174,9 @@ def wire_handlers() -> None:
             bus.subscribe(event_type, handler)
     # what orders hold about a contact, for the right of access
     contacts.HOLDINGS["orders"] = orders.count_for_contact
+    # a withdrawal cancels scheduled follow-ups and blocks queued messages at once, even when
+    # nothing new was recorded (backend/privacy/registry.py)
+    privacy.register_withdraw_hook(messaging_privacy.cancel_pending)
     # the callback confirmation's values come from the sales lead
     messaging.register_context("callback_confirmation", sales.callback_context)
     wire_deliverers()

@@ -45,6 +45,9 @@ class Settings:
     chat_id_secret: str = secret_field()  # signs the website chat ids the backend issues
     chat_max_message_chars: int = 2000  # longer chat messages are refused at the channel (413)
     session_secret: str = secret_field("dev-only-change-me")
+    # Keys the hashes that replace erased chat ids (a WhatsApp id is a phone number) and the
+    # one-time identity codes (docs/data-protection.md). Changing it breaks nothing stored.
+    pseudonym_key: str = secret_field("dev-only-change-me")
     admin_email: str = "admin@example.com"
     admin_password: str = secret_field()
     # staff login throttling: failures per account / per client address within the window
@@ -214,7 +217,13 @@ def _validate(settings: Settings) -> None:
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":
-        for required in ("session_secret", "rasa_token", "chat_id_secret", "admin_password"):
+        for required in (
+            "session_secret",
+            "pseudonym_key",
+            "rasa_token",
+            "chat_id_secret",
+            "admin_password",
+        ):
             value = getattr(settings, required)
             if not value or value == "dev-only-change-me":
                 raise ConfigError(f"{required.upper()} is required when APP_ENV=production")

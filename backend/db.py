@@ -49,6 +49,8 @@ def sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Erased values are overwritten with zeros, not left in free pages (docs/data-protection.md).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

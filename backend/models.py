@@ -7,6 +7,7 @@ from backend.contacts.models import (
     Contact,
     Conversation,
     DataSubjectRequest,
+    IdentityCheck,
     Interaction,
 )
 from backend.crm.models import CrmRecord
@@ -42,6 +43,7 @@ __all__ = [
     "CrmRecord",
     "DataSubjectRequest",
     "FollowUp",
+    "IdentityCheck",
     "Incident",
     "Interaction",
     "Invoice",

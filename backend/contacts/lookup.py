@@ -26,14 +26,18 @@ def contact_for(session: Session, *, sender_id: str) -> Contact | None:
 
 
 def find_contact(session: Session, *, email: str | None = None, phone_e164: str | None = None):
-    """A live (not erased) contact by email or E.164 phone, for staff tools."""
-    query = select(Contact).where(Contact.erased_at.is_(None))
+    """The person (live contact) with this email or phone, for staff tools and STOP reports."""
+    from backend.contacts import identity
+
+    contact = identity.find_person(session, email=email, phone=phone_e164)
+    if contact is not None or not (email or phone_e164):
+        return contact
+    # Records from before identity keys (until `backend contacts merge-duplicates` ran).
+    query = select(Contact).where(Contact.erased_at.is_(None), Contact.merged_into_id.is_(None))
     if email:
         query = query.where(func.lower(Contact.email) == email.strip().lower())
-    elif phone_e164:
-        query = query.where(Contact.phone_e164 == phone_e164)
     else:
-        return None
+        query = query.where(Contact.phone_e164 == phone_e164)
     return session.execute(query.order_by(Contact.id.desc()).limit(1)).scalar_one_or_none()
 
 

@@ -23,6 +23,13 @@ class Contact(Base):
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
     erased_at = Column(DateTime(timezone=True))
+    # Identity (backend/contacts/identity.py): one live contact per normalised email / E.164
+    # phone; a record found to be the same person points at the one it was merged into.
+    email_key = Column(String(320), unique=True, index=True)
+    phone_key = Column(String(20), unique=True, index=True)
+    merged_into_id = Column(
+        Integer, ForeignKey("contacts.id", name="fk_contacts_merged_into"), index=True
+    )
 
 
 class ConsentEvent(Base):
@@ -57,6 +64,9 @@ class Conversation(Base):
     handed_off = Column(Boolean, nullable=False, default=False)
     last_inbound_at = Column(DateTime(timezone=True))  # WhatsApp 24-hour window
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # When this chat proved it belongs to its contact (a one-time code; a signed WhatsApp
+    # number proves itself). Unverified chats may add to a record, never read or erase it.
+    verified_at = Column(DateTime(timezone=True))
 
 
 class Interaction(Base):
@@ -84,3 +94,25 @@ class DataSubjectRequest(Base):
     sender_id = Column(String(128))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     completed_at = Column(DateTime(timezone=True))
+
+
+class IdentityCheck(Base):
+    """A one-time code (or double opt-in link) sent to a contact's own email/phone.
+
+    Only a keyed hash of the code is stored; the conversation is referenced by row id (WhatsApp
+    sender ids are phone numbers).
+    """
+
+    __tablename__ = "identity_checks"
+
+    id = Column(Integer, primary_key=True)
+    public_id = Column(String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4()))
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), index=True)
+    purpose = Column(String(30), nullable=False)  # access | erasure | marketing_email
+    channel = Column(String(20), nullable=False)  # email | sms
+    code_hash = Column(String(64), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+    confirmed_at = Column(DateTime(timezone=True))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

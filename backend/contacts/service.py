@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend import bus, ledger, tracker_events
+from backend.contacts import identity, rights
 from backend.contacts.consent import (  # noqa: F401 - the names callers know contacts by
     HEALTH,
     MARKETING,
@@ -45,7 +46,6 @@ from backend.contacts.models import (
 from backend.db import utcnow
 from backend.events import (
     ConsentRecorded,
-    ConsentWithdrawn,
     ContactChanged,
     ContactErased,
 )
@@ -143,9 +143,12 @@ def record_privacy(
         conversation = conversation or ensure_conversation(
             session, sender_id=sender_id, channel=channel
         )
-        contact = Contact()
-        session.add(contact)
-        session.flush()
+        # The signed WhatsApp number proves the person: attach to their record, if any.
+        contact = identity.find_person(session, phone=whatsapp_number(sender_id))
+        if contact is None:
+            contact = Contact()
+            session.add(contact)
+            session.flush()
         conversation.contact_id = contact.id
     event = add_consent_event(
         session,
@@ -246,21 +249,40 @@ def save_contact_details(
     sender_id: str,
     details: ContactDetails,
     version: str,
+    confirm_email: Callable[..., object] | None = None,
 ) -> Contact:
-    """Name/email/phone plus a marketing decision per channel and the transactional decision."""
-    _, contact = _require_contact(session, sender_id)
-    if details.name:
+    """Name/email/phone plus a marketing decision per channel and the transactional decision.
+
+    The email/phone attach the chat to the person who holds them (backend/contacts/identity).
+    Email marketing asked for in a chat that has not proved the email starts a double opt-in
+    (`confirm_email` queues the link to the record's email; nothing is granted until it is
+    followed). A chat that may not act on the record (a claim) changes none of its fields or
+    decisions here (an opt-out/STOP still withdraws, see rights.withdraw).
+    """
+    conversation, contact = _require_contact(session, sender_id)
+    phone = details.phone_e164
+    if not phone and details.whatsapp_e164 and details.transactional:
+        phone = details.whatsapp_e164  # where "here on WhatsApp" sends to
+    if details.name and identity.may_act(session, conversation=conversation, contact=contact):
         contact.name = details.name[:200]
-    if details.email:
-        contact.email = details.email
-    if details.phone_e164:
-        contact.phone_e164 = details.phone_e164
-    elif details.whatsapp_e164 and details.transactional and not contact.phone_e164:
-        contact.phone_e164 = details.whatsapp_e164  # where "here on WhatsApp" sends to
+    contact = identity.claim(
+        session, conversation=conversation, contact=contact, email=details.email, phone_e164=phone
+    )
+    owner = identity.may_act(session, conversation=conversation, contact=contact)
     state = consent_state(session, contact_id=contact.id)
     chosen = set(details.marketing_channels)
     for channel in MARKETING_CHANNELS:
         granted = channel in chosen
+        wants_email = granted and channel == "email" and not state.get((MARKETING, channel))
+        if (
+            wants_email
+            and confirm_email is not None
+            and not identity.email_proved(conversation, contact)
+        ):
+            confirm_email(conversation=conversation, contact=contact)  # to the record's email
+            continue
+        if not owner:
+            continue  # a claim neither signs the person up nor changes their decisions
         if state.get((MARKETING, channel)) != granted:  # record decisions, not repeats
             add_consent_event(
                 session,
@@ -279,6 +301,8 @@ def save_contact_details(
             whatsapp=bool(details.whatsapp_e164),
         )
         for channel in channels:
+            if not owner:
+                continue
             if state.get((TRANSACTIONAL, channel)) != details.transactional:
                 add_consent_event(
                     session,
@@ -302,13 +326,12 @@ def update_contact(
     email: str | None = None,
     phone_e164: str | None = None,
 ) -> Contact:
-    """A correction ("actually my email is …"): values arrive validated."""
-    _, contact = _require_contact(session, sender_id)
-    if email:
-        contact.email = email
-    if phone_e164:
-        contact.phone_e164 = phone_e164
-    session.flush()
+    """A correction ("actually my email is …"): values arrive validated. A chat that has not
+    proved it is the person only adds what the record lacks (identity.claim)."""
+    conversation, contact = _require_contact(session, sender_id)
+    contact = identity.claim(
+        session, conversation=conversation, contact=contact, email=email, phone_e164=phone_e164
+    )
     bus.publish(session, ContactChanged(contact_id=contact.id, cause="details"))
     return contact
 
@@ -399,28 +422,29 @@ def withdraw_marketing(
     wording: str = OPT_OUT_WORDING,
     conversation_id: str | None = None,
 ) -> list[ConsentEvent]:
-    """Withdraw marketing on every channel at once (STOP, unsubscribe link, chat request)."""
-    events = [
-        add_consent_event(
-            session,
-            contact=contact,
-            purpose=MARKETING,
-            channel=channel,
-            granted=False,
-            wording=wording,
-            version=version,
-            conversation_id=conversation_id,
-            source=source,
-        )
-        for channel in MARKETING_CHANNELS
-    ]
-    bus.publish(
+    """Withdraw marketing on every channel at once for the person (STOP, unsubscribe link, chat
+    request); idempotent (see backend/contacts/rights.withdraw)."""
+    return rights.withdraw(
         session,
-        ConsentWithdrawn(
-            contact_id=contact.id, consent_event_ids=tuple(e.id for e in events), source=source
-        ),
+        contact=contact,
+        source=source,
+        version=version,
+        wording=wording,
+        conversation_id=conversation_id,
     )
-    return events
+
+
+class ProofRequired(Exception):
+    """This chat has not proved it belongs to the person: send a one-time code first."""
+
+
+def chat_may_act(session: Session, *, sender_id: str) -> bool:
+    """Whether this chat may read or erase its contact's record (identity.may_act)."""
+    conversation = find_conversation(session, sender_id=sender_id)
+    contact = contact_for(session, sender_id=sender_id)
+    if conversation is None or contact is None:
+        return True  # nothing stored: nothing to protect
+    return identity.may_act(session, conversation=conversation, contact=contact)
 
 
 def whatsapp_number(sender_id: str) -> str | None:
@@ -439,20 +463,13 @@ def opt_out(session: Session, *, sender_id: str, version: str) -> int:
     contact who gave this number in another chat is opted out instead, so the STOP is not lost.
     """
     contact = contact_for(session, sender_id=sender_id)
-    phone = sender_id.removeprefix("whatsapp:")
-    if contact is None and PHONE_SENDER.fullmatch(phone):
-        contact = find_contact(session, phone_e164=phone)
+    if contact is None:
+        contact = identity.find_person(session, phone=whatsapp_number(sender_id))
     if contact is None:
         return 0
-    return len(
-        withdraw_marketing(
-            session,
-            contact=contact,
-            source="chat",
-            version=version,
-            conversation_id=sender_id,
-        )
-    )
+    withdraw_marketing(session, contact=contact, source="chat", version=version,
+                       conversation_id=sender_id)  # fmt: skip
+    return len(MARKETING_CHANNELS)  # every channel is withdrawn now (again: no new events)
 
 
 @dataclass(frozen=True)
@@ -469,6 +486,7 @@ def erase(
     sender_id: str,
     version: str,
     defer_tracker: bool = False,
+    key: str | None = None,
 ) -> ErasureResult:
     """Right to erasure: personal fields blanked, every consent withdrawn, tracker rows deleted.
 
@@ -478,37 +496,27 @@ def erase(
     """
     contact = contact_for(session, sender_id=sender_id)
     if contact is not None:
-        state = consent_state(session, contact_id=contact.id)
-        for (purpose, channel), granted in sorted(state.items()):
-            if granted:
-                add_consent_event(
-                    session,
-                    contact=contact,
-                    purpose=purpose,
-                    channel=channel,
-                    granted=False,
-                    wording=ERASURE_WORDING,
-                    version=version,
-                    conversation_id=None,
-                    source="erasure",
-                )
-        contact.name = contact.email = contact.phone_e164 = contact.wellness_goal = None
-        contact.timezone = None
-        contact.erased_at = utcnow()
-        _erase_conversations(session, contact_id=contact.id)
-        # The CRM is told to delete the contact, leads are redacted: see backend/bootstrap.py.
-        bus.publish(session, ContactErased(contact_id=contact.id, conversation_id=sender_id))
-    else:
-        conversation = find_conversation(session, sender_id=sender_id)
-        if conversation is not None:
-            session.execute(
-                delete(Interaction).where(Interaction.conversation_id == conversation.id)
-            )
-            conversation.sender_id = f"erased-{uuid.uuid4()}"
-        # A chat without a contact (asked for a person, never gave details) has leads too.
-        bus.publish(session, ContactErased(contact_id=None, conversation_id=sender_id))
+        if not chat_may_act(session, sender_id=sender_id):
+            raise ProofRequired("a one-time code must confirm this chat before erasure")
+        from backend.config import get_settings
+
+        result = rights.erase(
+            session,
+            contact=contact,
+            key=key or get_settings().pseudonym_key,
+            version=version,
+            source="chat" if defer_tracker else "api",
+            keep_tracker_of=sender_id if defer_tracker else None,
+        )
+        return ErasureResult(result.request_id, True, result.rows.get("events", 0), defer_tracker)
+    conversation = find_conversation(session, sender_id=sender_id)
+    if conversation is not None:
+        session.execute(delete(Interaction).where(Interaction.conversation_id == conversation.id))
+        conversation.sender_id = f"erased-{uuid.uuid4()}"
+    # A chat without a contact (asked for a person, never gave details) has leads too.
+    bus.publish(session, ContactErased(contact_id=None, conversation_id=sender_id))
     request = DataSubjectRequest(
-        contact_id=contact.id if contact else None,
+        contact_id=None,
         kind="deletion",
         note="personal fields erased; orders/invoices kept for tax law without contact details",
     )
@@ -520,19 +528,7 @@ def erase(
         deleted = delete_tracker_rows(session, sender_id=sender_id)
         request.status, request.completed_at = "completed", utcnow()
     session.flush()
-    return ErasureResult(request.id, contact is not None, deleted, defer_tracker)
-
-
-def _erase_conversations(session: Session, *, contact_id: int) -> None:
-    conversations = (
-        session.execute(select(Conversation).where(Conversation.contact_id == contact_id))
-        .scalars()
-        .all()
-    )
-    for conversation in conversations:
-        session.execute(delete(Interaction).where(Interaction.conversation_id == conversation.id))
-        # WhatsApp sender ids are phone numbers: replace them with a meaningless id.
-        conversation.sender_id = f"erased-{uuid.uuid4()}"
+    return ErasureResult(request.id, False, deleted, defer_tracker)
 
 
 def delete_tracker_rows(session: Session, *, sender_id: str, before: datetime | None = None) -> int:
@@ -622,6 +618,7 @@ class AccessSummary:
     consents: dict[str, bool] = field(default_factory=dict)
     interactions: int = 0
     orders: int = 0
+    export_path: str | None = None  # the person's full copy (an hour-long link), with `key`
 
 
 # What other areas hold about a contact, counted by them: area -> (session, contact_id) -> int.
@@ -629,9 +626,11 @@ class AccessSummary:
 HOLDINGS: dict[str, Callable[[Session, int], int]] = {}
 
 
-def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
+def access_summary(session: Session, *, sender_id: str, key: str | None = None) -> AccessSummary:
     """Right of access: what is stored about this chat's contact (recorded as a request)."""
     contact = contact_for(session, sender_id=sender_id)
+    if contact is not None and not chat_may_act(session, sender_id=sender_id):
+        raise ProofRequired("a one-time code must confirm this chat before data is shown")
     request = DataSubjectRequest(
         contact_id=contact.id if contact else None,
         kind="access",
@@ -660,6 +659,7 @@ def access_summary(session: Session, *, sender_id: str) -> AccessSummary:
         consents={f"{p}:{c}": g for (p, c), g in sorted(state.items())},
         interactions=len(interactions),
         orders=orders,
+        export_path=f"/my-data/{rights.export_token(key=key, contact=contact)}" if key else None,
     )
 
 

@@ -23,7 +23,10 @@ from backend.trends.recommend import DSHEA_DISCLAIMER, GENERAL_DISCLAIMER
 
 HERE = Path(__file__).resolve().parent
 MARKETING, TRANSACTIONAL = "marketing", "transactional"
-PURPOSES = (MARKETING, TRANSACTIONAL)
+# A message the person asked for to prove who they are (a one-time code, a double opt-in
+# link): it needs no consent of its own, only the address already on their record.
+VERIFICATION = "verification"
+PURPOSES = (MARKETING, TRANSACTIONAL, VERIFICATION)
 
 # Wording for a wellness goal in messages: what it supports, never a disease.
 GOAL_LABELS = {
@@ -63,6 +66,18 @@ TEMPLATES: dict[str, MessageTemplate] = {
             TRANSACTIONAL,
             "{{ shop_name }}: we will call you",
             whatsapp_approved=True,
+        ),
+        MessageTemplate(
+            "identity_code",
+            VERIFICATION,
+            "Your {{ shop_name }} code: {{ code }}",
+            whatsapp_approved=True,
+        ),
+        MessageTemplate(
+            "confirm_subscription",
+            VERIFICATION,
+            "Please confirm: offers and tips from {{ shop_name }}",
+            whatsapp_approved=False,
         ),
         # Staff-written text (a reply from the dashboard): never approved for WhatsApp, so it
         # only goes there inside the 24-hour window.

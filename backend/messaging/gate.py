@@ -112,7 +112,7 @@ def check(
     address = recipient_address(contact, channel)
     if not address:
         return _refuse(f"no {'email address' if channel == 'email' else 'phone number'}")
-    if not state.get((purpose, channel)):
+    if purpose != content.VERIFICATION and not state.get((purpose, channel)):
         return _refuse(f"no {purpose} consent for {channel}")
     if channel == "whatsapp" and template not in content.WHATSAPP_APPROVED:
         last = last_inbound_whatsapp(session, contact=contact)

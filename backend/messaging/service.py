@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 
 from backend import bus
 from backend.config import Settings
-from backend.contacts import consent
+from backend.contacts import consent, rights
 from backend.contacts.lookup import find_contact, first_name
 from backend.contacts.models import ConsentEvent, Contact
 from backend.db import utcnow
-from backend.events import ConsentWithdrawn
 from backend.messaging import content, gate
 from backend.messaging.models import FollowUp
 from backend.outbox import queue as outbox
@@ -121,7 +120,7 @@ def schedule_follow_up(
         )
     spec = content.template(template)
     purpose = purpose or spec.purpose
-    if purpose not in content.PURPOSES:
+    if purpose not in (content.MARKETING, content.TRANSACTIONAL):
         raise FollowUpError("purpose must be marketing or transactional")
     if spec.purpose == content.MARKETING and purpose != content.MARKETING:
         raise FollowUpError(f"template {template} is marketing: it cannot be sent as {purpose}")
@@ -282,33 +281,21 @@ def withdraw_marketing_once(
     """Withdraw marketing on every channel not already withdrawn (plus transactional ones).
 
     Idempotent: a channel whose latest decision is already a withdrawal gets no new event, so a
-    link clicked twice or a STOP reported twice leaves one set of events.
+    link clicked twice or a STOP reported twice leaves one set of events. The person's scheduled
+    follow-ups are cancelled and queued messages blocked at once (contacts.rights.withdraw).
     """
-    state = consent.consent_state(session, contact_id=contact.id)
-    wanted = [(consent.MARKETING, channel) for channel in consent.MARKETING_CHANNELS]
-    wanted += [(consent.TRANSACTIONAL, channel) for channel in also_transactional]
-    recorded = [
-        consent.add_consent_event(
+    recorded = rights.withdraw(
+        session, contact=contact, source=source, wording=wording, version=version
+    )
+    if also_transactional:
+        recorded += rights.withdraw(
             session,
             contact=contact,
-            purpose=purpose,
-            channel=channel,
-            granted=False,
+            purpose=consent.TRANSACTIONAL,
+            channels=also_transactional,
+            source=source,
             wording=wording,
             version=version,
-            source=source,
-        )
-        for purpose, channel in wanted
-        if state.get((purpose, channel)) is not False
-    ]
-    if recorded:
-        bus.publish(
-            session,
-            ConsentWithdrawn(
-                contact_id=contact.id,
-                consent_event_ids=tuple(event.id for event in recorded),
-                source=source,
-            ),
         )
     return recorded
 

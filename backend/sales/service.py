@@ -170,6 +170,7 @@ def submit_contact(
     details: contacts.ContactDetails,
     version: str,
     callback_time: str | None = None,
+    confirm_email=None,
 ) -> ContactSubmitted:
     """The chat's contact form: details and consent decisions, a "new picks for your goal"
     follow-up on each marketing channel chosen, plus a callback lead if asked.
@@ -188,7 +189,7 @@ def submit_contact(
         whatsapp=bool(details.whatsapp_e164),
     )
     contact = contacts.save_contact_details(
-        session, sender_id=sender_id, details=details, version=version
+        session, sender_id=sender_id, details=details, version=version, confirm_email=confirm_email
     )
     # "new picks for your goal" follow-ups on the marketing channels chosen (see bootstrap)
     bus.publish(

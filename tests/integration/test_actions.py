@@ -22,6 +22,7 @@ from backend.db import session_scope, utcnow
 from backend.messaging.models import FollowUp
 from backend.orders.models import Order
 from backend.orders.payments import FakePayments
+from backend.outbox.models import OutboxMessage
 from backend.sales.models import Lead
 
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text())
@@ -543,7 +544,9 @@ async def test_submit_contact_stores_details_consents_and_callback_lead(db):
     )
     assert "offers by email, SMS" in messages[0]["text"]
     assert "receipts and order updates by email and text" in messages[0]["text"]
-    assert "call you back (after 5pm)" in messages[1]["text"]
+    # Email offers typed in a web chat start a double opt-in: a link, nothing granted yet.
+    assert "link to confirm" in messages[1]["text"]
+    assert "call you back (after 5pm)" in messages[2]["text"]
     c = db.execute(select(Contact)).scalar_one()
     assert (c.name, c.email, c.phone_e164) == ("Jane Doe", "jane@example.com", "+14155550123")
     lead = db.execute(select(Lead)).scalar_one()
@@ -552,7 +555,13 @@ async def test_submit_contact_stores_details_consents_and_callback_lead(db):
         select(ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
     ).all()
     assert ("marketing", "whatsapp", False) in decisions
+    assert ("marketing", "sms", True) in decisions
+    assert ("marketing", "email", True) not in decisions
     assert ("transactional", "email", True) in decisions
+    link = db.execute(
+        select(OutboxMessage).where(OutboxMessage.purpose == "verification")
+    ).scalar_one()
+    assert (link.kind, link.payload["template"]) == ("email", "confirm_subscription")
     assert ledger.verify(db).ok
     # marketing consent by email and SMS: a goal follow-up on each, due in three days
     goal = db.execute(

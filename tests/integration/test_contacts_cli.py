@@ -38,7 +38,8 @@ def test_show_opt_out_and_erase(env, capsys):
     assert cli.main(["contacts", "opt-out", "--email", "jane@example.com"]) == 0
     with session_scope(env) as s:
         withdrawn = s.execute(select(ConsentEvent).where(ConsentEvent.source == "api")).scalars()
-        assert sorted(e.channel for e in withdrawn) == ["email", "sms", "whatsapp"]
+        # sms and whatsapp were already declined in the form: one new event, for email.
+        assert sorted(e.channel for e in withdrawn) == ["email"]
     assert cli.main(["contacts", "erase", "--email", "jane@example.com"]) == 0
     with session_scope(env) as s:
         assert s.execute(select(Contact.email)).scalar_one() is None
@@ -49,3 +50,18 @@ def test_show_opt_out_and_erase(env, capsys):
 def test_finish_erasures_runs_with_nothing_pending(env, capsys):
     assert cli.main(["contacts", "finish-erasures"]) == 0
     assert "0 erasure requests" in capsys.readouterr().out
+
+
+def test_export_lists_the_person_and_erase_blanks_it(env, capsys, tmp_path):
+    assert cli.main(["contacts", "export", "--email", "Jane@Example.com"]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["contact"]["email"] == "jane@example.com"
+    assert [c["id"] for c in data["conversations"]] == ["s1"]
+    assert {(c["purpose"], c["channel"]) for c in data["consents"]} >= {("privacy", "chat")}
+    assert all(c["ledger"]["entry_hash"] for c in data["consents"])
+    page = tmp_path / "export.html"
+    assert cli.main(["contacts", "export", "--email", "jane@example.com", "--html",
+                     "--out", str(page)]) == 0  # fmt: skip
+    assert "jane@example.com" in page.read_text()

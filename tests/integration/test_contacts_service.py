@@ -345,7 +345,8 @@ def test_erasure_blanks_personal_fields_withdraws_everything_and_deletes_tracker
     remaining = session.execute(text("SELECT sender_id FROM events")).scalars().all()
     assert remaining == ["other"]
     lead = session.execute(select(Lead)).scalar_one()
-    assert lead.preferred_time is None and lead.conversation_id is None
+    # The chat id becomes a keyed hash (a WhatsApp id is a phone number).
+    assert lead.preferred_time is None and lead.conversation_id.startswith("anon-")
     assert count(session, Interaction) == 0
     assert service.find_conversation(session, sender_id="s1") is None  # pseudonymised
     request = session.execute(select(DataSubjectRequest)).scalar_one()

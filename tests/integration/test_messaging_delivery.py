@@ -304,9 +304,14 @@ def test_consent_withdrawn_after_queuing_blocks_delivery(
         contact = session.execute(select(Contact)).scalar_one()
         token = gate.unsubscribe_token(live_settings, contact=contact)
         service.unsubscribe(session, settings=live_settings, token=token)
-    assert run(session_factory, live_settings)["blocked"] == 1
+    # The withdrawal blocks the queued marketing message at once (staff never see it pending).
     blocked = row(session_factory, message_id)
-    assert blocked.last_error == "blocked: no marketing consent for email"
+    assert (blocked.status, blocked.last_error) == (
+        "blocked",
+        "blocked: marketing consent withdrawn",
+    )
+    run(session_factory, live_settings)
+    assert row(session_factory, message_id).status == "blocked"
     assert httpserver.log == []
 
 

@@ -60,3 +60,45 @@ def test_models_and_migrations_agree(tmp_path):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_identity_keys_are_backfilled_and_old_duplicates_merge(tmp_path):
+    """contacts_0003 keys the newest record of each email/phone; `merge-duplicates` folds the
+    older ones into it."""
+    from backend.contacts.identity import merge_duplicates
+    from backend.contacts.models import Contact
+    from backend.db import make_session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    migrations.upgrade(engine, "contacts_0002")
+    migrations.upgrade(engine, "crm_0002")
+    with engine.begin() as conn:
+        for public_id, email, phone in (
+            ("a", "Jane@Example.com", None),
+            ("b", "jane@example.com", "+14155550123"),
+            ("c", None, "+14155550123"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (public_id, email, phone_e164, created_at, updated_at) "
+                    "VALUES (:p, :e, :ph, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                ),
+                {"p": public_id, "e": email, "ph": phone},
+            )
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        keys = conn.execute(
+            text("SELECT public_id, email_key, phone_key FROM contacts ORDER BY public_id")
+        ).all()
+    assert [tuple(k) for k in keys] == [
+        ("a", None, None),
+        ("b", "jane@example.com", None),
+        ("c", None, "+14155550123"),
+    ]
+    session = make_session_factory(engine)()
+    assert merge_duplicates(session) == 1  # a folds into b (same email)
+    session.commit()
+    live = session.query(Contact).filter(Contact.merged_into_id.is_(None)).all()
+    assert sorted(c.public_id for c in live) == ["b", "c"]
+    session.close()
+    engine.dispose()

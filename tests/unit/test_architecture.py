@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "health": 3,
     # business areas, lower ones are read by higher ones
     "trends": 4,
+    "privacy": 4,  # the registry of personal-data columns (erasure, export)
     "contacts": 5,
     "crm": 6,
     "orders": 6,

@@ -23,6 +23,7 @@ def test_defaults_run_without_any_variable():
         ({"RASA_WORKERS": "2"}, "REDIS_URL"),
         ({"ACTION_WORKERS": "0"}, "ACTION_WORKERS"),
         ({"APP_ENV": "production"}, "SESSION_SECRET"),
+        ({"APP_ENV": "production", "SESSION_SECRET": "s" * 32}, "PSEUDONYM_KEY"),
     ],
 )
 def test_bad_or_missing_value_names_the_variable(env, names):
