@@ -56,9 +56,9 @@ from pathlib import Path
 
 env = Path(".env")
 text = env.read_text()
-for key in ("RASA_TOKEN", "CHAT_ID_SECRET"):
+for key in ("RASA_TOKEN", "CHAT_ID_SECRET", "SESSION_SECRET", "PSEUDONYM_KEY"):
     line = re.search(rf"^{key}=([^\s#]*)(.*)$", text, flags=re.M)
-    if line and line.group(1):
+    if line and line.group(1) and line.group(1) != "dev-only-change-me":
         continue
     value = secrets.token_urlsafe(32)
     if line:

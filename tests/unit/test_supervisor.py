@@ -87,6 +87,7 @@ def test_without_rasa_token_or_chat_secret_nothing_starts(missing):
             {
                 "APP_ENV": "production",
                 "SESSION_SECRET": "s" * 32,
+                "PSEUDONYM_KEY": "k" * 32,
                 "RASA_TOKEN": "r" * 32,
                 "ADMIN_PASSWORD": "p" * 16,
             },
