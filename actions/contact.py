@@ -27,7 +27,7 @@ RECEIPT_LABELS = {"email": "email", "sms": "text", "whatsapp": "WhatsApp"}
 _NAME_PREFIX = re.compile(
     r"^(my name is|my name's|name is|i am|i'm|im|it's|its|call me|this is)\s+", re.I
 )
-_EMAIL_LIKE = re.compile(r"\S+@\S*")
+_EMAIL_LIKE = re.compile(r"(?<!\S)\S+@\S*")  # from a word start only: linear on a long word
 
 
 def _wants_skip(value, tracker) -> bool:
