@@ -6,10 +6,12 @@ import functools
 import json
 import logging
 import re
+import sys
 import traceback
 from collections.abc import Iterable
 
 import phonenumbers
+import structlog
 
 # Every pattern here runs in linear time on hostile input (docs/security.md): a match can start
 # only where a run of its characters starts (the look-behinds) and every repetition is bounded.
@@ -35,13 +37,14 @@ def _digit_count(text: str) -> int:
 @functools.lru_cache(maxsize=4096)
 def _phone_spans(candidate: str) -> tuple[tuple[int, int], ...]:
     """Spans of `candidate` that phonenumbers accepts as a valid number of any of our regions."""
-    return tuple(
-        (m.start, m.end)
-        for region in PHONE_REGIONS
+    spans = []
+    for region in PHONE_REGIONS:
         for m in phonenumbers.PhoneNumberMatcher(
             candidate, region, leniency=phonenumbers.Leniency.VALID
-        )
-    )
+        ):
+            unopened = m.raw_string.startswith("(") and ")" not in m.raw_string
+            spans.append((m.start + unopened, m.end))  # "(415.555.0166, …": keep the "("
+    return tuple(spans)
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -59,9 +62,7 @@ def redact_phones(text: str) -> str:
     """Replace phone numbers (international, and national ones of PHONE_REGIONS) by <phone>."""
     if _digit_count(text) < 6:
         return text
-    spans = [
-        m.span() for m in _INTL_PHONE.finditer(text) if 7 <= _digit_count(m.group()) <= 15
-    ]
+    spans = [m.span() for m in _INTL_PHONE.finditer(text) if 7 <= _digit_count(m.group()) <= 15]
     checks = 0
     for m in _NATIONAL_PHONE.finditer(text):
         if not 6 <= _digit_count(m.group()) <= 15:
@@ -118,6 +119,49 @@ class KeyValueFormatter(logging.Formatter):
         return base
 
 
+# Keys of Rasa's structlog events that carry what a person typed or was told (Rasa's own list of
+# "anonymizable" keys, which only Rasa Pro acts on). Names and addresses in them match no
+# pattern, so the value is replaced by its length ("rest.message.received.failure text=...").
+RASA_TEXT_KEYS = frozenset(
+    {
+        "text", "response_text", "user_text", "slot_values", "parse_data_text",
+        "parse_data_entities", "prediction_events", "tracker_latest_message", "prefilled_slots",
+        "message", "response", "slot_candidates", "rasa_event", "rasa_events", "tracker_states",
+        "current_states", "old_states", "successes", "current_entity", "next_entity", "states",
+        "entity", "token_text", "user_message", "json_message",
+    }
+)  # fmt: skip
+
+
+def hide_user_text(_logger: object, _method: str, event_dict: dict) -> dict:
+    """structlog processor: the conversation's text never reaches a log line.
+
+    A traceback becomes plain text here: Rasa's JSON logs (structlog's dict_tracebacks) would
+    print every frame's local variables, the user's message among them.
+    """
+    for key in RASA_TEXT_KEYS.intersection(event_dict):
+        event_dict[key] = f"<hidden: {len(str(event_dict[key]))} chars>"
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        event_dict["exception"] = "".join(traceback.format_exception(*exc_info)).rstrip()
+    return event_dict
+
+
+def install_structlog_redaction() -> None:
+    """Put `hide_user_text` first in the structlog chain Rasa configured (once per process).
+
+    Rasa configures structlog when its CLI starts, before it loads channels and stores; the
+    chain is one shared list, so loggers already created see the change too.
+    """
+    processors = structlog.get_config()["processors"]
+    if hide_user_text not in processors:
+        processors.insert(0, hide_user_text)
+
+
 def install_record_redaction(secrets: Iterable[str] = ()) -> None:
     """Redact every log record at creation, whichever handler later prints it.
 
@@ -125,6 +169,7 @@ def install_record_redaction(secrets: Iterable[str] = ()) -> None:
     structured fields and the traceback text (database errors quote the row's values) are
     redacted before any handler sees them. Installing again adds secrets to the one layer.
     """
+    install_structlog_redaction()
     current = logging.getLogRecordFactory()
     new_secrets = [s for s in secrets if s]
     if getattr(current, "hts_secrets", None) is not None:

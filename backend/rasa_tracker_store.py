@@ -15,7 +15,8 @@
 * `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
   per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
   replaced, still gets Rasa's count);
-* loading it installs `backend.rasa_speedups` (per-turn costs of Rasa's own code).
+* loading it installs `backend.rasa_speedups` (per-turn costs of Rasa's own code) and the log
+  redaction (`backend.logging_setup`): every `rasa run` names this store, whatever channels run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy.pool import QueuePool
 
 from backend import rasa_speedups
 from backend.db import sqlite_pragmas
+from backend.logging_setup import install_record_redaction
 
 # How many of a tracker's events are in the table: set when this store loads or saves it.
 _STORED = "_hts_stored_events"
@@ -44,6 +46,7 @@ class BackendSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         rasa_speedups.install()
+        install_record_redaction()
         if self.engine.dialect.name == "sqlite":
             url = self.engine.url
             self.engine.dispose()
