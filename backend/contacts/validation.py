@@ -42,9 +42,7 @@ _PARSE_REASONS = {
 # Starts only where a run of address characters starts (the look-behind): same leftmost match,
 # but a 1 MB word without "@" is scanned once instead of once per character.
 MAX_EMAIL_CHARS = 254  # RFC 5321: no deliverable address is longer
-_EMAIL_IN_TEXT = re.compile(
-    r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']*"
-)
+_EMAIL_IN_TEXT = re.compile(r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']*")
 
 
 @dataclass(frozen=True)

@@ -81,11 +81,16 @@ def test_rasa_regex_entity_extractor_on_one_megabyte(extractor):
     ("text", "expected"),
     [
         ("my email is rebecca.hall@gmail.com", [("email", "rebecca.hall@gmail.com")]),
-        ("email d.okafor@outlook.com, mobile +44 7700 900312",
-         [("email", "d.okafor@outlook.com"), ("phone", "+44 7700 900312")]),
+        (
+            "email d.okafor@outlook.com, mobile +44 7700 900312",
+            [("email", "d.okafor@outlook.com"), ("phone", "+44 7700 900312")],
+        ),
         ("pls call me back on 07700 900555", [("phone", "07700 900555")]),
         ("my number is (415) 555-0166 thanks", [("phone", "(415) 555-0166")]),
-        ("reach me at jo_ann+shop@mail.example.co.uk", [("email", "jo_ann+shop@mail.example.co.uk")]),
+        (
+            "reach me at jo_ann+shop@mail.example.co.uk",
+            [("email", "jo_ann+shop@mail.example.co.uk")],
+        ),
         ("[0161 496 0000]", [("phone", "0161 496 0000")]),
         ("order 12345678901234567890123 please", []),  # too many digits for a phone
     ],
