@@ -39,9 +39,9 @@ _PARSE_REASONS = {
     NumberParseException.TOO_SHORT_NSN: "that number is too short",
     NumberParseException.TOO_LONG: "that number is too long",
 }
+MAX_EMAIL_CHARS = 254  # RFC 5321: no deliverable address is longer
 # Starts only where a run of address characters starts (the look-behind): same leftmost match,
 # but a 1 MB word without "@" is scanned once instead of once per character.
-MAX_EMAIL_CHARS = 254  # RFC 5321: no deliverable address is longer
 _EMAIL_IN_TEXT = re.compile(r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']*")
 
 
