@@ -330,7 +330,6 @@ def _install_rule_index() -> None:
     RulePolicy._get_possible_keys = _get_possible_keys
 
 
-
 def _install_linear_regex_features() -> None:
     import re
 
