@@ -72,9 +72,11 @@ def redact_phones(text: str) -> str:
             spans.append(m.span())
         else:
             spans.extend((m.start() + a, m.start() + b) for a, b in _phone_spans(m.group()))
-    for start, end in reversed(_merged(spans)):
-        text = text[:start] + "<phone>" + text[end:]
-    return text
+    pieces, done = [], 0
+    for start, end in _merged(spans):
+        pieces += [text[done:start], "<phone>"]
+        done = end
+    return "".join([*pieces, text[done:]])
 
 
 def _bounded(text: str) -> str:
