@@ -46,6 +46,30 @@ def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+def clear_yes(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Whether the latest answer is a yes with legal weight; if not, says how to answer."""
+    from backend.contacts.consent_answer import is_button_payload, is_clear_affirmation
+
+    text = (tracker.latest_message or {}).get("text") or ""
+    answer = is_clear_affirmation(
+        text=text, intent=latest_intent(tracker), via_button=is_button_payload(text)
+    )
+    if not answer.clear:
+        dispatcher.utter_message(text=answer.reason)
+    return answer.clear
+
+
+def clear_choice(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Whether the latest answer is a button or short enough to be a clear choice."""
+    from backend.contacts.consent_answer import is_button_payload, is_clear_choice
+
+    text = (tracker.latest_message or {}).get("text") or ""
+    answer = is_clear_choice(text=text, via_button=is_button_payload(text))
+    if not answer.clear:
+        dispatcher.utter_message(text=answer.reason)
+    return answer.clear
+
+
 def entity(tracker: Tracker, name: str) -> Any:
     return next(tracker.get_latest_entity_values(name), None)
 

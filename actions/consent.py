@@ -6,7 +6,7 @@ from rasa_sdk import Action, FormValidationAction
 from rasa_sdk.events import SlotSet
 
 from actions import backend_link
-from actions.common import entity, sender
+from actions.common import clear_yes, entity, sender
 
 YES_NO = [
     {"title": "Yes, I agree", "payload": "/affirm"},
@@ -69,6 +69,8 @@ class ValidateOnboardingForm(FormValidationAction):
     async def validate_privacy_consent(self, value, dispatcher, tracker, domain):
         from backend.contacts import service
 
+        if value and not clear_yes(dispatcher, tracker):
+            return {"privacy_consent": None}  # nothing recorded; the buttons come again
         settings = backend_link.settings()
         with backend_link.unit_of_work() as session:
             service.record_privacy(
@@ -91,6 +93,8 @@ class ValidateOnboardingForm(FormValidationAction):
     async def validate_health_consent(self, value, dispatcher, tracker, domain):
         from backend.contacts import service
 
+        if value and not clear_yes(dispatcher, tracker):
+            return {"health_consent": None}
         with backend_link.unit_of_work() as session:
             service.record_consent(
                 session,

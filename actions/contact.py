@@ -10,6 +10,8 @@ from actions import backend_link
 from actions.common import (
     CTA_BUTTONS,
     BackendAction,
+    clear_choice,
+    clear_yes,
     entity,
     latest_intent,
     sender,
@@ -109,12 +111,16 @@ class ValidateContactForm(FormValidationAction):
         if "none" in values:
             return {"marketing_channels": []}
         chosen = [c for c in CHANNELS if c in values]
+        if chosen and not clear_choice(dispatcher, tracker):
+            return {"marketing_channels": None}
         if not chosen:
             dispatcher.utter_message(text='Which ones? Tap email, SMS or WhatsApp, or "No thanks".')
             return {"marketing_channels": None}
         return {"marketing_channels": chosen}
 
     async def validate_transactional_consent(self, value, dispatcher, tracker, domain):
+        if value and not clear_yes(dispatcher, tracker):
+            return {"transactional_consent": None}
         return {"transactional_consent": bool(value)}
 
     async def validate_preferred_time(self, value, dispatcher, tracker, domain):

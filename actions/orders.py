@@ -8,7 +8,7 @@ from rasa_sdk import Action, FormValidationAction
 from rasa_sdk.events import SlotSet
 
 from actions import backend_link
-from actions.common import BackendAction, sender
+from actions.common import BackendAction, clear_yes, sender
 
 MAX_QUANTITY = 20
 _WORDS = {
@@ -84,6 +84,8 @@ class ValidateCheckoutForm(FormValidationAction):
         return {"quantity": quantity}
 
     async def validate_order_confirmed(self, value, dispatcher, tracker, domain):
+        if value and not clear_yes(dispatcher, tracker):
+            return {"order_confirmed": None}
         return {"order_confirmed": bool(value)}
 
 

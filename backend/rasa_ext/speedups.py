@@ -35,6 +35,11 @@ patching code it does not know:
   previous action can never match, so the replacement starts from the rules that require the
   conversation's previous action or none (an index built once per rule table) and then applies
   Rasa's own test, turn by turn, exactly as before.
+* **Regex features on long messages.** `RegexFeaturizer._features_for_patterns` compares every
+  token with every match of a pattern: quadratic on hostile input ("1 1 1 …" of 100k characters
+  has 50k tokens and 5k phone matches: 47 s in one parse). Tokens and `re.finditer` matches both
+  come in text order, so the replacement walks them together once and sets the same token
+  `pattern` flags and the same sequence and sentence features.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ def install(*, environ: dict[str, str] | None = None, version: str | None = None
     _install_sequential_graph_runner()
     _install_direct_intent_scores()
     _install_rule_index()
+    _install_linear_regex_features()
     _installed = True
     return True
 
@@ -366,6 +372,47 @@ def _install_rule_index() -> None:
 
     _get_possible_keys.__wrapped__ = original  # type: ignore[attr-defined]
     RulePolicy._get_possible_keys = _get_possible_keys
+
+
+def _install_linear_regex_features() -> None:
+    import re
+
+    import numpy as np
+    import scipy.sparse
+    from rasa.nlu.constants import TOKENS_NAMES
+    from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
+    from rasa.shared.nlu.constants import ACTION_TEXT, RESPONSE, TEXT
+
+    original = RegexFeaturizer._features_for_patterns
+
+    def _features_for_patterns(self: Any, message: Any, attribute: str) -> tuple[Any, Any]:
+        text = message.get(attribute)
+        tokens = message.get(TOKENS_NAMES[attribute], []) if text else []
+        if not tokens:
+            return None, None
+        flags = 0 if self.case_sensitive else re.IGNORECASE
+        sequence = np.zeros([len(tokens), len(self.known_patterns)])
+        sentence = np.zeros([1, len(self.known_patterns)])
+        for index, pattern in enumerate(self.known_patterns):
+            spans = [m.span() for m in re.finditer(pattern["pattern"], text, flags=flags)]
+            first = 0  # the first match that does not end before the current token
+            for token_index, token in enumerate(tokens):
+                while first < len(spans) and spans[first][1] <= token.start:
+                    first += 1
+                # Rasa's test (token.start < end and token.end > start) on the one match
+                # that can overlap: later matches start later still
+                hit = first < len(spans) and spans[first][0] < token.end
+                patterns = token.get("pattern", default={})
+                patterns[pattern["name"]] = hit
+                token.set("pattern", patterns)
+                if hit:
+                    sequence[token_index][index] = 1.0
+                    if attribute in (RESPONSE, TEXT, ACTION_TEXT):
+                        sentence[0][index] = 1.0
+        return scipy.sparse.coo_matrix(sequence), scipy.sparse.coo_matrix(sentence)
+
+    _features_for_patterns.__wrapped__ = original  # type: ignore[attr-defined]
+    RegexFeaturizer._features_for_patterns = _features_for_patterns
 
 
 def main(argv: list[str]) -> None:

@@ -14,7 +14,9 @@
   ORM query, built once) instead of an ORM query built and turned into objects per turn;
 * `save` knows how many events a tracker it loaded already has in the table, so it skips Rasa's
   per-save `COUNT(*)` over the session's events (a tracker it did not load, e.g. one the HTTP API
-  replaced, still gets Rasa's count).
+  replaced, still gets Rasa's count);
+* loading it installs the log redaction (`backend.logging_setup`): every `rasa run` names this
+  store, whatever channels run.
 
 The speed patches of Rasa's own code (backend/rasa_ext/speedups.py) are installed by the launcher
 that starts `rasa run`, not by this class.
@@ -36,6 +38,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from backend.db import sqlite_pragmas
+from backend.logging_setup import install_record_redaction
 
 # How many of a tracker's events are in the table: set when this store loads or saves it.
 _STORED = "_hts_stored_events"
@@ -44,6 +47,7 @@ _STORED = "_hts_stored_events"
 class BackendSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        install_record_redaction()
         if self.engine.dialect.name == "sqlite":
             url = self.engine.url
             self.engine.dispose()

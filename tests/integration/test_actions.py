@@ -49,13 +49,15 @@ def tracker(
     *,
     sender="t1",
     slots=None,
-    text="",
+    text=None,
     intent="inform",
     entities=(),
     loop=None,
     slot_events=(),
     history=(),
 ):
+    if text is None:  # a yes/no is a button press unless the test types it
+        text = f"/{intent}" if intent in ("affirm", "deny") else ""
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.9},
@@ -215,6 +217,100 @@ async def test_ask_actions_have_the_form_question_names():
     assert names <= declared
     messages, _ = await run(asks.AskGoal(), tracker())
     assert '/choose_goal{"goal":"diabetes"}' in [b["payload"] for b in messages[0]["buttons"]]
+
+
+# --- consent needs a clear yes (issue 11, item 4) ----------------------------------------
+
+NONSENSE = ["A" * 10_000, "x", "AAAA", "yes" * 20, "I don't agree", "yes but no", "asdf qwer"]
+
+
+@pytest.mark.parametrize("text", NONSENSE)
+async def test_nonsense_classified_affirm_records_no_consent_and_asks_again(db, text):
+    messages, events = await run(
+        consent.ValidateOnboardingForm(),
+        tracker(
+            text=text,
+            intent="affirm",
+            loop="onboarding_form",
+            slot_events=[("privacy_consent", True)],
+        ),
+    )
+    assert SlotSet("privacy_consent", None) in events
+    assert texts(messages) == "Please answer yes or no, or use the buttons."
+    assert count(db, ConsentEvent) == count(db, Contact) == count(db, ledger.LedgerEntry) == 0
+
+
+@pytest.mark.parametrize(
+    "text", ["/affirm", "yes", "Yes!", "sure, go ahead", "I agree", "ok", "oui"]
+)
+async def test_a_button_or_a_short_clear_yes_records_consent(db, text):
+    _, events = await run(
+        consent.ValidateOnboardingForm(),
+        tracker(
+            text=text,
+            intent="affirm",
+            loop="onboarding_form",
+            slot_events=[("privacy_consent", True)],
+        ),
+    )
+    assert SlotSet("privacy_consent", True) in events
+    assert db.execute(select(ConsentEvent.purpose, ConsentEvent.granted)).all() == [
+        ("privacy", True)
+    ]
+    assert ledger.verify(db).checked == 1
+
+
+async def test_health_consent_needs_a_clear_yes_too(db):
+    await consent_given(health=None)
+    form = consent.ValidateOnboardingForm()
+    health = {"loop": "onboarding_form", "slots": {"privacy_consent": True}, "intent": "affirm"}
+    messages, events = await run(
+        form, tracker(text="Z" * 5000, slot_events=[("health_consent", True)], **health)
+    )
+    assert SlotSet("health_consent", None) in events and "yes or no" in texts(messages)
+    assert db.execute(select(ConsentEvent.purpose)).scalars().all() == ["privacy"]
+    db.rollback()  # the test's read ends before the action writes (SQLite's one writer)
+    _, events = await run(
+        form, tracker(text="yes", slot_events=[("health_consent", True)], **health)
+    )
+    assert SlotSet("health_consent", True) in events
+    assert db.execute(select(ConsentEvent.purpose)).scalars().all() == ["privacy", "health_data"]
+
+
+async def test_receipts_consent_marketing_choice_and_order_confirmation_need_a_clear_answer():
+    form = contact.ValidateContactForm()
+    messages, events = await run(
+        form,
+        tracker(
+            text="x", intent="affirm", loop="contact_form",
+            slot_events=[("transactional_consent", True)],
+        ),
+    )  # fmt: skip
+    assert SlotSet("transactional_consent", None) in events and "yes or no" in texts(messages)
+    _, events = await run(
+        form,
+        tracker(
+            text="email " + "blah " * 100, intent="inform", loop="contact_form",
+            slot_events=[("marketing_channels", ["email"])],
+        ),
+    )  # fmt: skip
+    assert SlotSet("marketing_channels", None) in events
+    _, events = await run(
+        form,
+        tracker(
+            text="email and sms please", intent="inform", loop="contact_form",
+            slot_events=[("marketing_channels", ["email", "sms"])],
+        ),
+    )  # fmt: skip
+    assert SlotSet("marketing_channels", ["email", "sms"]) in events
+    _, events = await run(
+        orders.ValidateCheckoutForm(),
+        tracker(
+            text="A" * 10_000, intent="affirm", loop="checkout_form",
+            slot_events=[("order_confirmed", True)],
+        ),
+    )  # fmt: skip
+    assert SlotSet("order_confirmed", None) in events
 
 
 # --- recommendations and product answers ----------------------------------------------

@@ -367,3 +367,49 @@ def test_the_tracker_store_does_not_install_them(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+# --- regex features ------------------------------------------------------------------------
+
+REGEX_PROBES = [
+    "my email is jane@example.org, call (415) 555-0166 or +44 7700 900123",
+    "I want to lose weight and lower my blood pressure",
+    "1 " * 300,
+    "a@b.co a@b.co x@y.zz " * 20,
+    "weight loss weight loss " * 50,
+    "nothing matches here",
+    "x",
+]
+
+
+def _regex_featurizer():
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
+
+    patterns = [
+        {"name": "email", "pattern": r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w.-]{1,253}\.[A-Za-z]{2,63}"},
+        {"name": "phone", "pattern": r"(?<![\d+])\+?\(?\d[\d ()-]{6,18}\d(?!\d)"},
+        {"name": "goal", "pattern": r"(\bweight\ loss\b|\blose\ weight\b|\bblood\ pressure\b)"},
+        {"name": "empty", "pattern": r"(?=o)"},  # zero-width matches
+    ]
+    config = {**RegexFeaturizer.get_default_config(), "case_sensitive": False}
+    context = ExecutionContext(GraphSchema({}), node_name="regex_featurizer")
+    return RegexFeaturizer(config, None, None, context, known_patterns=patterns)
+
+
+@pytest.mark.parametrize("text", REGEX_PROBES)
+def test_regex_features_and_token_flags_are_rasas(text):
+    from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
+    from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+    from rasa.shared.nlu.training_data.message import Message
+
+    tokenizer = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+    featurizer = _regex_featurizer()
+    ours, theirs = Message(data={"text": text}), Message(data={"text": text})
+    tokenizer.process([ours, theirs])
+    seq, sent = featurizer._features_for_patterns(ours, "text")
+    seq0, sent0 = RegexFeaturizer._features_for_patterns.__wrapped__(featurizer, theirs, "text")
+    assert (seq.toarray() == seq0.toarray()).all() and (sent.toarray() == sent0.toarray()).all()
+    assert [t.get("pattern") for t in ours.get("text_tokens")] == [
+        t.get("pattern") for t in theirs.get("text_tokens")
+    ]

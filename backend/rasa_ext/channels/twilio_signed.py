@@ -9,9 +9,12 @@ cannot map a typed button number back. This channel, named `twilio_signed` (webh
   everything (503) while the Twilio credentials are placeholders;
 * turns a carrier opt-out word (STOP, UNSUBSCRIBE, …: the whole message) into `/opt_out`, so
   the opt-out action records the withdrawal whatever the classifier would have made of it;
-* numbers the buttons of a reply and maps a typed "2" back to that button's payload. The map
-  lives in this process only (bounded, expires with the chat session): with several Sanic
-  workers a number typed to another worker misses and reaches Rasa as plain text;
+* numbers the buttons of a reply and maps a typed "2" back to that button's payload;
+* handles each MessageSid once: a replayed signed request (or Twilio's re-delivery) is answered
+  with an empty reply and never reaches Rasa;
+* keeps those menus and MessageSids in Redis when REDIS_URL is set (`SET NX EX`, keys expire),
+  so every worker and instance sees the same; without it, in this process's memory (bounded,
+  expiring), which is right for the default single process;
 * sends replies through the Twilio REST client in a worker thread, cut at Twilio's
   1,600-character limit, and logs a failed send with Twilio's status and error code only.
 
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
 import re
 import time
@@ -32,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+import redis
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
@@ -59,6 +65,8 @@ BUTTON_NUMBER = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
 BUTTON_MEMORY_SENDERS = 10_000
 BUTTON_MEMORY_SECONDS = 60 * 60  # domain.yml session_expiration_time: a new session, new menus
 SEEN_MESSAGE_IDS = 10_000
+REPLAY_SECONDS = 7 * 24 * 60 * 60  # a signed request replayed within a week is refused
+REDIS_PREFIX = "hts:twilio"
 SEND_RETRY_DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd try of a temporary failure
 NOT_TEXT_REPLY = "Sorry, I can only read text messages here."
 CREDENTIAL_KEYS = frozenset(
@@ -95,11 +103,48 @@ class ExpiringLru:
         self._entries.move_to_end(key)
         return value
 
+    def put_new(self, key: str, value: Any) -> bool:
+        """Store only when absent (or expired); True when stored."""
+        if self.get(key) is not None:
+            return False
+        self.put(key, value)
+        return True
+
     def pop(self, key: str) -> None:
         self._entries.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class RedisExpiringMap:
+    """The same map in Redis, shared by every worker and instance: JSON values, keys expire.
+
+    Keys are hashed: sender ids are phone numbers and stay out of Redis key listings. The client
+    is synchronous (like Rasa's Redis lock store): one round trip on loopback is ~0.1 ms.
+    """
+
+    def __init__(self, client: Any, *, namespace: str, ttl_seconds: float):
+        self.client = client
+        self.namespace = namespace
+        self.ttl = max(1, int(ttl_seconds))
+
+    def _key(self, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return f"{REDIS_PREFIX}:{self.namespace}:{digest}"
+
+    def put(self, key: str, value: Any) -> None:
+        self.client.set(self._key(key), json.dumps(value), ex=self.ttl)
+
+    def put_new(self, key: str, value: Any) -> bool:
+        return bool(self.client.set(self._key(key), json.dumps(value), ex=self.ttl, nx=True))
+
+    def get(self, key: str) -> Any | None:
+        raw = self.client.get(self._key(key))
+        return None if raw is None else json.loads(raw)
+
+    def pop(self, key: str) -> None:
+        self.client.delete(self._key(key))
 
 
 class ButtonMemory:
@@ -111,11 +156,18 @@ class ButtonMemory:
         max_senders: int = BUTTON_MEMORY_SENDERS,
         ttl_seconds: float = BUTTON_MEMORY_SECONDS,
         clock=time.monotonic,
+        store: ExpiringLru | RedisExpiringMap | None = None,
     ):
-        self._map = ExpiringLru(max_entries=max_senders, ttl_seconds=ttl_seconds, clock=clock)
+        if store is None:
+            store = ExpiringLru(max_entries=max_senders, ttl_seconds=ttl_seconds, clock=clock)
+        self._map = store
+
+    @classmethod
+    def in_redis(cls, client: Any, *, ttl_seconds: float = BUTTON_MEMORY_SECONDS) -> ButtonMemory:
+        return cls(store=RedisExpiringMap(client, namespace="menu", ttl_seconds=ttl_seconds))
 
     def remember(self, sender: str, payloads: Iterable[str]) -> None:
-        payloads = tuple(payloads)
+        payloads = list(payloads)
         if payloads:
             self._map.put(sender, payloads)
         else:
@@ -137,6 +189,27 @@ class ButtonMemory:
 
     def __len__(self) -> int:
         return len(self._map)
+
+
+class SeenMessages:
+    """MessageSids already handled; `claim` is atomic, so two workers never both handle one."""
+
+    def __init__(self, store: ExpiringLru | RedisExpiringMap | None = None):
+        if store is None:
+            store = ExpiringLru(max_entries=SEEN_MESSAGE_IDS, ttl_seconds=REPLAY_SECONDS)
+        self._map = store
+
+    @classmethod
+    def in_redis(cls, client: Any, *, ttl_seconds: float = REPLAY_SECONDS) -> SeenMessages:
+        return cls(RedisExpiringMap(client, namespace="seen", ttl_seconds=ttl_seconds))
+
+    def claim(self, message_sid: str) -> bool:
+        """True the first time a MessageSid is seen (within the replay window)."""
+        return self._map.put_new(message_sid, 1)
+
+    def release(self, message_sid: str) -> None:
+        """Forget a message that could not be handled: Twilio's retry may bring it again."""
+        self._map.pop(message_sid)
 
 
 def is_stop_word(text: str) -> bool:
@@ -321,6 +394,14 @@ def _twiml(message: str | None = None) -> HTTPResponse:
     )
 
 
+def shared_state(redis_url: str) -> dict[str, Any]:
+    """Menus and MessageSids in Redis when REDIS_URL is set (several workers/instances)."""
+    if not redis_url:
+        return {}
+    client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    return {"memory": ButtonMemory.in_redis(client), "seen": SeenMessages.in_redis(client)}
+
+
 class SignedTwilioInput(InputChannel):
     """Twilio webhook for WhatsApp and SMS that only trusts requests signed with our token."""
 
@@ -346,6 +427,7 @@ class SignedTwilioInput(InputChannel):
             sms_from=given.get("sms_number", settings.twilio_sms_from),
             webhook_url=given.get("webhook_url", settings.twilio_webhook_url),
             api_base=given.get("api_base", settings.twilio_api_base),
+            **shared_state(settings.redis_url),
         )
         # The Rasa process has no redaction of its own: its debug lines quote sender ids
         # (phone numbers) and message text. Same layer the action server installs.
@@ -363,6 +445,7 @@ class SignedTwilioInput(InputChannel):
         api_base: str = DEFAULT_API_BASE,
         sender: MessageSender | None = None,
         memory: ButtonMemory | None = None,
+        seen: SeenMessages | None = None,
         retry_delays: tuple[float, ...] = SEND_RETRY_DELAYS,
     ):
         if webhook_url and not webhook_url.startswith(("https://", "http://")):
@@ -379,10 +462,11 @@ class SignedTwilioInput(InputChannel):
                 account_sid=account_sid, auth_token=auth_token, api_base=api_base
             )
         self.sender = sender
-        self.memory = memory or ButtonMemory()
+        self.memory = ButtonMemory() if memory is None else memory
         self.retry_delays = retry_delays
-        # Twilio may deliver one message twice (its fallback URL after a slow answer)
-        self._seen = ExpiringLru(max_entries=SEEN_MESSAGE_IDS, ttl_seconds=BUTTON_MEMORY_SECONDS)
+        # Twilio may deliver one message twice (its fallback URL after a slow answer), and a
+        # captured signed request stays valid forever: each MessageSid is handled once.
+        self.seen = SeenMessages() if seen is None else seen
 
     def get_output_channel(self) -> SignedTwilioOutput:
         return SignedTwilioOutput(
@@ -437,8 +521,6 @@ class SignedTwilioInput(InputChannel):
             if not sender:
                 return response.text("missing From", status=400)
             message_sid = params.get("MessageSid") or ""
-            if message_sid and self._seen.get(message_sid):
-                return _twiml()
             body = params.get("Body") or ""
             text = inbound_text(
                 body,
@@ -448,8 +530,9 @@ class SignedTwilioInput(InputChannel):
             )
             if not text:
                 return _twiml(NOT_TEXT_REPLY)  # media or location without a caption
-            if message_sid:
-                self._seen.put(message_sid, True)
+            if message_sid and not self.seen.claim(message_sid):
+                log_event(log, "twilio message refused: already handled", reason="replay")
+                return _twiml()
             try:
                 await on_new_message(
                     UserMessage(
@@ -462,7 +545,8 @@ class SignedTwilioInput(InputChannel):
                 )
             except Exception:  # noqa: BLE001 - Twilio gets a 500, the log the cause (redacted)
                 log.exception("twilio message could not be handled")
-                self._seen.pop(message_sid)  # Twilio's fallback URL may try it again
+                if message_sid:
+                    self.seen.release(message_sid)  # Twilio's fallback URL may try it again
                 return response.text("message could not be handled", status=500)
             return _twiml()
 
