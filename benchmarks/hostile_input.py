@@ -99,9 +99,9 @@ def measure_patterns(sizes: list[int]) -> dict:
 def measure_model(sizes: list[int]) -> dict:
     from rasa.core.agent import Agent
 
-    from backend import rasa_speedups
+    from backend.rasa_ext import speedups as rasa_speedups
 
-    rasa_speedups.install()  # as in `rasa run` (the tracker store installs them)
+    rasa_speedups.install()  # as in `rasa run` (the launcher installs them)
     model = ROOT / "models" / "current.tar.gz"
     if not model.exists():
         return {"skipped": "no models/current.tar.gz (make train)"}
