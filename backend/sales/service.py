@@ -144,7 +144,8 @@ def redact_leads(session: Session, *, contact_id: int | None, conversation_id: s
     for lead in leads:
         lead.goal = lead.preferred_time = None
         lead.reason = "erased on request"
-        lead.conversation_id = None
+        if not (lead.conversation_id or "").startswith("anon-"):  # keyed hash by the registry
+            lead.conversation_id = None
     if leads:  # staff notes and close reasons may quote the person: keep who/what/when only
         for activity in session.execute(
             select(LeadActivity).where(LeadActivity.lead_id.in_([lead.id for lead in leads]))

@@ -4,6 +4,8 @@ WhatsApp chat, even when it types that customer's email and phone number."""
 
 from __future__ import annotations
 
+import pytest
+
 from sqlalchemy import select
 
 from backend.chat_ids import issue_chat_id
@@ -60,25 +62,31 @@ def test_a_website_chat_without_consent_sees_erases_and_opts_out_nothing(session
     assert granted(session, jane.id) == before
 
 
-def test_typing_someone_elses_email_and_phone_in_a_website_chat_links_nothing(session):
+def test_typing_someone_elses_email_and_phone_in_a_website_chat_reads_and_erases_nothing(session):
+    """A typed email/phone is a claim: it attaches the chat to the person (one person, one
+    record), but showing or erasing the record needs a one-time code first."""
     jane = customer_on_whatsapp(session)
-    before, events_before = granted(session, jane.id), events_of(session, jane.id)
+    before = granted(session, jane.id)
     web = issue_chat_id(secret="chat-id-secret-for-tests").sender
     service.record_privacy(
         session, sender_id=web, channel="rest", granted=True, wording=WORDING, version=V
     )
-    impostor = service.save_contact_details(
+    claimed = service.save_contact_details(
         session,
         sender_id=web,
-        details=service.ContactDetails(email=EMAIL, phone_e164=PHONE),
+        details=service.ContactDetails(name="Mallory", email=EMAIL, phone_e164=PHONE),
         version=V,
     )
-    assert impostor.id != jane.id  # a new record; merging needs proof (a one-time code)
-    summary = service.access_summary(session, sender_id=web)
-    assert summary.name is None and summary.consents["marketing:email"] is False  # not Jane's
-    assert service.erase(session, sender_id=web, version=V).contact_erased is True
-    assert service.opt_out(session, sender_id=web, version=V) == 0
+    assert claimed.id == jane.id  # attached to the person, not a second record
+    with pytest.raises(service.ProofRequired):
+        service.access_summary(session, sender_id=web)
+    with pytest.raises(service.ProofRequired):
+        service.erase(session, sender_id=web, version=V)
     session.refresh(jane)
-    assert (jane.name, jane.email, jane.erased_at) == ("Jane Doe", EMAIL, None)
-    assert granted(session, jane.id) == before
-    assert events_of(session, jane.id) == events_before  # nothing recorded on her record
+    assert (jane.name, jane.email, jane.phone_e164, jane.erased_at) == (
+        "Jane Doe",
+        EMAIL,
+        PHONE,
+        None,
+    )
+    assert granted(session, jane.id) == before  # no consent granted by the claim
