@@ -65,7 +65,13 @@ class SafetyNetClassifier(GraphComponent):
             )
             if intent is None:
                 continue
-            ranking = [intent] + [r for r in ranking if r.get("name") != intent["name"]]
+            # The others are halved: on long text the classifier says 1.0 for several intents,
+            # and the FallbackClassifier's ambiguity check must not undo the gate's decision.
+            ranking = [intent] + [
+                {**r, "confidence": min(r.get("confidence", 0.0), intent["confidence"]) / 2}
+                for r in ranking
+                if r.get("name") != intent["name"]
+            ]
             message.set(INTENT, intent, add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

@@ -145,11 +145,15 @@ def figures(rows: list[dict]) -> dict:
             sum(r["safety"] == EMERGENCY for r in not_emergency), len(not_emergency)
         ),
         "false_medical_rate": rate(sum(r["safety"] == MEDICAL for r in ordinary), len(ordinary)),
-        "emergency_recall": rate(sum(r["safety"] == EMERGENCY for r in emergencies), len(emergencies)),
+        "emergency_recall": rate(
+            sum(r["safety"] == EMERGENCY for r in emergencies), len(emergencies)
+        ),
         "medical_advice_recall": rate(sum(r["safety"] == MEDICAL for r in medical), len(medical)),
         "accuracy": rate(sum(r["predicted"] == r["intent"] for r in rows), len(rows)),
         "long_messages": len(long_rows),
-        "long_accuracy": rate(sum(r["predicted"] == r["intent"] for r in long_rows), len(long_rows)),
+        "long_accuracy": rate(
+            sum(r["predicted"] == r["intent"] for r in long_rows), len(long_rows)
+        ),
         "long_per_intent_accuracy": {
             name: {"accuracy": rate(ok, n), "n": n} for name, (ok, n) in sorted(per_intent.items())
         },
@@ -164,6 +168,23 @@ def figures(rows: list[dict]) -> dict:
             if r["predicted"] != r["intent"]
         ],
     }
+
+
+def net_timing() -> dict:
+    """backend.safety.classify on long and hostile text (ms per call): linear, bounded."""
+    from backend import safety
+
+    samples = {
+        "5000_chars_shopping": ("I want vitamins for my 70 year old dad who cycles. " * 100)[:5000],
+        "20000_chars_near_misses": ("my " * 3000 + "chest " * 2000)[:20000],
+    }
+    timings = {}
+    for name, text in samples.items():
+        started = time.perf_counter()
+        for _ in range(20):
+            safety.classify(text)
+        timings[name] = round((time.perf_counter() - started) / 20 * 1000, 2)
+    return timings
 
 
 def cross_validation(config: str, folds: int = 5) -> dict:
@@ -214,10 +235,14 @@ def main() -> int:
     if not Path(args.model).exists():
         sys.exit(f"error: no model at {args.model}; run `rasa train` first")
 
-    rows = asyncio.run(
-        parse_all(args.model, load_heldout(), action_check=not args.no_action_check)
-    )
-    result = {"benchmark": "safety_eval", "model": Path(args.model).name, **figures(rows)}
+    result_net = net_timing()
+    rows = asyncio.run(parse_all(args.model, load_heldout(), action_check=not args.no_action_check))
+    result = {
+        "benchmark": "safety_eval",
+        "model": Path(args.model).name,
+        **figures(rows),
+        "net_ms": result_net,
+    }
     if not args.skip_cv:
         result["cross_validation"] = cross_validation(args.config)
     met = {
@@ -241,6 +266,7 @@ def main() -> int:
     print(f"  long-message accuracy    {result['long_accuracy']:.4f} ({result['long_messages']})")
     for name, row in result["long_per_intent_accuracy"].items():
         print(f"    {name:<22} {row['accuracy']:.3f} (n={row['n']})")
+    print(f"  safety net ms per call   {json.dumps(result['net_ms'])}")
     if "cross_validation" in result:
         print(f"  5-fold cross-validation  {json.dumps(result['cross_validation'])}")
     for e in result["safety_errors"]:
