@@ -92,7 +92,8 @@ _HISTORY_AFTER = re.compile(
 _MEDICATION = (
     r"(medications?|medicines?|meds|prescriptions?|insulin|metformin|warfarin|statins?|lisinopril"
     r"|blood thinners?|beta ?blockers?|aspirin|ibuprofen|\w+(pril|sartan|olol|statin|dipine|formin"
-    r"|azide|clazide|roxine|traline|oxetine|prazole|nisone|solone|gliptin|flozin|glutide)|antidepressants?|ssris?|chemo\w*|lithium|the pill"
+    r"|azide|clazide|roxine|traline|oxetine|prazole|nisone|solone|gliptin|flozin|glutide)"
+    r"|antidepressants?|ssris?|chemo\w*|lithium|the pill"
     r"|contraceptive pill|birth control|thyroid (medication|meds|tablets)|heart pills"
     r"|(bp|blood pressure|heart|diabetes|cholesterol) (pills|tablets|meds|medication))"
 )
