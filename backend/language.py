@@ -32,24 +32,27 @@ _ENGLISH_WORDS = frozenset(
     "who how why when where for with to of in on at from about please thanks thank yes no "
     "not any some hi hello hey want need like".split()
 )
-_FOREIGN_WORDS = frozenset(
-    # es
-    "el la los las un una y o pero yo tú usted es son está estoy tengo quiero necesito para "
-    "con de del por qué como cómo cuál dónde hola gracias buenos buenas días por favor sí "
-    "puedo puede mi mis su sus muy también "
-    # fr
-    "le les une et ou mais je tu il elle nous vous ils est sont suis ai avez veux voudrais "
-    "pour avec dans sur du des bonjour bonsoir merci oui non pas ce cette mon ma mes quel "
-    "quelle où combien "
-    # de
-    "der die das ein eine und oder aber ich du er sie wir ihr ist sind bin habe haben möchte "
-    "brauche für mit von zu auf guten tag hallo danke bitte ja nein nicht kein keine mein "
-    "meine was wie wo gibt es "
-    # it, pt, nl
-    "il lo gli della sono ciao grazie buongiorno vorrei per favore olá obrigado obrigada "
-    "você vocês em tem têm eu quero preciso não sim bom dia boa tarde het een ik je jij wij zijn heb wil "
-    "voor met goedemiddag dank bedankt alsjeblieft".split()
-) - _ENGLISH_WORDS
+_FOREIGN_WORDS = (
+    frozenset(
+        # es
+        "el la los las un una y o pero yo tú usted es son está estoy tengo quiero necesito para "
+        "con de del por qué como cómo cuál dónde hola gracias buenos buenas días por favor sí "
+        "puedo puede mi mis su sus muy también "
+        # fr
+        "le les une et ou mais je tu il elle nous vous ils est sont suis ai avez veux voudrais "
+        "pour avec dans sur du des bonjour bonsoir merci oui non pas ce cette mon ma mes quel "
+        "quelle où combien "
+        # de
+        "der die das ein eine und oder aber ich du er sie wir ihr ist sind bin habe haben möchte "
+        "brauche für mit von zu auf guten tag hallo danke bitte ja nein nicht kein keine mein "
+        "meine was wie wo gibt es "
+        # it, pt, nl
+        "il lo gli della sono ciao grazie buongiorno vorrei per favore olá obrigado obrigada "
+        "você vocês em tem têm eu quero preciso não sim bom dia boa tarde het een ik je jij wij zijn heb wil "
+        "voor met goedemiddag dank bedankt alsjeblieft".split()
+    )
+    - _ENGLISH_WORDS
+)
 
 
 def detect(text: str | None) -> str:
