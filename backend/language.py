@@ -26,14 +26,20 @@ EMOJI_INTENTS = {
 }
 
 _WORD_RE = re.compile(r"[^\W\d_]+")
-_ENGLISH_WORDS = frozenset(
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ENGLISH_WORDS = _words(
     "the a an and or but i you he she we they it is are was am be have has do does did can "
     "could would should will my your his her our their me him us them this that what which "
     "who how why when where for with to of in on at from about please thanks thank yes no "
-    "not any some hi hello hey want need like".split()
+    "not any some hi hello hey want need like"
 )
 _FOREIGN_WORDS = (
-    frozenset(
+    _words(
         # es
         "el la los las un una y o pero yo tú usted es son está estoy tengo quiero necesito para "
         "con de del por qué como cómo cuál dónde hola gracias buenos buenas días por favor sí "
@@ -48,8 +54,9 @@ _FOREIGN_WORDS = (
         "meine was wie wo gibt es "
         # it, pt, nl
         "il lo gli della sono ciao grazie buongiorno vorrei per favore olá obrigado obrigada "
-        "você vocês em tem têm eu quero preciso não sim bom dia boa tarde het een ik je jij wij zijn heb wil "
-        "voor met goedemiddag dank bedankt alsjeblieft".split()
+        "você vocês em tem têm eu quero preciso não sim bom dia boa tarde "
+        "het een ik je jij wij zijn heb wil "
+        "voor met goedemiddag dank bedankt alsjeblieft"
     )
     - _ENGLISH_WORDS
 )

@@ -7,8 +7,8 @@ training time; at run time a goal entity that is not yet one of GOALS is matched
 3. by meaning: the sentence encoder's cosine similarity to the phrases, when the best goal is
    at least `similarity` and `margin` ahead of the next goal ("healthy aging").
 When none is sure the entity is removed, so the bot asks with its goal buttons. A short
-choose_goal message with no goal entity at all is also scanned for a misspelt goal phrase (word 1-3-grams,
-messages of at most `scan_chars` characters, so the cost stays bounded).
+choose_goal message with no goal entity at all is also scanned for a misspelt goal phrase
+(word 1-3-grams, messages of at most `scan_chars` characters, so the cost stays bounded).
 """
 
 from __future__ import annotations
