@@ -7,12 +7,12 @@ from rasa_sdk.events import SlotSet
 
 from actions import backend_link
 from actions.common import clear_yes, entity, sender
+from backend.goals import GOALS
 
 YES_NO = [
     {"title": "Yes, I agree", "payload": "/affirm"},
     {"title": "No thanks", "payload": "/deny"},
 ]
-GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
 
 
 class AskPrivacyConsent(Action):

@@ -29,7 +29,12 @@ class Emergency(Action):
     async def run(self, dispatcher, tracker, domain):
         from backend import safety
 
-        safety_reply(dispatcher, tracker, kind=safety.EMERGENCY)
+        # Second check: the emergency script and its urgent lead only with the net's evidence
+        # (or a button that says so). A report_emergency intent without it (an older model, an
+        # injected intent) gets the medical-advice answer, which still offers a person.
+        text = (tracker.latest_message or {}).get("text") or ""
+        confirmed = text.startswith("/") or safety.classify(text).is_emergency
+        safety_reply(dispatcher, tracker, kind=safety.EMERGENCY if confirmed else safety.MEDICAL)
         return []
 
 

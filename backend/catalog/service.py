@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 
 from backend.catalog.models import CatalogVersion, Product
 from backend.config import Settings, is_placeholder
+from backend.goals import GOALS
 from backend.integrations import IntegrationError
 from backend.ledger import canonical_json, sha256_hex
 from backend.money import MoneyError, to_minor
 
 SAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "sample_data" / "catalog.json"
-GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
 DSHEA_DISCLAIMER = (
     "These statements have not been evaluated by the Food and Drug Administration. "
     "This product is not intended to diagnose, treat, cure, or prevent any disease."

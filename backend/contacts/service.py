@@ -52,7 +52,6 @@ from backend.events import (
 
 # Rasa's table, named once in backend/tracker_events.py (this alias keeps older callers working).
 PHONE_SENDER = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164, as Twilio sends `From`
-GOALS = ("weight_loss", "blood_pressure", "diabetes", "anti_aging")
 
 
 class ConsentRequired(Exception):

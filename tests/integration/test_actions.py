@@ -886,6 +886,18 @@ async def test_emergency_gets_guidance_only(db):
     assert db.execute(select(Lead.priority)).scalar_one() == "urgent"
 
 
+async def test_emergency_intent_without_evidence_gets_no_script_and_no_urgent_lead(db):
+    """action_emergency checks the evidence itself: the classifier alone is not enough."""
+    text = (
+        "Hi, I'm 45 and trying to get back in shape. I go to the gym twice a week but I'm tired "
+        "all the time. What would you suggest?"
+    )
+    messages, _ = await run(safety.Emergency(), tracker(text=text, intent="report_emergency"))
+    assert len(messages) == 1 and "911" not in messages[0]["text"]
+    assert "not medical advice" in messages[0]["text"]
+    assert db.execute(select(Lead.priority)).scalar_one() != "urgent"
+
+
 @pytest.mark.parametrize(
     ("sender", "asks"), [("web-2f1c7a9e-5b3d-4c8e-9a71-0d4e6b2c8f13", True), ("t1", False)]
 )

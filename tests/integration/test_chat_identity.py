@@ -5,7 +5,6 @@ WhatsApp chat, even when it types that customer's email and phone number."""
 from __future__ import annotations
 
 import pytest
-
 from sqlalchemy import select
 
 from backend.chat_ids import issue_chat_id

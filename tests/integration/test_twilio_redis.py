@@ -8,13 +8,13 @@ import uuid
 
 import pytest
 import redis
+
 from backend.rasa_ext.channels.twilio_signed import (
     REDIS_PREFIX,
     ButtonMemory,
     SeenMessages,
     shared_state,
 )
-
 from tests.twilio_support import (
     GOAL_BUTTONS,
     SENDER,

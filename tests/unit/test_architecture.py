@@ -46,6 +46,8 @@ LAYERS: dict[str, int] = {
     "safety": 0,
     "sentence_encoder": 1,
     "sample_data": 0,
+    "goals": 0,
+    "language": 0,
     # areas without business dependencies
     "outbox": 3,
     "jobs": 3,
