@@ -5,9 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -f models/current.tar.gz ] || make train
-for bench in trend_scoring receipts audit_verify nlu_quality; do
+for bench in trend_scoring receipts audit_verify nlu_quality hostile_input erasure; do
   echo "==> benchmarks/$bench.py"; $PY "benchmarks/$bench.py"
 done
+echo "==> benchmarks/safety_eval.py (realistic held-out set, 5-fold cross-validation)"
+$PY benchmarks/safety_eval.py
+echo "==> benchmarks/chat_burst.py (one address bursting, another chatting)"
+$PY benchmarks/chat_burst.py
 echo "==> benchmarks/chat_load.py (rasa init bot baseline vs the full stack, one worker each)"
 $PY benchmarks/chat_load.py --rounds 3
 if [ -n "${REDIS_URL:-${TEST_REDIS_URL:-}}" ]; then
