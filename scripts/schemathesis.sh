@@ -70,7 +70,8 @@ class Stub(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Stub).serve_forever()
 PYEOF
 rasa_pid=$!
-export RASA_URL="http://127.0.0.1:$rasa_port" RASA_TOKEN="fuzz-token"
+export RASA_URL="http://127.0.0.1:$rasa_port" RASA_TOKEN="fuzz-token-0123456789" \
+  CHAT_ID_SECRET="fuzz-chat-secret-0123456789"
 
 # A migrated database with sample rows and one admin API key.
 key=$("$PY" -m tests.fuzz_setup)

@@ -20,8 +20,10 @@ from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import load_settings
 from backend.contacts.models import ConsentEvent, Contact, Conversation, Interaction
 from backend.contacts.service import finish_tracker_erasures
-from backend.db import make_engine, make_session_factory, session_scope
+from backend.db import make_engine, make_session_factory, session_scope, utcnow
 from backend.sales.models import Lead
+from backend.trends.service import ingest
+from backend.trends.sources.rss import RssSource, sample_feeds
 from tests.helpers import (
     RASA_TOKEN,
     WEB_REST_CREDENTIALS,
@@ -68,6 +70,8 @@ def stack(tmp_path_factory):
     factory = make_session_factory(engine)
     with session_scope(factory) as s:
         load_catalog(s, source=str(SAMPLE_CATALOG))
+        # the sample feeds hold a headline that names a prescription drug ("nature's Ozempic")
+        ingest(s, sources=[RssSource(feeds=sample_feeds())], now=utcnow())
     action_port, rasa_port = free_port(), free_port()
     (tmp / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
@@ -259,6 +263,41 @@ def test_checkout_asked_before_consent_is_resumed_with_its_product_and_quantity(
             select(OrderItem).join(Order).where(Order.contact_id == contact.id)
         ).scalar_one()
         assert (item.sku, item.quantity) == ("BP-001", 2)
+
+
+def test_picks_built_from_trends_name_no_drug_and_claim_no_cure(stack):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    chat.say("/affirm")
+    reply = chat.say('/choose_goal{"goal":"diabetes"}')
+    assert "Why:" in reply or "Trending" in reply
+    for banned in ("ozempic", "semaglutide", "wegovy", "metformin", "cures", "reverses"):
+        assert banned not in reply.lower(), banned
+
+
+def test_a_goal_typed_with_typos_gets_that_goals_picks(stack):
+    base, _ = stack
+    chat = Chat(base)
+    chat.say("hi")
+    chat.say("/affirm")
+    assert GOAL_QUESTION in chat.say("/affirm")
+    reply = chat.say("i wanna loose wieght")
+    assert "Weight Loss Support Bundle" in reply and GOAL_QUESTION not in reply
+
+
+def test_another_language_is_answered_plainly_with_a_person_offered(stack):
+    base, _ = stack
+    chat = Chat(base)
+    response = requests.post(
+        chat.url,
+        json=chat_message(chat.chat, "Hola, ¿tienen algo para la presión arterial alta?"),
+        timeout=60,
+    ).json()
+    text = " ".join(r.get("text", "") for r in response)
+    assert "only chat in English" in text
+    assert any(b["payload"] == "/request_human" for r in response for b in r.get("buttons", []))
 
 
 def test_changing_ones_mind_changes_the_picks_and_the_stored_goal(stack):

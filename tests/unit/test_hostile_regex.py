@@ -56,7 +56,7 @@ def entities(extractor: RegexEntityExtractor, text: str) -> list[tuple[str, str]
 
 
 def test_nlu_regexes_find_no_entity_in_hostile_words(nlu_patterns):
-    assert set(nlu_patterns) == {"email", "phone"}
+    assert set(nlu_patterns) == {"email", "phone", "identity_code"}
     for shape in ("word", "digits", "a@", "dots", "a.", "mixed"):
         for name, pattern in nlu_patterns.items():
             # RegexFeaturizer runs re.finditer(pattern, text, flags=re.IGNORECASE)
