@@ -4,6 +4,7 @@ A job is a function `(session, settings) -> dict[str, int|str]` (its counts). Ar
 theirs with `@job(name, every=...)`. Running a job: claim its lock row (compare-and-set, so
 two schedulers on two machines never run it at once), run it in a fresh session, commit,
 record a JobRun; on failure roll back, record the error, and carry on with the next job.
+A job registered with `exclusive=False` (the outbox) takes no lock: it claims its own work.
 """
 
 from __future__ import annotations
@@ -34,15 +35,28 @@ class Job:
     fn: JobFn
     every: Callable[[Settings], timedelta]
     description: str
+    # False: the job may run in any number of processes at once (it claims its own work, like
+    # the outbox's row claims); no fleet-wide lock, so a crashed run blocks nothing.
+    exclusive: bool = True
 
 
 REGISTRY: dict[str, Job] = {}
 
 
-def job(name: str, *, every: Callable[[Settings], timedelta], description: str = ""):
+def job(
+    name: str,
+    *,
+    every: Callable[[Settings], timedelta],
+    description: str = "",
+    exclusive: bool = True,
+):
     def register(fn: JobFn) -> JobFn:
         REGISTRY[name] = Job(
-            name, fn, every, description or (fn.__doc__ or "").strip().splitlines()[0]
+            name,
+            fn,
+            every,
+            description or (fn.__doc__ or "").strip().splitlines()[0],
+            exclusive,
         )
         return fn
 
@@ -102,7 +116,8 @@ def run_job(
     if name not in jobs:
         raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}")
     started = datetime.now(timezone.utc)
-    if not _claim(factory, name, lease):
+    exclusive = jobs[name].exclusive
+    if exclusive and not _claim(factory, name, lease):
         return _record(
             factory,
             JobRun(
@@ -134,7 +149,8 @@ def run_job(
         run.finished_at = datetime.now(timezone.utc)
         return _record(factory, run)
     finally:
-        _release(factory, name)
+        if exclusive:
+            _release(factory, name)
 
 
 def _record(factory: sessionmaker, run: JobRun) -> JobRun:

@@ -18,6 +18,7 @@ MAX_BATCHES = 20  # one run drains up to 1,000 due messages; the next run takes 
     "outbox",
     every=lambda s: timedelta(seconds=s.outbox_seconds),
     description="deliver due outbox messages (CRM pushes, messages) with retries and backoff",
+    exclusive=False,  # any number of workers: each claims its own rows (SKIP LOCKED, leases)
 )
 def deliver_outbox(session, settings) -> dict:
     # Each message is claimed and committed in its own short transaction, not in the job's.

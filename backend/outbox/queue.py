@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import traceback
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -148,20 +149,27 @@ def deliver_due(
     kinds = registered_kinds()
     if not kinds:
         return counts
-    ids = _claim(session_factory, worker_id=worker_id, batch=batch, now=now, kinds=kinds)
+    token, ids = _claim(session_factory, worker_id=worker_id, batch=batch, now=now, kinds=kinds)
     counts["claimed"] = len(ids)
     for message_id in ids:
         row_now = fixed_now or utcnow()  # a long batch: each row's lease starts when it does
-        outcome = _deliver_one(
-            session_factory, settings, message_id, worker_id=worker_id, now=row_now
-        )
+        outcome = _deliver_one(session_factory, settings, message_id, worker_id=token, now=row_now)
         counts[outcome] += 1
     return counts
 
 
 def _claim(
     factory: sessionmaker, *, worker_id: str, batch: int, now: datetime, kinds: list[str]
-) -> list[int]:
+) -> tuple[str, list[int]]:
+    """Claim up to `batch` due rows for one claim token; returns (token, claimed ids).
+
+    The token is new for every claim, so a second call in the same process (or a process
+    that reuses a dead one's pid) can never mistake another claim's rows for its own.
+    Postgres: `FOR UPDATE SKIP LOCKED` lets any number of workers claim disjoint rows at once.
+    SQLite: the select-then-update is a compare-and-set (the update repeats the due test and
+    only rows it changed are ours); BEGIN IMMEDIATE serialises it, one writer at a time.
+    """
+    token = f"{worker_id}/{uuid.uuid4().hex[:12]}"[:100]
     due = or_(
         and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
         # a worker that died mid-delivery: its lease ran out, the row is due again
@@ -180,11 +188,20 @@ def _claim(
         if ids:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(status=SENDING, claimed_by=worker_id, claimed_until=now + LEASE)
+                .where(OutboxMessage.id.in_(ids), due)
+                .values(status=SENDING, claimed_by=token, claimed_until=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            ids = sorted(
+                session.execute(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == token
+                    )
+                ).scalars(),
+                key=ids.index,
             )
         session.commit()
-    return ids
+    return token, ids
 
 
 def _still_mine(message_id: int, worker_id: str):
