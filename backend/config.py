@@ -118,6 +118,10 @@ class Settings:
     trend_ingest_minutes: int = 60
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
+    # outbox lanes (one per message kind, run side by side) and provider circuit breakers
+    outbox_lane_batch: int = 20  # rows one lane claims at a time
+    outbox_breaker_failures: int = 5  # consecutive temporary failures that open a circuit
+    outbox_breaker_cooldown_seconds: int = 60  # open this long, then one probe per worker
     payment_link_minutes: int = 60
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
@@ -248,6 +252,9 @@ def _validate(settings: Settings) -> None:
         "trend_ingest_minutes",
         "catalog_sync_minutes",
         "outbox_seconds",
+        "outbox_lane_batch",
+        "outbox_breaker_failures",
+        "outbox_breaker_cooldown_seconds",
         "payment_link_minutes",
         "unconsented_chat_retention_hours",
         "login_max_failures_account",
