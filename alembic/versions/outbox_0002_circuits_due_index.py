@@ -1,4 +1,4 @@
-"""outbox circuit breakers (one row per provider) and a partial index for due rows
+"""outbox circuit breakers (one row per provider), a partial index for due rows, blanked_at
 
 Revision ID: outbox_0002
 Revises: 0001
@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("provider"),
     )
+    with op.batch_alter_table("outbox_messages") as batch_op:
+        batch_op.add_column(sa.Column("blanked_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(
         "ix_outbox_messages_due",
         "outbox_messages",
@@ -36,4 +38,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_outbox_messages_due", table_name="outbox_messages")
+    with op.batch_alter_table("outbox_messages") as batch_op:
+        batch_op.drop_column("blanked_at")
     op.drop_table("outbox_circuits")

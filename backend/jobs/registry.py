@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -204,6 +204,15 @@ def _record(factory: sessionmaker, run: JobRun) -> JobRun:
         session.commit()
     log_event(log, "job finished", job=run.job, status=run.status)
     return run
+
+
+def prune_runs(session: Session, *, before: datetime) -> int:
+    """Delete the history of runs started before `before`; returns how many."""
+    return session.execute(
+        delete(JobRun)
+        .where(JobRun.started_at < before)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def recent_runs(session: Session, limit: int = 50) -> list[JobRun]:

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from backend.config import Settings
-from backend.db import make_session_factory
+from backend.db import make_session_factory, utcnow
 from backend.jobs.registry import job
-from backend.outbox.queue import deliver_due, registered_kinds
+from backend.outbox.queue import apply_retention, deliver_due, registered_kinds
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 MAX_ROWS_PER_LANE = 1000  # per run; the next run takes the rest
@@ -48,3 +48,17 @@ def drain_lane(factory, settings: Settings, *, kind: str) -> dict[str, int]:
         if counts["claimed"] < batch or counts["circuit_open"]:
             break
     return totals
+
+
+@job(
+    "outbox_retention",
+    every=lambda s: timedelta(hours=24),
+    description="blank old sent outbox messages (personal data) and delete old finished ones",
+)
+def outbox_retention(session, settings) -> dict:
+    return apply_retention(
+        session,
+        now=utcnow(),
+        blank_after=timedelta(days=settings.outbox_blank_after_days),
+        delete_after=timedelta(days=settings.outbox_delete_after_days),
+    )

@@ -29,6 +29,7 @@ class OutboxMessage(Base):
     provider_ref = Column(String(200))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at = Column(DateTime(timezone=True))
+    blanked_at = Column(DateTime(timezone=True))  # retention: payload and recipient removed
 
     __table_args__ = (
         # The claim query's rows: small however long the sent history grows.

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -447,6 +447,42 @@ def forget_contact(session: Session, *, contact_id: int, reason: str = "contact 
             message.status, message.last_error = BLOCKED, f"blocked: {reason}"
     session.flush()
     return len(messages)
+
+
+# --- retention -----------------------------------------------------------------------------
+
+BLANKED = {"blanked": True}
+
+
+def apply_retention(
+    session: Session, *, now: datetime, blank_after: timedelta, delete_after: timedelta
+) -> dict[str, int]:
+    """Blank sent rows older than `blank_after`; delete finished rows older than `delete_after`.
+
+    Sent rows keep their ids, kind, topic, status and provider reference (the proof that a
+    receipt or push went out) but lose the payload and recipient. Pending and sending rows are
+    never touched: retention never drops a message that is still to be delivered.
+    """
+    blanked = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == SENT,
+            OutboxMessage.sent_at < now - blank_after,
+            OutboxMessage.blanked_at.is_(None),
+        )
+        .values(payload=BLANKED, recipient=None, blanked_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    deleted = session.execute(
+        delete(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_((SENT, BLOCKED, DEAD)),
+            OutboxMessage.created_at < now - delete_after,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.flush()
+    return {"blanked": blanked, "deleted": deleted}
 
 
 def _utc(value: datetime) -> datetime:
