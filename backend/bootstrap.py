@@ -110,8 +110,10 @@ def wire_deliverers() -> None:
         email_for=lambda settings: adapters(settings).email,
         text_for=lambda settings: adapters(settings).text,
     )
-    for channel in CHANNELS:  # email, sms, whatsapp
-        outbox.register(channel, messages)
+    for channel in CHANNELS:  # email, sms, whatsapp; sms and whatsapp share Twilio's circuit
+        outbox.register(
+            channel, messages, provider="twilio" if channel in ("sms", "whatsapp") else channel
+        )
 
 
 # --- scheduled jobs, web routes, CLI commands ------------------------------------------------

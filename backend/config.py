@@ -118,6 +118,14 @@ class Settings:
     trend_ingest_minutes: int = 60
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
+    # outbox lanes (one per message kind, run side by side) and provider circuit breakers
+    outbox_lane_batch: int = 20  # rows one lane claims at a time
+    outbox_breaker_failures: int = 5  # consecutive temporary failures that open a circuit
+    outbox_breaker_cooldown_seconds: int = 60  # open this long, then one probe per worker
+    # retention (daily jobs): outbox rows hold addresses and message text
+    outbox_blank_after_days: int = 30  # sent rows: payload and recipient removed
+    outbox_delete_after_days: int = 180  # sent, blocked and dead rows deleted
+    job_runs_keep_days: int = 90  # job history
     payment_link_minutes: int = 60
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
@@ -248,6 +256,12 @@ def _validate(settings: Settings) -> None:
         "trend_ingest_minutes",
         "catalog_sync_minutes",
         "outbox_seconds",
+        "outbox_lane_batch",
+        "outbox_breaker_failures",
+        "outbox_breaker_cooldown_seconds",
+        "outbox_blank_after_days",
+        "outbox_delete_after_days",
+        "job_runs_keep_days",
         "payment_link_minutes",
         "unconsented_chat_retention_hours",
         "login_max_failures_account",
@@ -258,6 +272,8 @@ def _validate(settings: Settings) -> None:
     ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")
+    if settings.outbox_delete_after_days < settings.outbox_blank_after_days:
+        raise ConfigError("OUTBOX_DELETE_AFTER_DAYS must not be less than OUTBOX_BLANK_AFTER_DAYS")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:

@@ -27,7 +27,7 @@ from backend.orders.models import (
     ProcessedWebhookEvent,
     Receipt,
 )
-from backend.outbox.models import OutboxMessage
+from backend.outbox.models import OutboxCircuit, OutboxMessage
 from backend.sales.models import Lead, LeadActivity
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
@@ -56,6 +56,7 @@ __all__ = [
     "LoginFailure",
     "Order",
     "OrderItem",
+    "OutboxCircuit",
     "OutboxMessage",
     "Payment",
     "PaymentDispute",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from backend import ledger
+from backend.db import utcnow
 from backend.incidents import Incident
-from backend.jobs.registry import job
+from backend.jobs.registry import job, prune_runs
 
 
 @job(
@@ -27,3 +28,13 @@ def ledger_verify(session, settings) -> dict:
             )
         )
     return {"checked": report.checked, "problems": len(report.problems)}
+
+
+@job(
+    "job_runs_retention",
+    every=lambda s: timedelta(hours=24),
+    description="delete job history older than JOB_RUNS_KEEP_DAYS",
+)
+def job_runs_retention(session, settings) -> dict:
+    before = utcnow() - timedelta(days=settings.job_runs_keep_days)
+    return {"deleted": prune_runs(session, before=before)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text, text
 
 from backend.db import Base, utcnow
 
@@ -29,3 +29,26 @@ class OutboxMessage(Base):
     provider_ref = Column(String(200))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at = Column(DateTime(timezone=True))
+    blanked_at = Column(DateTime(timezone=True))  # retention: payload and recipient removed
+
+    __table_args__ = (
+        # The claim query's rows: small however long the sent history grows.
+        Index(
+            "ix_outbox_messages_due",
+            "kind",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
+        ),
+    )
+
+
+class OutboxCircuit(Base):
+    """A provider's circuit breaker, shared by every worker (backend/outbox/circuit.py)."""
+
+    __tablename__ = "outbox_circuits"
+
+    provider = Column(String(40), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)  # consecutive temporary failures
+    open_until = Column(DateTime(timezone=True))  # set: open until then, half-open after
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

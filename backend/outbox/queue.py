@@ -23,18 +23,20 @@ from __future__ import annotations
 import logging
 import random
 import traceback
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import bus
 from backend.config import Settings
-from backend.db import utcnow
+from backend.db import session_scope, utcnow
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event, redact_text
+from backend.outbox import circuit
 from backend.outbox.models import OutboxMessage
 
 log = logging.getLogger("backend.outbox")
@@ -49,6 +51,7 @@ ERROR_CHARS = 300
 
 Deliverer = Callable[[Session, OutboxMessage, Settings], "str | None"]
 _DELIVERERS: dict[str, Deliverer] = {}
+_PROVIDERS: dict[str, str] = {}  # kind → the provider whose circuit it shares (sms, whatsapp)
 
 
 class Blocked(Exception):
@@ -72,9 +75,15 @@ class OutboxError(ValueError):
     """A staff action on the outbox cannot be done (unknown row, wrong status)."""
 
 
-def register(kind: str, deliver: Deliverer) -> None:
-    """Make `deliver(session, message, settings) -> provider_ref` the deliverer of `kind`."""
+def register(kind: str, deliver: Deliverer, *, provider: str | None = None) -> None:
+    """Make `deliver(session, message, settings) -> provider_ref` the deliverer of `kind`;
+    kinds naming the same `provider` share its circuit breaker (default: the kind itself)."""
     _DELIVERERS[kind] = deliver
+    _PROVIDERS[kind] = provider or kind
+
+
+def provider_of(kind: str) -> str:
+    return _PROVIDERS.get(kind, kind)
 
 
 def registered_kinds() -> list[str]:
@@ -138,30 +147,84 @@ def deliver_due(
     worker_id: str,
     batch: int = 50,
     now: datetime | None = None,
+    kinds: list[str] | None = None,
 ) -> dict[str, int]:
-    """Claim up to `batch` due rows and deliver each; returns counts per outcome."""
+    """Claim up to `batch` due rows (of `kinds`, default all) and deliver each; counts per outcome.
+
+    A kind whose provider's circuit is open is not claimed; a half-open one gets one probe row.
+    When a provider's circuit opens mid-batch, its remaining claimed rows go back unattempted.
+    """
     fixed_now = _utc(now) if now else None
     now = fixed_now or utcnow()
     counts = {
-        "claimed": 0, SENT: 0, "retry": 0, "deferred": 0, BLOCKED: 0, DEAD: 0, "lost_lease": 0
+        "claimed": 0, SENT: 0, "retry": 0, "deferred": 0, BLOCKED: 0, DEAD: 0, "lost_lease": 0,
+        "circuit_open": 0,
     }  # fmt: skip
-    kinds = registered_kinds()
-    if not kinds:
+    registered = registered_kinds()
+    lanes = [kind for kind in (kinds or registered) if kind in registered]
+    if not lanes:
         return counts
-    ids = _claim(session_factory, worker_id=worker_id, batch=batch, now=now, kinds=kinds)
-    counts["claimed"] = len(ids)
-    for message_id in ids:
+    health = _circuits(session_factory, settings, lanes, now)
+    closed = [kind for kind in lanes if health[provider_of(kind)][0] == circuit.CLOSED]
+    groups = [(closed, batch)] if closed else []
+    groups += [([kind], 1) for kind in lanes if health[provider_of(kind)][0] == circuit.HALF_OPEN]
+    claims: list[tuple[str, int]] = []
+    for group, size in groups:  # a half-open provider gets one probe row per worker
+        token, ids = _claim(session_factory, worker_id=worker_id, batch=size, now=now, kinds=group)
+        claims += [(token, message_id) for message_id in ids]
+    counts["claimed"] = len(claims)
+    failures = {provider: seen for provider, (_, seen) in health.items()}
+    opened: dict[str, datetime] = {}
+    for token, message_id in claims:
         row_now = fixed_now or utcnow()  # a long batch: each row's lease starts when it does
-        outcome = _deliver_one(
-            session_factory, settings, message_id, worker_id=worker_id, now=row_now
+        outcome, provider, provider_down = _deliver_one(
+            session_factory, settings, message_id, worker_id=token, now=row_now, skip=opened
         )
         counts[outcome] += 1
+        if provider_down:
+            failures[provider] = failures.get(provider, 0) + 1
+            with session_scope(session_factory) as session:
+                if circuit.record_failure(
+                    session,
+                    provider=provider,
+                    threshold=settings.outbox_breaker_failures,
+                    cooldown=timedelta(seconds=settings.outbox_breaker_cooldown_seconds),
+                    now=row_now,
+                ):
+                    opened[provider] = row_now + timedelta(
+                        seconds=settings.outbox_breaker_cooldown_seconds
+                    )
+        elif outcome == SENT and failures.get(provider):
+            failures[provider] = 0
+            with session_scope(session_factory) as session:
+                circuit.record_success(session, provider=provider, now=row_now)
     return counts
+
+
+def _circuits(
+    factory: sessionmaker, settings: Settings, kinds: list[str], now: datetime
+) -> dict[str, tuple[str, int]]:
+    with factory() as session:
+        return {
+            provider: circuit.state(
+                session, provider=provider, threshold=settings.outbox_breaker_failures, now=now
+            )
+            for provider in {provider_of(kind) for kind in kinds}
+        }
 
 
 def _claim(
     factory: sessionmaker, *, worker_id: str, batch: int, now: datetime, kinds: list[str]
-) -> list[int]:
+) -> tuple[str, list[int]]:
+    """Claim up to `batch` due rows for one claim token; returns (token, claimed ids).
+
+    The token is new for every claim, so a second call in the same process (or a process
+    that reuses a dead one's pid) can never mistake another claim's rows for its own.
+    Postgres: `FOR UPDATE SKIP LOCKED` lets any number of workers claim disjoint rows at once.
+    SQLite: the select-then-update is a compare-and-set (the update repeats the due test and
+    only rows it changed are ours); BEGIN IMMEDIATE serialises it, one writer at a time.
+    """
+    token = f"{worker_id}/{uuid.uuid4().hex[:12]}"[:100]
     due = or_(
         and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
         # a worker that died mid-delivery: its lease ran out, the row is due again
@@ -180,11 +243,20 @@ def _claim(
         if ids:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(status=SENDING, claimed_by=worker_id, claimed_until=now + LEASE)
+                .where(OutboxMessage.id.in_(ids), due)
+                .values(status=SENDING, claimed_by=token, claimed_until=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            ids = sorted(
+                session.execute(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == token
+                    )
+                ).scalars(),
+                key=ids.index,
             )
         session.commit()
-    return ids
+    return token, ids
 
 
 def _still_mine(message_id: int, worker_id: str):
@@ -196,8 +268,15 @@ def _still_mine(message_id: int, worker_id: str):
 
 
 def _deliver_one(
-    factory: sessionmaker, settings: Settings, message_id: int, *, worker_id: str, now: datetime
-) -> str:
+    factory: sessionmaker,
+    settings: Settings,
+    message_id: int,
+    *,
+    worker_id: str,
+    now: datetime,
+    skip: dict[str, datetime],
+) -> tuple[str, str, bool]:
+    """Deliver one claimed row: (outcome, its provider, whether the provider seemed down)."""
     with factory() as session:
         # Renew the lease for this row (compare-and-set: still ours, still sending).
         renewed = session.execute(
@@ -209,10 +288,14 @@ def _deliver_one(
         message = session.get(OutboxMessage, message_id)
         session.commit()  # hold no database lock while the deliverer talks to the outside world
         if renewed != 1 or message is None:
-            return "lost_lease"
+            return "lost_lease", "", False
         kind, topic, attempts = message.kind, message.topic, message.attempts or 0
+        provider = provider_of(kind)
         deliver = _DELIVERERS[kind]
         values: dict
+        provider_down = False
+        if provider in skip:  # its circuit opened during this batch: back to the queue, no try
+            return _release(session, message_id, worker_id, until=skip[provider]), provider, False
         try:
             provider_ref = deliver(session, message, settings)
             values = {
@@ -237,6 +320,7 @@ def _deliver_one(
         except Exception as exc:  # noqa: BLE001 - any failure is recorded; the batch goes on
             session.rollback()
             values, outcome = _failure(attempts, exc, settings, now)
+            provider_down = isinstance(exc, IntegrationError) and not exc.permanent
             log.debug("outbox delivery traceback\n%s", traceback.format_exc())
         values.update(claimed_by=None, claimed_until=None)
         result = session.execute(
@@ -261,7 +345,18 @@ def _deliver_one(
         outcome=outcome,
         error=values.get("last_error") or "",
     )
-    return outcome
+    return outcome, provider, provider_down
+
+
+def _release(session: Session, message_id: int, token: str, *, until: datetime) -> str:
+    session.execute(
+        update(OutboxMessage)
+        .where(_still_mine(message_id, token))
+        .values(status=PENDING, next_attempt_at=until, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return "circuit_open"
 
 
 def _failure(
@@ -352,6 +447,42 @@ def forget_contact(session: Session, *, contact_id: int, reason: str = "contact 
             message.status, message.last_error = BLOCKED, f"blocked: {reason}"
     session.flush()
     return len(messages)
+
+
+# --- retention -----------------------------------------------------------------------------
+
+BLANKED = {"blanked": True}
+
+
+def apply_retention(
+    session: Session, *, now: datetime, blank_after: timedelta, delete_after: timedelta
+) -> dict[str, int]:
+    """Blank sent rows older than `blank_after`; delete finished rows older than `delete_after`.
+
+    Sent rows keep their ids, kind, topic, status and provider reference (the proof that a
+    receipt or push went out) but lose the payload and recipient. Pending and sending rows are
+    never touched: retention never drops a message that is still to be delivered.
+    """
+    blanked = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == SENT,
+            OutboxMessage.sent_at < now - blank_after,
+            OutboxMessage.blanked_at.is_(None),
+        )
+        .values(payload=BLANKED, recipient=None, blanked_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    deleted = session.execute(
+        delete(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_((SENT, BLOCKED, DEAD)),
+            OutboxMessage.created_at < now - delete_after,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.flush()
+    return {"blanked": blanked, "deleted": deleted}
 
 
 def _utc(value: datetime) -> datetime:

@@ -300,15 +300,41 @@ def test_rows_of_a_kind_without_deliverer_wait(session_factory, settings, delive
 # --- leases ----------------------------------------------------------------------------
 
 
-def test_a_row_stuck_in_sending_is_reclaimed_after_its_lease(session_factory, settings, deliverer):
-    message_id = add(session_factory, "ok")
-    with session_scope(session_factory) as session:  # a worker claimed it, then died
+def test_a_row_stuck_in_sending_is_reclaimed_after_its_lease(factory, settings, deliverer):
+    message_id = add(factory, "ok")
+    with session_scope(factory) as session:  # a worker claimed it, then was SIGKILLed
         message = session.get(OutboxMessage, message_id)
         message.status, message.claimed_by = "sending", "dead-worker"
         message.claimed_until = T0 + timedelta(minutes=5)
-    assert deliver(session_factory, settings, now=T0 + timedelta(minutes=4))["claimed"] == 0
-    assert deliver(session_factory, settings, now=T0 + timedelta(minutes=6))["sent"] == 1
-    assert row(session_factory, message_id).status == "sent"
+    assert deliver(factory, settings, now=T0 + timedelta(minutes=4))["claimed"] == 0
+    assert deliver(factory, settings, now=T0 + timedelta(minutes=6))["sent"] == 1
+    assert row(factory, message_id).status == "sent"
+    assert deliverer.calls == [message_id]
+
+
+def test_a_reclaim_by_the_same_worker_id_voids_the_first_claim(session_factory, settings):
+    """One process (same host:pid) claims a row again after its lease ran out, while the first
+    delivery still hangs: the stale first delivery must not record an outcome (the new claim's
+    delivery will). Worker ids alone cannot tell the two claims apart; the claim token can."""
+    second = {}
+
+    def hanging(session, message, _settings):
+        second["claim"] = outbox._claim(
+            session_factory, worker_id="w1", batch=5, now=T0 + timedelta(hours=1), kinds=["slow"]
+        )
+        return "late-ref"
+
+    outbox.register("slow", hanging)
+    try:
+        message_id = add(session_factory, "x", kind="slow")
+        counts = deliver(session_factory, settings, worker="w1")
+    finally:
+        outbox._DELIVERERS.pop("slow")
+    assert counts["lost_lease"] == 1 and counts["sent"] == 0
+    token, claimed = second["claim"]
+    assert claimed == [message_id] and token.startswith("w1/")
+    message = row(session_factory, message_id)
+    assert (message.status, message.claimed_by, message.provider_ref) == ("sending", token, None)
 
 
 def test_a_worker_that_lost_its_lease_does_not_record_an_outcome(session_factory, settings):
@@ -348,6 +374,32 @@ def test_two_workers_racing_deliver_each_row_exactly_once(factory, settings, del
     with factory() as session:
         statuses = set(session.execute(select(OutboxMessage.status)).scalars())
     assert statuses == {"sent"}
+
+
+def test_outbox_job_runs_in_several_schedulers_at_once(factory, settings, deliverer):
+    """The outbox job takes no fleet-wide lock: two runs at once both deliver, each row once."""
+    ids = [add(factory, "ok", key=f"job-{i}") for i in range(120)]  # more than one batch
+    both_delivering = threading.Barrier(2, timeout=20)
+    met = threading.local()
+
+    def meet_then_deliver(session, message, settings_):
+        if not getattr(met, "done", False):  # each run's first delivery waits for the other's
+            met.done = True
+            both_delivering.wait()
+        return deliverer(session, message, settings_)
+
+    outbox.register("test", meet_then_deliver)
+    runs = []
+
+    def run():
+        runs.append(registry.run_job("outbox", factory=factory, settings=settings))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert [r.status for r in runs] == ["ok", "ok"]
+    assert sorted(deliverer.calls) == sorted(ids)  # every row once, none twice
+    assert sum(r.counts["sent"] for r in runs) == len(ids)
 
 
 @pytest.mark.postgres

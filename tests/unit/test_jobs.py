@@ -102,3 +102,77 @@ def test_scheduler_runs_every_registered_job_once_at_start_then_on_its_interval(
     assert jobs["trend_ingest"].trigger.interval == timedelta(minutes=settings.trend_ingest_minutes)
     for job in jobs.values():
         assert (job.next_run_time - datetime.now(timezone.utc)).total_seconds() < 5
+
+
+def _lock(session_factory, name):
+    from backend.jobs.models import JobLock
+
+    with session_factory() as s:
+        lock = s.get(JobLock, name)
+        return lock.owner, registry_aware(lock.locked_until)
+
+
+def registry_aware(value):
+    from datetime import timezone
+
+    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def test_a_killed_holder_frees_the_lock_within_minutes(session_factory, settings):
+    """The lock is a short lease (a killed scheduler stalls the job minutes, not 30)."""
+    from datetime import datetime, timezone
+
+    from backend.jobs.models import JobLock
+
+    seen = {}
+
+    def look(_session, _settings):
+        seen["lock"] = _lock(session_factory, "t_look")
+        return {}
+
+    _register("t_look", look)
+    try:
+        started = datetime.now(timezone.utc)
+        assert registry.run_job("t_look", factory=session_factory, settings=settings).status == "ok"
+        assert seen["lock"][1] <= started + timedelta(minutes=2, seconds=5)
+
+        # a holder that was SIGKILLed: its lease ended a moment ago, nobody released the row
+        with session_factory() as s:
+            lock = s.get(JobLock, "t_look")
+            lock.owner = "other-host:4242/dead"
+            lock.locked_until = datetime.now(timezone.utc) - timedelta(seconds=1)
+            s.commit()
+        run = registry.run_job("t_look", factory=session_factory, settings=settings)
+        assert run.status == "ok" and seen["lock"][0].startswith(registry.OWNER)
+    finally:
+        registry.REGISTRY.pop("t_look")
+
+
+def test_a_live_holder_renews_its_lease_while_it_runs(session_factory, settings):
+    """A job that runs past its lease keeps the lock (heartbeat); a second run is skipped."""
+    import time
+
+    lease = timedelta(seconds=2)  # renewed every 0.5 s
+    results = {}
+
+    def long_job(_session, _settings):
+        _, first = _lock(session_factory, "t_long")
+        deadline = time.monotonic() + 20  # wait for two renewals, past the first lease's end
+        renewals = 0
+        while renewals < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            _, now = _lock(session_factory, "t_long")
+            if now > first:
+                renewals, first = renewals + 1, now
+        results["second"] = registry.run_job(
+            "t_long", factory=session_factory, settings=settings, lease=lease
+        )
+        return {"renewals": renewals}
+
+    _register("t_long", long_job)
+    try:
+        run = registry.run_job("t_long", factory=session_factory, settings=settings, lease=lease)
+    finally:
+        registry.REGISTRY.pop("t_long")
+    assert run.status == "ok" and run.counts == {"renewals": 2}
+    assert results["second"].status == "skipped"
