@@ -12,7 +12,7 @@ from backend.trends.normalize import headline
 from backend.trends.sources.base import RawSignal, TrendSource
 from backend.trends.sources.http import HttpClient
 
-LINKEDIN_VERSION = "202405"
+LINKEDIN_VERSION = "202510"  # the default of the LINKEDIN_VERSION setting
 
 
 class LinkedInSource(TrendSource):
@@ -24,6 +24,7 @@ class LinkedInSource(TrendSource):
         access_token: str,
         organization_urn: str,
         base_url: str = "https://api.linkedin.com",
+        version: str = LINKEDIN_VERSION,
         http: HttpClient | None = None,
         configured: bool = True,
         count: int = 20,
@@ -32,6 +33,7 @@ class LinkedInSource(TrendSource):
         self.access_token = access_token
         self.organization_urn = organization_urn
         self.base_url = base_url.rstrip("/")
+        self.version = version
         self.http = http or HttpClient("linkedin")
         self._configured = configured
         self.count = count
@@ -47,7 +49,7 @@ class LinkedInSource(TrendSource):
     def fetch(self, now: datetime) -> list[RawSignal]:
         headers = {
             "Authorization": f"Bearer {self.access_token}",
-            "LinkedIn-Version": LINKEDIN_VERSION,
+            "LinkedIn-Version": self.version,
             "X-Restli-Protocol-Version": "2.0.0",
         }
         signals = []
