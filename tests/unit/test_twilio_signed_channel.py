@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from xml.etree import ElementTree
 
 import pytest
 
@@ -53,7 +54,7 @@ async def test_signed_message_reaches_rasa_with_sender_and_text():
         reply = await post(client, twilio_form("Hi there"))
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/xml")
-    assert "<Response>" in reply.text
+    assert ElementTree.fromstring(reply.text).tag == "Response"
     [message] = agent.messages
     assert (message.sender_id, message.text, message.input_channel) == (
         SENDER,
@@ -264,6 +265,15 @@ async def test_long_reply_is_cut_at_twilios_limit_without_losing_words():
     bodies = [s["body"] for s in sender.sent]
     assert len(bodies) >= 3 and all(len(b) <= MAX_BODY for b in bodies)
     assert " ".join(bodies).split() == " ".join(paragraphs).split()
+
+
+def test_twiml_reply_text_is_escaped():
+    from backend.rasa_ext.channels.twilio_signed import _twiml
+
+    answer = _twiml("Fish & chips <b>now</b> ]]>")
+    root = ElementTree.fromstring(answer.body.decode())
+    assert root.tag == "Response"
+    assert [m.text for m in root.iter("Message")] == ["Fish & chips <b>now</b> ]]>"]
 
 
 def test_split_body_prefers_paragraphs_and_counts_utf16_units():

@@ -43,6 +43,7 @@ from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from backend import twilio_api
 from backend.config import ConfigError, get_settings, is_placeholder
@@ -387,11 +388,11 @@ def _form_params(request: Request) -> RequestParameters:
 
 
 def _twiml(message: str | None = None) -> HTTPResponse:
-    inner = f"<Message>{message}</Message>" if message else ""
-    return response.text(
-        f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>',
-        content_type="text/xml",
-    )
+    """A TwiML answer built by twilio's MessagingResponse, which escapes the text."""
+    reply = MessagingResponse()
+    if message:
+        reply.message(message)
+    return response.text(reply.to_xml(), content_type="text/xml")
 
 
 def shared_state(redis_url: str) -> dict[str, Any]:
