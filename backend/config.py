@@ -121,6 +121,9 @@ class Settings:
     hubspot_access_token: str = secret_field()
     hubspot_api_base: str = "https://api.hubapi.com"
     hubspot_goal_property: str = ""  # a HubSpot contact property for the goal; empty: not sent
+    # unique-value contact property holding our contact's opaque id: contacts without an email
+    # are upserted by it (created on first use); empty: they are created anew on every push
+    hubspot_id_property: str = "shop_contact_ref"
     # jobs
     trend_ingest_minutes: int = 60
     catalog_sync_minutes: int = 1440
@@ -225,6 +228,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("META_GRAPH_VERSION must look like v24.0")
     if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", settings.linkedin_version):
         raise ConfigError("LINKEDIN_VERSION must be a year and month such as 202510")
+    if settings.hubspot_id_property and not re.fullmatch(
+        r"[a-z][a-z0-9_]{0,99}", settings.hubspot_id_property
+    ):
+        raise ConfigError(
+            "HUBSPOT_ID_PROPERTY must be a HubSpot property name such as shop_contact_ref"
+        )
     if settings.x_monthly_post_reads < 0:
         raise ConfigError("X_MONTHLY_POST_READS must be 0 or more")
     if len(settings.default_region) != 2:
