@@ -5,13 +5,16 @@ issue time, and the document ID derived from the content. Everything drawn comes
 rows plus the seller details snapshotted at issue time, so `audit verify` can re-render it.
 
 Layout 2 (`seller["layout"] == 2`, every document issued now) embeds DejaVu Sans, shipped in
-`fonts/` with its licence, so Polish, Turkish, Cyrillic and Greek names render, and wraps long
-product names and notes. Layout 1 (documents issued before, no "layout" key) keeps the
-built-in Helvetica and the old cuts, so their re-render still hashes the same.
+`fonts/` with its licence (made by scripts/subset_fonts.py; FONT_SHA256 pins it, since another
+font file would change the bytes of re-rendered documents), so Polish, Turkish, Cyrillic and
+Greek names render, and wraps long product names and notes. Layout 1 (documents issued before,
+no "layout" key) keeps the built-in Helvetica and the old cuts, so their re-render still hashes
+the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +30,7 @@ from backend.money import format_minor
 
 LAYOUT = 2  # stored in each new document's render context
 FONTS = Path(__file__).with_name("fonts")
+FONT_SHA256 = "34c52dcb84409cec6082380c42b5eba0d5c536f19607cfdaf484af5da68152e4"
 NAME_WIDTH = 240  # points between the item column (x=50) and the quantity column
 
 
@@ -34,19 +38,26 @@ NAME_WIDTH = 240  # points between the item column (x=50) and the quantity colum
 class _Style:
     regular: str
     bold: str
+    # text render mode for bold: None = a bold font; 2 = the regular font filled and stroked,
+    # so each PDF embeds one font subset, not two (the subset is most of a receipt's cost)
+    bold_mode: int | None
     wrap: bool
 
 
-_LEGACY = _Style("Helvetica", "Helvetica-Bold", wrap=False)
-_UNICODE = _Style("DejaVuSans", "DejaVuSans-Bold", wrap=True)
+_LEGACY = _Style("Helvetica", "Helvetica-Bold", bold_mode=None, wrap=False)
+_UNICODE = _Style("DejaVuSans", "DejaVuSans", bold_mode=2, wrap=True)
 
 
 def _style(seller: dict) -> _Style:
     if seller.get("layout") != LAYOUT:
         return _LEGACY
-    for name in (_UNICODE.regular, _UNICODE.bold):
-        if name not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(name, str(FONTS / f"{name}.ttf")))
+    if _UNICODE.regular not in pdfmetrics.getRegisteredFontNames():
+        data = (FONTS / "DejaVuSans.ttf").read_bytes()
+        if hashlib.sha256(data).hexdigest() != FONT_SHA256:
+            raise RuntimeError(
+                "fonts/DejaVuSans.ttf is not layout 2's font: documents would differ"
+            )
+        pdfmetrics.registerFont(TTFont(_UNICODE.regular, io.BytesIO(data)))
     return _UNICODE
 
 
@@ -94,12 +105,18 @@ def render_pdf(doc: DocumentData) -> bytes:
     c.setSubject(f"order {doc.order_public_id}")
     width, height = A4
     style = _style(doc.seller)
-    regular, bold = style.regular, style.bold
+    regular, bold, bold_mode = style.regular, style.bold, style.bold_mode
+    if bold_mode:
+        c.setLineWidth(0.35)  # the stroke that makes text bold (and the totals rule)
     money = lambda minor: format_minor(minor, doc.currency)  # noqa: E731
     # The header is one text object (one PDF text block): fewer operations, faster rendering.
     header = c.beginText(50, height - 60)
     header.setFont(bold, 18)
+    if bold_mode:
+        header.setTextRenderMode(bold_mode)
     header.textLine(f"{doc.kind} {doc.number}")
+    if bold_mode:
+        header.setTextRenderMode(0)
     header.setFont(regular, 10, leading=14)
     header.moveCursor(0, 10)
     header.textLines(
@@ -117,7 +134,7 @@ def render_pdf(doc: DocumentData) -> bytes:
     y = header.getY() - 14
     c.setFont(bold, 10)
     for x, text in ((50, "Item"), (300, "Qty"), (350, "Unit price"), (460, "Amount")):
-        c.drawString(x, y, text)
+        c.drawString(x, y, text, mode=bold_mode)
     c.setFont(regular, 10)
     y -= 16
     for line in doc.lines:
@@ -144,8 +161,9 @@ def render_pdf(doc: DocumentData) -> bytes:
         ("Total", doc.total_minor, True),
     ):
         c.setFont(bold if strong else regular, 10)
-        c.drawString(350, y - 8, label)
-        c.drawRightString(545, y - 8, money(amount))
+        mode = bold_mode if strong else None
+        c.drawString(350, y - 8, label, mode=mode)
+        c.drawRightString(545, y - 8, money(amount), mode=mode)
         y -= 14
     if doc.note:
         c.setFont(regular, 9)

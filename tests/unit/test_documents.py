@@ -9,7 +9,14 @@ import subprocess
 import sys
 from datetime import datetime
 
-from backend.orders.documents import LAYOUT, DocLine, DocumentData, render_pdf
+from backend.orders.documents import (
+    FONT_SHA256,
+    FONTS,
+    LAYOUT,
+    DocLine,
+    DocumentData,
+    render_pdf,
+)
 
 NAMES = {
     "pl": "Żółć gęślą jaźń: kolagen",
@@ -50,7 +57,7 @@ def text_lines(pdf: bytes) -> list[str]:
     raw = pdf.decode("latin-1")
     objects = dict(re.findall(r"(?m)^(\d+) 0 obj\n(.*?)\nendobj", raw, re.S))
     cmaps: dict[str, dict[int, str]] = {}
-    for name, ref in re.findall(r"/Name /(\S+) .*?/ToUnicode (\d+) 0 R", raw.replace("\n", " ")):
+    for name, ref in re.findall(r"/Name /(\S+) [^>]*?/ToUnicode (\d+) 0 R", raw.replace("\n", " ")):
         pairs = re.findall(r"<([0-9A-F]{2})> <([0-9A-F]{4})>", objects[ref])
         cmaps[name] = {int(code, 16): chr(int(uni, 16)) for code, uni in pairs}
     lines = []
@@ -114,6 +121,18 @@ def test_a_120_character_name_wraps_instead_of_being_cut():
     assert " ".join(wrapped) == f"{LONG} (SKU-LONG)"
     note = [line for line in lines if "Zapłacono" in line or "dziękujemy" in line]
     assert len(note) >= 2  # the long note wraps too
+
+
+def test_the_shipped_font_is_the_one_layout_2_was_made_with():
+    data = (FONTS / "DejaVuSans.ttf").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == FONT_SHA256
+    assert (FONTS / "LICENSE-DejaVu.txt").read_text().count("Bitstream") > 0
+
+
+def test_bold_is_drawn_by_stroking_so_one_font_subset_is_embedded():
+    pdf = render_pdf(document())
+    assert pdf.count(b"/FontFile2") == 1
+    assert b"2 Tr" in pdf  # fill + stroke render mode for the title, headings and total
 
 
 def test_documents_issued_before_keep_their_helvetica_layout():
