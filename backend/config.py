@@ -104,7 +104,7 @@ class Settings:
     x_monthly_post_reads: int = 10000
     linkedin_api_base: str = "https://api.linkedin.com"
     # LinkedIn-Version header (YYYYMM); LinkedIn retires a version about a year after release
-    linkedin_version: str = "202510"
+    linkedin_version: str = "202610"
     # messaging, payments, CRM
     sendgrid_api_key: str = secret_field()
     sendgrid_api_base: str = "https://api.sendgrid.com"
@@ -227,7 +227,7 @@ def _validate(settings: Settings) -> None:
     if not re.fullmatch(r"v\d{1,2}\.\d", settings.meta_graph_version):
         raise ConfigError("META_GRAPH_VERSION must look like v24.0")
     if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", settings.linkedin_version):
-        raise ConfigError("LINKEDIN_VERSION must be a year and month such as 202510")
+        raise ConfigError("LINKEDIN_VERSION must be a year and month such as 202610")
     if settings.hubspot_id_property and not re.fullmatch(
         r"[a-z][a-z0-9_]{0,99}", settings.hubspot_id_property
     ):

@@ -400,7 +400,7 @@ def test_instagram_refuses_hashtags_beyond_30_per_7_days(httpserver):
 def test_linkedin_org_posts_with_version_headers_and_paging(httpserver):
     headers = {
         "Authorization": "Bearer li-token",
-        "LinkedIn-Version": "202510",
+        "LinkedIn-Version": "202610",
         "X-Restli-Protocol-Version": "2.0.0",
     }
     post = {
@@ -483,6 +483,18 @@ def test_linkedin_version_is_a_setting_and_426_means_version_retired(httpserver)
         source.fetch(NOW)
     assert caught.value.permanent and "version retired" in caught.value.message
     assert len(httpserver.log) == 1  # permanent: not retried
+
+
+def test_an_old_linkedin_version_is_reported_before_it_is_retired(httpserver):
+    httpserver.expect_request("/rest/posts").respond_with_json({"elements": [], "paging": {}})
+    kw = {"access_token": "t", "organization_urn": "urn:li:organization:1", "http": http("li")}
+    base = httpserver.url_for("")
+    current = LinkedInSource(base_url=base, version="202610", **kw)
+    current.fetch(NOW)
+    old = LinkedInSource(base_url=base, version="202512", **kw)
+    old.fetch(NOW)
+    assert current.notes() == ""
+    assert old.notes().startswith("LINKEDIN_VERSION 202512 is 11 months old")
 
 
 def test_x_post_reads_stop_at_the_monthly_budget(httpserver):
