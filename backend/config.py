@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -93,11 +94,17 @@ class Settings:
     twitter_url: str = ""
     instagram_url: str = ""
     linkedin_url: str = ""
-    facebook_api_base: str = "https://graph.facebook.com/v19.0"
+    # Graph API version (Meta supports each for about two years); the bases carry no version
+    meta_graph_version: str = "v24.0"
+    facebook_api_base: str = "https://graph.facebook.com"
     # the Instagram Graph API is served from the Facebook Graph host
-    instagram_api_base: str = "https://graph.facebook.com/v19.0"
+    instagram_api_base: str = "https://graph.facebook.com"
     x_api_base: str = "https://api.twitter.com"
+    # posts an X plan may read per month (Basic: 10,000); searches stop when it is spent
+    x_monthly_post_reads: int = 10000
     linkedin_api_base: str = "https://api.linkedin.com"
+    # LinkedIn-Version header (YYYYMM); LinkedIn retires a version about a year after release
+    linkedin_version: str = "202610"
     # messaging, payments, CRM
     sendgrid_api_key: str = secret_field()
     sendgrid_api_base: str = "https://api.sendgrid.com"
@@ -114,6 +121,9 @@ class Settings:
     hubspot_access_token: str = secret_field()
     hubspot_api_base: str = "https://api.hubapi.com"
     hubspot_goal_property: str = ""  # a HubSpot contact property for the goal; empty: not sent
+    # unique-value contact property holding our contact's opaque id: contacts without an email
+    # are upserted by it (created on first use); empty: they are created anew on every push
+    hubspot_id_property: str = "shop_contact_ref"
     # jobs
     trend_ingest_minutes: int = 60
     catalog_sync_minutes: int = 1440
@@ -222,6 +232,18 @@ def _validate(settings: Settings) -> None:
     for origin in settings.shop_frame_ancestors.split():
         if not origin.startswith("https://") or any(c in origin for c in ";,'\"\\"):
             raise ConfigError("SHOP_FRAME_ANCESTORS must be https:// origins separated by spaces")
+    if not re.fullmatch(r"v\d{1,2}\.\d", settings.meta_graph_version):
+        raise ConfigError("META_GRAPH_VERSION must look like v24.0")
+    if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", settings.linkedin_version):
+        raise ConfigError("LINKEDIN_VERSION must be a year and month such as 202610")
+    if settings.hubspot_id_property and not re.fullmatch(
+        r"[a-z][a-z0-9_]{0,99}", settings.hubspot_id_property
+    ):
+        raise ConfigError(
+            "HUBSPOT_ID_PROPERTY must be a HubSpot property name such as shop_contact_ref"
+        )
+    if settings.x_monthly_post_reads < 0:
+        raise ConfigError("X_MONTHLY_POST_READS must be 0 or more")
     if len(settings.default_region) != 2:
         raise ConfigError("DEFAULT_REGION must be a two-letter country code such as US or GB")
     if settings.app_env == "production":

@@ -8,9 +8,40 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-# Currencies whose minor unit is not 1/100 (ISO 4217); every other code uses 2 decimals.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3}
+from babel.numbers import get_currency_precision
+
 _SYMBOLS = {"USD": "$"}
+
+# Stripe's wire format (https://docs.stripe.com/currencies): amounts are integers in the
+# currency's smallest unit *as Stripe counts it*, which is not always ISO 4217's.
+STRIPE_ZERO_DECIMAL = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+# Three decimals on the wire, but the last digit must be 0 (Stripe's payment partners).
+STRIPE_THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+# ISK is zero-decimal in ISO 4217 and for card networks since 2023-04-14, yet Stripe keeps
+# it two-decimal on the wire for backwards compatibility: 5 ISK is sent as 500, and any
+# amount not divisible by 100 is refused (invalid_charge_amount_no_decimal_compatible).
+STRIPE_TWO_DECIMAL_WHOLE_UNITS = frozenset({"ISK"})
+# HUF and TWD charge with two decimals; only Stripe *payouts* treat them as zero-decimal.
+# The shop never creates payouts, so charges and refunds keep both decimals.
 
 
 class MoneyError(ValueError):
@@ -18,7 +49,42 @@ class MoneyError(ValueError):
 
 
 def exponent(currency: str) -> int:
-    return _EXPONENTS.get(_check_currency(currency), 2)
+    """Decimals of the currency's minor unit (CLDR via Babel; 2 for a code it does not know)."""
+    return get_currency_precision(_check_currency(currency))
+
+
+def stripe_exponent(currency: str) -> int:
+    """Decimals Stripe expects in API amounts for this currency."""
+    code = _check_currency(currency)
+    if code in STRIPE_ZERO_DECIMAL:
+        return 0
+    return 3 if code in STRIPE_THREE_DECIMAL else 2
+
+
+def to_stripe_amount(amount_minor: int, currency: str) -> int:
+    """Our minor units → Stripe's API amount; MoneyError when Stripe cannot charge it exactly."""
+    code = _check_currency(currency)
+    value = _rescale(amount_minor, exponent(code), stripe_exponent(code), code)
+    if code in STRIPE_TWO_DECIMAL_WHOLE_UNITS and value % 100:
+        raise MoneyError(f"Stripe charges {code} in whole units only")
+    if code in STRIPE_THREE_DECIMAL and value % 10:
+        raise MoneyError(f"Stripe needs {code} amounts whose last (third) decimal is 0")
+    return value
+
+
+def from_stripe_amount(amount: int, currency: str) -> int:
+    """Stripe's API amount → our minor units (the inverse of `to_stripe_amount`)."""
+    code = _check_currency(currency)
+    return _rescale(amount, stripe_exponent(code), exponent(code), code)
+
+
+def _rescale(amount: int, from_places: int, to_places: int, code: str) -> int:
+    if to_places >= from_places:
+        return amount * 10 ** (to_places - from_places)
+    whole, rest = divmod(amount, 10 ** (from_places - to_places))
+    if rest:
+        raise MoneyError(f"{amount} has more than {to_places} decimals for {code}")
+    return whole
 
 
 def to_minor(amount: Decimal | str | int, currency: str) -> int:

@@ -1,8 +1,10 @@
 """Twilio's Messages API: the one sender of SMS and WhatsApp messages, and its one error mapping.
 
 Used by the outbox's text deliverer (backend/messaging/adapters.py: follow-ups, receipts, staff
-replies) and by the signed Twilio channel's bot replies (backend/rasa_ext/channels). Blocking
-(the official client on requests); errors become IntegrationError:
+replies; `send`, blocking, the official client on requests) and by the signed Twilio channel's
+bot replies (backend/rasa_ext/channels; `send_async`, the official client's `create_async` on
+twilio's `AsyncTwilioHttpClient`, which retries temporary failures — 5xx, 429, connection
+errors, timeouts — after the `retry_delays`). Errors become IntegrationError:
 
 * 21610 (the recipient replied STOP to our number) → `RecipientUnsubscribed` (permanent);
 * 401/403 → permanent "credentials rejected";
@@ -14,12 +16,16 @@ replies) and by the signed Twilio channel's bot replies (backend/rasa_ext/channe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import requests
+from aiohttp_retry import ListRetry, RetryClient
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -29,6 +35,7 @@ from backend.logging_setup import redact_text
 DEFAULT_API_BASE = "https://api.twilio.com"
 DEFAULT_RETRY_AFTER = timedelta(seconds=30)
 TWILIO_UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient"
+RETRY_DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd try of a temporary failure (async)
 
 
 class RecipientUnsubscribed(IntegrationError):
@@ -55,6 +62,29 @@ class _HeaderKeepingClient(TwilioHttpClient):
         return response
 
 
+class _RetryingAsyncClient(AsyncTwilioHttpClient):
+    """twilio's aiohttp client whose session retries temporary failures (ListRetry) and which
+    keeps the last response's headers. Made inside the running event loop (aiohttp binds to it).
+    """
+
+    def __init__(self, *, timeout: float, retry_delays: tuple[float, ...]):
+        super().__init__(timeout=timeout)
+        self.last_headers: dict = {}
+        self.session = RetryClient(
+            client_session=self.session,
+            retry_options=ListRetry(
+                timeouts=[0.0, *retry_delays],  # [attempt] = pause before try attempt + 1
+                statuses={429},  # 5xx are retried as well (retry_all_server_errors)
+                exceptions={aiohttp.ClientConnectionError, asyncio.TimeoutError},
+            ),
+        )
+
+    async def request(self, *args, **kwargs):
+        response = await super().request(*args, **kwargs)
+        self.last_headers = dict(response.headers or {})
+        return response
+
+
 class TwilioMessages:
     """Twilio's Messages API through the official client, against TWILIO_API_BASE."""
 
@@ -65,15 +95,25 @@ class TwilioMessages:
         auth_token: str,
         api_base: str = DEFAULT_API_BASE,
         timeout: float = 10.0,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
         clock: Callable[[], datetime] = _now,
     ):
+        self.account_sid, self._auth_token = account_sid, auth_token
+        self.api_base = api_base.rstrip("/")
+        self.timeout, self.retry_delays = timeout, retry_delays
         self.http_client = _HeaderKeepingClient(timeout=timeout)
-        self.client = Client(account_sid, auth_token, http_client=self.http_client)
-        # The REST domain is replaceable so tests (and regional setups) can point it elsewhere.
-        self.client.api.base_url = api_base.rstrip("/")
+        self.client = self._client(self.http_client)
         self.clock = clock
-        # its INFO lines carry the account SID and phone numbers in every URL
+        self._async: tuple[asyncio.AbstractEventLoop, _RetryingAsyncClient, Client] | None = None
+        # their INFO lines carry the account SID and phone numbers in every URL
         logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        logging.getLogger("twilio.async_http_client").setLevel(logging.WARNING)
+
+    def _client(self, http_client) -> Client:
+        client = Client(self.account_sid, self._auth_token, http_client=http_client)
+        # The REST domain is replaceable so tests (and regional setups) can point it elsewhere.
+        client.api.base_url = self.api_base
+        return client
 
     def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
         """Send one message; returns Twilio's message SID. Raises IntegrationError."""
@@ -87,7 +127,33 @@ class TwilioMessages:
                 f"twilio: unreachable ({type(exc).__name__})", permanent=False
             ) from None
 
-    def error(self, exc: TwilioRestException) -> IntegrationError:
+    async def send_async(
+        self, *, to: str, from_: str, body: str, media_url: str | None = None
+    ) -> str:
+        """`send` on the event loop, temporary failures retried; raises IntegrationError."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            http = _RetryingAsyncClient(timeout=self.timeout, retry_delays=self.retry_delays)
+            self._async = (loop, http, self._client(http))
+        _, http, client = self._async
+        extra = {"media_url": [media_url]} if media_url else {}
+        try:
+            message = await client.messages.create_async(to=to, from_=from_, body=body, **extra)
+            return message.sid
+        except TwilioRestException as exc:
+            raise self.error(exc, headers=http.last_headers) from None
+        except (TwilioException, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise IntegrationError(
+                f"twilio: unreachable ({type(exc).__name__})", permanent=False
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the async client's connection pool (a worker shutting down, a test's end)."""
+        if self._async is not None:
+            await self._async[1].close()
+            self._async = None
+
+    def error(self, exc: TwilioRestException, *, headers: dict | None = None) -> IntegrationError:
         """The one mapping of Twilio's refusals (see the module docstring)."""
         status, code = exc.status or 0, exc.code
         if code == TWILIO_UNSUBSCRIBED:
@@ -98,7 +164,9 @@ class TwilioMessages:
             return RateLimited(
                 "twilio: rate limited (429)",
                 retry_at=retry_after(
-                    self.http_client.last_headers, self.clock(), default=DEFAULT_RETRY_AFTER
+                    self.http_client.last_headers if headers is None else headers,
+                    self.clock(),
+                    default=DEFAULT_RETRY_AFTER,
                 ),
             )
         if status >= 500:

@@ -1,8 +1,10 @@
 """CRM adapters: the local CRM (default) and HubSpot; `crm_for` picks one from settings.
 
 HubSpot (CRM v3, private-app token): a contact whose HubSpot id we know (from an earlier push)
-is updated by id; otherwise it is upserted by email (`batch/upsert` with idProperty=email), or
-created when there is no email. Erasure is HubSpot's GDPR delete of every id we created.
+is updated by id; otherwise it is upserted by email (`batch/upsert` with idProperty=email), or,
+without an email, upserted by our contact's opaque public id in a unique-value custom property
+(HUBSPOT_ID_PROPERTY, created on first use), so a retried or repeated push never makes a
+second record. Erasure is HubSpot's GDPR delete of every id we created.
 Errors: 401/403 → permanent "credentials rejected"; 429 → temporary, not before Retry-After;
 5xx, timeouts, connection errors → temporary; other 4xx → permanent with HubSpot's message.
 """
@@ -46,6 +48,7 @@ def crm_for(settings: Settings) -> Crm:
             token=settings.hubspot_access_token,
             base_url=settings.hubspot_api_base,
             goal_property=settings.hubspot_goal_property,
+            id_property=settings.hubspot_id_property,
         )
     return LocalCrm()
 
@@ -104,6 +107,7 @@ class HubSpotCrm(Crm):
         token: str,
         base_url: str,
         goal_property: str = "",
+        id_property: str = "",
         http: requests.Session | None = None,
         timeout: tuple[float, float] = (5.0, 20.0),
         clock: Callable[[], datetime] = _now,
@@ -111,6 +115,8 @@ class HubSpotCrm(Crm):
         self._token = token
         self.base_url = base_url.rstrip("/")
         self.goal_property = goal_property
+        self.id_property = id_property
+        self._id_property_ready = False
         self.http = http or requests.Session()
         self.timeout = timeout
         self.clock = clock
@@ -132,16 +138,21 @@ class HubSpotCrm(Crm):
             # deleted in HubSpot meanwhile: fall through and create it again
         email = push.payload["fields"].get("email")
         if email:
-            body = {"inputs": [{"idProperty": "email", "id": email, "properties": properties}]}
-            data = self._call("POST", "/crm/v3/objects/contacts/batch/upsert", body).json()
-            results = data.get("results") or []
-            if not results:
-                raise IntegrationError(
-                    f"hubspot: upsert returned no record: {_message(data)}", permanent=True
-                )
-            return self.PREFIX + str(results[0]["id"])
+            return self._upsert_by("email", email, properties)
+        if self.id_property in properties:
+            return self._upsert_by(self.id_property, properties[self.id_property], properties)
         data = self._call("POST", "/crm/v3/objects/contacts", {"properties": properties}).json()
         return self.PREFIX + str(data["id"])
+
+    def _upsert_by(self, id_property: str, value: str, properties: dict) -> str:
+        body = {"inputs": [{"idProperty": id_property, "id": value, "properties": properties}]}
+        data = self._call("POST", "/crm/v3/objects/contacts/batch/upsert", body).json()
+        results = data.get("results") or []
+        if not results:
+            raise IntegrationError(
+                f"hubspot: upsert returned no record: {_message(data)}", permanent=True
+            )
+        return self.PREFIX + str(results[0]["id"])
 
     def erase(self, session: Session, push: CrmPush) -> str:
         ids = self._ids(push.known_refs)
@@ -160,6 +171,9 @@ class HubSpotCrm(Crm):
         """Our consented view → HubSpot contact properties (standard ones plus the goal)."""
         fields = payload["fields"]
         props: dict[str, str] = {}
+        if self.id_property and payload.get("contact_ref"):
+            self._ensure_id_property()
+            props[self.id_property] = str(payload["contact_ref"])
         if fields.get("email"):
             props["email"] = fields["email"]
         if fields.get("name"):
@@ -180,6 +194,35 @@ class HubSpotCrm(Crm):
             props["hs_lead_status"] = "NEW"
         return props
 
+    def _ensure_id_property(self) -> None:
+        """Create the unique-value contact property once; refuse one that is not unique."""
+        if self._id_property_ready:
+            return
+        path = f"/crm/v3/properties/contacts/{self.id_property}"
+        found = self._call("GET", path, None, accept=(404,))
+        if found.status_code == 404:
+            self._call(
+                "POST",
+                "/crm/v3/properties/contacts",
+                {
+                    "name": self.id_property,
+                    "label": "Shop contact reference",
+                    "description": "The shop's opaque contact id (upsert key; no personal data)",
+                    "type": "string",
+                    "fieldType": "text",
+                    "groupName": "contactinformation",
+                    "hasUniqueValue": True,
+                },
+                accept=(409,),  # created meanwhile by another worker
+            )
+        elif not _json(found).get("hasUniqueValue"):
+            raise IntegrationError(
+                f"hubspot: contact property {self.id_property} must have unique values "
+                "(HUBSPOT_ID_PROPERTY): create it with hasUniqueValue or name another",
+                permanent=True,
+            )
+        self._id_property_ready = True
+
     def _ids(self, refs) -> list[str]:
         ids: list[str] = []
         for ref in refs:
@@ -191,7 +234,7 @@ class HubSpotCrm(Crm):
     # the one HTTP chokepoint -------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, body: dict, *, accept: tuple[int, ...] = ()
+        self, method: str, path: str, body: dict | None, *, accept: tuple[int, ...] = ()
     ) -> requests.Response:
         response = call_json_api(
             self.http,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from backend import ledger
 from backend.config import Settings
-from backend.orders.documents import DocLine, DocumentData, render_pdf
+from backend.orders.documents import LAYOUT, DocLine, DocumentData, render_pdf
 from backend.orders.models import (
     CreditNote,
     Invoice,
@@ -41,6 +41,7 @@ def seller_context(settings: Settings) -> dict:
         "address": settings.shop_address,
         "tax_id": settings.shop_tax_id,
         "tax_rate_percent": settings.tax_rate_percent,
+        "layout": LAYOUT,  # how it is drawn (documents.py), so a re-render matches
     }
 
 

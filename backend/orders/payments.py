@@ -15,6 +15,7 @@ import stripe
 
 from backend.config import Settings
 from backend.integrations import IntegrationError
+from backend.money import MoneyError, to_stripe_amount
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,13 @@ class PaymentProvider(ABC):
 
     @abstractmethod
     def refund(
-        self, *, payment_ref: str, amount_minor: int, order_public_id: str, refund_key: str
+        self,
+        *,
+        payment_ref: str,
+        amount_minor: int,
+        currency: str,
+        order_public_id: str,
+        refund_key: str,
     ) -> str:
         """Refund part or all of a payment; returns the provider's refund reference."""
 
@@ -64,7 +71,13 @@ class SandboxPayments(PaymentProvider):
         return ref, f"{self.public_base_url}/sandbox/pay/{order.order_public_id}", order.expires_at
 
     def refund(
-        self, *, payment_ref: str, amount_minor: int, order_public_id: str, refund_key: str
+        self,
+        *,
+        payment_ref: str,
+        amount_minor: int,
+        currency: str,
+        order_public_id: str,
+        refund_key: str,
     ) -> str:
         return f"sandbox_re_{refund_key}"
 
@@ -89,7 +102,13 @@ class FakePayments(PaymentProvider):
         )
 
     def refund(
-        self, *, payment_ref: str, amount_minor: int, order_public_id: str, refund_key: str
+        self,
+        *,
+        payment_ref: str,
+        amount_minor: int,
+        currency: str,
+        order_public_id: str,
+        refund_key: str,
     ) -> str:
         if self.fail_with:
             raise self.fail_with
@@ -125,7 +144,7 @@ class StripePayments(PaymentProvider):
                 "quantity": line.quantity,
                 "price_data": {
                     "currency": order.currency.lower(),
-                    "unit_amount": line.unit_amount_minor,
+                    "unit_amount": _stripe_amount(line.unit_amount_minor, order.currency),
                     "product_data": {"name": line.name},
                 },
             }
@@ -137,7 +156,7 @@ class StripePayments(PaymentProvider):
                     "quantity": 1,
                     "price_data": {
                         "currency": order.currency.lower(),
-                        "unit_amount": order.tax_minor,
+                        "unit_amount": _stripe_amount(order.tax_minor, order.currency),
                         "product_data": {"name": "Tax"},
                     },
                 }
@@ -163,11 +182,17 @@ class StripePayments(PaymentProvider):
         return session.id, session.url, datetime.fromtimestamp(session.expires_at, timezone.utc)
 
     def refund(
-        self, *, payment_ref: str, amount_minor: int, order_public_id: str, refund_key: str
+        self,
+        *,
+        payment_ref: str,
+        amount_minor: int,
+        currency: str,
+        order_public_id: str,
+        refund_key: str,
     ) -> str:
         params = {
             "payment_intent": payment_ref,
-            "amount": amount_minor,
+            "amount": _stripe_amount(amount_minor, currency),
             "metadata": {"order_id": order_public_id},
         }
         refund = self._call(
@@ -181,6 +206,14 @@ class StripePayments(PaymentProvider):
             return method(params=params, options={"idempotency_key": idempotency_key})
         except stripe.StripeError as exc:
             raise _integration_error(exc) from exc
+
+
+def _stripe_amount(amount_minor: int, currency: str) -> int:
+    """An amount Stripe cannot charge exactly (e.g. 0.005 KWD) is a permanent refusal."""
+    try:
+        return to_stripe_amount(amount_minor, currency)
+    except MoneyError as exc:
+        raise IntegrationError(str(exc), permanent=True) from exc
 
 
 def _integration_error(exc: stripe.StripeError) -> IntegrationError:

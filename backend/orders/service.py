@@ -725,6 +725,7 @@ def refund(
         ref = payments.refund(
             payment_ref=payment.provider_ref,
             amount_minor=amount,
+            currency=order.currency,
             order_public_id=order.public_id,
             refund_key=f"{order.public_id}-{order.refunded_minor}-{amount}",
         )

@@ -8,6 +8,7 @@ import time
 
 import stripe
 
+from backend.money import MoneyError, from_stripe_amount
 from backend.orders.service import PaymentEvent
 
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -93,13 +94,14 @@ def to_payment_event(event: dict) -> PaymentEvent | None:
         raise BadEvent("metadata must be an object")
     order_id = _text(metadata, "order_id") or _text(obj, "client_reference_id")
     base = {"provider": "stripe", "event_id": event_id, "order_public_id": order_id or ""}
+    currency = _currency(obj)
     if kind in DISPUTES:
         return PaymentEvent(
             **base,
             kind="dispute",
             payment_ref=_text(obj, "payment_intent") or _text(obj, "charge"),
-            amount_minor=_amount(obj, "amount", required=True),
-            currency=_currency(obj),
+            amount_minor=_amount(obj, "amount", required=True, currency=currency),
+            currency=currency,
             dispute_ref=_text(obj, "id", required=True),
             dispute_status=_text(obj, "status", required=True),
             dispute_reason=_text(obj, "reason"),
@@ -113,8 +115,8 @@ def to_payment_event(event: dict) -> PaymentEvent | None:
             **base,
             kind="completed",
             payment_ref=_text(obj, "payment_intent") or _text(obj, "id"),
-            amount_minor=_amount(obj, "amount_total"),
-            currency=_currency(obj),
+            amount_minor=_amount(obj, "amount_total", currency=currency),
+            currency=currency,
         )
     if kind == "checkout.session.async_payment_failed":
         return PaymentEvent(**base, kind="failed")
@@ -130,7 +132,7 @@ def to_payment_event(event: dict) -> PaymentEvent | None:
         **base,
         kind="refunded",
         payment_ref=_text(obj, "payment_intent"),
-        refunded_total_minor=_amount(obj, "amount_refunded", required=True),
+        refunded_total_minor=_amount(obj, "amount_refunded", required=True, currency=currency),
         refund_ref=_text(only, "id") if isinstance(only, dict) else None,
     )
 
@@ -144,14 +146,22 @@ def _text(obj: dict, key: str, *, required: bool = False) -> str | None:
     return value
 
 
-def _amount(obj: dict, key: str, *, required: bool = False) -> int | None:
-    """Stripe amounts are whole minor units; strings, floats, booleans and negatives are not."""
+def _amount(
+    obj: dict, key: str, *, required: bool = False, currency: str | None = None
+) -> int | None:
+    """Stripe amounts are whole units of Stripe's count (strings, floats, booleans and
+    negatives are not), converted to our minor units when the currency is known."""
     value = obj.get(key)
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
         raise BadEvent(f"{key} must be a whole, non-negative number of minor units")
-    return value
+    if currency is None:
+        return value
+    try:
+        return from_stripe_amount(value, currency)
+    except MoneyError as exc:
+        raise BadEvent(f"{key}: {exc}") from None
 
 
 def _currency(obj: dict) -> str | None:

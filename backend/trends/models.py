@@ -64,6 +64,8 @@ class SourceBudget(Base):
     source = Column(String(20), nullable=False)
     key = Column(String(200), nullable=False)
     used_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # counted quotas (X post reads per month): units used under this key so far
+    amount = Column(Integer, nullable=False, default=0, server_default="0")
 
 
 class SourceState(Base):

@@ -23,7 +23,13 @@ from backend.logging_setup import log_event
 from backend.trends.models import SourceBudget, SourceState, Trend, TrendMatch
 from backend.trends.normalize import keywords, snippet, terms, tokens
 from backend.trends.scoring import CatalogItem, Match, ProductIndex
-from backend.trends.sources.base import CredentialsRejected, RateLimited, RawSignal, TrendSource
+from backend.trends.sources.base import (
+    CredentialsRejected,
+    RateLimited,
+    RawSignal,
+    TrendSource,
+    VersionRetired,
+)
 
 log = logging.getLogger("backend.trends")
 KEEP_TRENDS = timedelta(days=30)  # older trends (and their matches) are pruned
@@ -33,12 +39,14 @@ NOT_CONFIGURED = "not configured"
 CREDENTIALS_REJECTED = "credentials rejected"
 RATE_LIMITED = "rate limited"
 FAILED = "failed"
+VERSION_RETIRED = "API version retired"
 
 
 @dataclass(frozen=True)
 class SourceResult:
     source: str
-    status: str  # ok | not configured | credentials rejected | rate limited | failed
+    status: str  # ok | not configured | credentials rejected | rate limited | failed |
+    # API version retired
     detail: str = ""
     signals: int = 0
     stored: int = 0
@@ -93,6 +101,14 @@ def load_budget(session: Session, *, source: str) -> dict[str, datetime]:
     return {row.key: aware(row.used_at) for row in rows}
 
 
+def load_amount(session: Session, *, source: str, key: str) -> int:
+    """Counted quota used so far under `key` (e.g. X post reads of one month)."""
+    amount = session.execute(
+        select(SourceBudget.amount).where(SourceBudget.source == source, SourceBudget.key == key)
+    ).scalar_one_or_none()
+    return amount or 0
+
+
 def catalog_index(session: Session) -> ProductIndex:
     products = session.execute(
         select(Product).where(Product.active.is_(True)).order_by(Product.id)
@@ -132,6 +148,8 @@ def _fetch(source: TrendSource, retry_at: datetime | None, now: datetime) -> _Fe
         return _Fetched(source, RATE_LIMITED, exc.message, retry_at=exc.retry_at)
     except CredentialsRejected as exc:
         return _Fetched(source, CREDENTIALS_REJECTED, exc.message)
+    except VersionRetired as exc:
+        return _Fetched(source, VERSION_RETIRED, exc.message)
     except IntegrationError as exc:
         return _Fetched(source, FAILED, exc.message if exc.permanent else f"{exc.message}")
     except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
@@ -233,6 +251,14 @@ def _store_quota(session: Session, source: TrendSource, now: datetime) -> None:
             session.add(SourceBudget(source=source.name, key=key, used_at=used_at))
         else:
             row.used_at = used_at
+    for key, amount in source.quota_amounts().items():
+        row = session.execute(
+            select(SourceBudget).where(SourceBudget.source == source.name, SourceBudget.key == key)
+        ).scalar_one_or_none()
+        if row is None:
+            session.add(SourceBudget(source=source.name, key=key, used_at=now, amount=amount))
+        else:
+            row.used_at, row.amount = now, (row.amount or 0) + amount
 
 
 def _update_state(session: Session, item: _Fetched, now: datetime) -> None:

@@ -152,7 +152,7 @@ def test_a_record_deleted_in_hubspot_is_upserted_again(httpserver):
     assert hubspot(httpserver).upsert(None, push(refs=("hubspot:777",))) == "hubspot:888"
 
 
-def test_a_contact_without_email_is_created(httpserver):
+def test_without_a_ref_property_a_contact_without_email_is_created(httpserver):
     seen = {}
 
     def handler(request):
@@ -169,6 +169,77 @@ def test_a_contact_without_email_is_created(httpserver):
     ref = hubspot(httpserver).upsert(None, push({"name": "Bo", "phone": "+14155550123"}))
     assert ref == "hubspot:902"
     assert seen["body"] == {"properties": {"firstname": "Bo", "phone": "+14155550123"}}
+
+
+def test_a_contact_without_email_is_upserted_by_its_unique_ref_property(httpserver):
+    """Pushed twice without a known HubSpot id (a retry after a lost answer, a lost ref):
+    one record, found by our opaque contact ref, never a second one."""
+    records: dict[str, str] = {}
+    bodies = []
+
+    def upsert(request):
+        body = request.get_json()
+        bodies.append(body)
+        [item] = body["inputs"]
+        new = item["id"] not in records
+        records.setdefault(item["id"], str(900 + len(records)))
+        return upsert_ok(records[item["id"]], new=new)
+
+    httpserver.expect_oneshot_request(
+        "/crm/v3/properties/contacts/shop_contact_ref", method="GET"
+    ).respond_with_response(hs_error(404, "Unable to find property", "OBJECT_NOT_FOUND"))
+    created = []
+    httpserver.expect_oneshot_request(
+        "/crm/v3/properties/contacts", method="POST"
+    ).respond_with_handler(
+        lambda request: (
+            created.append(request.get_json())
+            or Response(json.dumps(request.get_json()), status=201, content_type="application/json")
+        )
+    )
+    httpserver.expect_request(
+        "/crm/v3/objects/contacts/batch/upsert", method="POST"
+    ).respond_with_handler(upsert)
+    crm = crm_for(
+        load_settings(
+            {"HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_API_BASE": httpserver.url_for("")},
+            dotenv=False,
+        )
+    )
+    no_email = {"name": "Bo", "phone": "+14155550123"}
+    first = crm.upsert(None, push(no_email))
+    again = crm.upsert(None, push(no_email))
+
+    assert first == again == "hubspot:900" and len(records) == 1
+    assert bodies[0] == {
+        "inputs": [
+            {
+                "idProperty": "shop_contact_ref",
+                "id": "c-1",
+                "properties": {
+                    "shop_contact_ref": "c-1",
+                    "firstname": "Bo",
+                    "phone": "+14155550123",
+                },
+            }
+        ]
+    }
+    [prop] = created  # created once, as a unique-value property
+    assert (prop["name"], prop["hasUniqueValue"], prop["type"]) == (
+        "shop_contact_ref",
+        True,
+        "string",
+    )
+    assert not any(r.path == "/crm/v3/objects/contacts" for r, _ in httpserver.log)
+
+
+def test_a_ref_property_without_unique_values_is_a_clear_permanent_error(httpserver):
+    httpserver.expect_request("/crm/v3/properties/contacts/shop_ref").respond_with_json(
+        {"name": "shop_ref", "type": "string", "hasUniqueValue": False}
+    )
+    with pytest.raises(IntegrationError) as err:
+        hubspot(httpserver, id_property="shop_ref").upsert(None, push({"name": "Bo"}))
+    assert err.value.permanent and "unique values" in err.value.message
 
 
 def test_erase_is_a_gdpr_delete_of_every_known_record(httpserver):
@@ -245,8 +316,14 @@ def test_an_unreachable_hubspot_is_temporary():
 # --- through the outbox -------------------------------------------------------------------
 
 
+ID_PROPERTY = {"name": "shop_contact_ref", "type": "string", "hasUniqueValue": True}
+
+
 @pytest.fixture
 def hubspot_settings(httpserver, db_url):
+    httpserver.expect_request(
+        "/crm/v3/properties/contacts/shop_contact_ref", method="GET"
+    ).respond_with_json(ID_PROPERTY)
     return load_settings(
         {
             "DATABASE_URL": db_url,

@@ -189,8 +189,82 @@ def test_refund_posts_amount_and_payment_intent(httpserver, provider):
 
     httpserver.expect_oneshot_request("/v1/refunds", method="POST").respond_with_handler(handler)
     ref = provider.refund(
-        payment_ref="pi_9", amount_minor=1000, order_public_id=ORDER, refund_key="k1"
+        payment_ref="pi_9",
+        amount_minor=1000,
+        currency="USD",
+        order_public_id=ORDER,
+        refund_key="k1",
     )
     assert ref == "re_1"
     assert seen["form"]["payment_intent"] == ["pi_9"] and seen["form"]["amount"] == ["1000"]
     assert seen["key"] == "refund-k1"
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit_minor", "tax_minor", "wire_unit", "wire_tax"),
+    [
+        ("JPY", 1500, 120, "1500", "120"),
+        ("ISK", 5, 1, "500", "100"),
+        ("KWD", 5120, 410, "5120", "410"),
+    ],
+)
+def test_checkout_amounts_use_stripes_units(
+    httpserver, provider, currency, unit_minor, tax_minor, wire_unit, wire_tax
+):
+    seen = {}
+
+    def handler(request):
+        seen["form"] = parse_qs(request.get_data(as_text=True))
+        body = {"id": "cs_1", "object": "checkout.session", "url": "https://pay.test/cs_1"}
+        body["expires_at"] = int(seen["form"]["expires_at"][0])
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_oneshot_request("/v1/checkout/sessions", method="POST").respond_with_handler(
+        handler
+    )
+    request = CheckoutRequest(
+        order_public_id=ORDER,
+        currency=currency,
+        lines=(CheckoutLine("Pack", 1, unit_minor),),
+        tax_minor=tax_minor,
+        total_minor=unit_minor + tax_minor,
+        email=None,
+        expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    provider.create_checkout(request)
+    assert seen["form"]["line_items[0][price_data][unit_amount]"] == [wire_unit]
+    assert seen["form"]["line_items[1][price_data][unit_amount]"] == [wire_tax]
+    assert seen["form"]["line_items[0][price_data][currency]"] == [currency.lower()]
+
+
+def test_an_amount_stripe_cannot_charge_is_refused_before_any_request(httpserver, provider):
+    with pytest.raises(IntegrationError) as err:
+        provider.refund(
+            payment_ref="pi_9",
+            amount_minor=5125,
+            currency="KWD",
+            order_public_id=ORDER,
+            refund_key="k2",
+        )
+    assert err.value.permanent and "KWD" in err.value.message
+    assert len(httpserver.log) == 0
+
+
+def test_webhook_amounts_are_read_back_in_our_minor_units():
+    from backend.orders.webhooks import to_payment_event
+
+    event = {
+        "id": "evt_isk",
+        "type": "checkout.session.completed",
+        "data": {
+            "object": {
+                "id": "cs_1",
+                "payment_status": "paid",
+                "payment_intent": "pi_1",
+                "amount_total": 600,
+                "currency": "isk",
+                "metadata": {"order_id": ORDER},
+            }
+        },
+    }
+    assert to_payment_event(event).amount_minor == 6  # 6 kronur, not 600

@@ -224,3 +224,50 @@ def test_cli_ingest_list_and_sources(tmp_path):
     assert "last: ok" in sources.stdout.splitlines()[-1]
     listing = backend_cli("trends", "list", "--goal", "diabetes", env=env)
     assert listing.returncode == 0
+
+
+def test_a_retired_api_version_gets_its_own_status(session):
+    from backend.trends.sources.base import VersionRetired
+
+    retired = FakeSource(name="linkedin", error=VersionRetired("linkedin: API version retired"))
+    result = ingest(session, sources=[retired], now=NOW)
+    assert result.counts()["source.linkedin"] == "API version retired"
+    state = session.get(SourceState, "linkedin")
+    assert state.status == "API version retired" and "retired" in state.detail
+
+
+def test_x_post_reads_are_summed_per_month_and_seed_the_next_run(session, db_url, httpserver):
+    from backend.trends.sources.x import month_key
+
+    httpserver.expect_request("/2/tweets/counts/recent").respond_with_json(
+        {"meta": {"total_tweet_count": 9}}
+    )
+    httpserver.expect_request("/2/tweets/search/recent").respond_with_json(
+        {"data": [{"id": str(i), "text": "collagen"} for i in range(12)]}
+    )
+    httpserver.expect_request("/2/trends/by/woeid/1").respond_with_json({"data": []})
+    settings = load_settings(
+        {
+            "DATABASE_URL": db_url,
+            "TWITTER_BEARER_TOKEN": "x-real-token",
+            "TWITTER_QUERIES": "collagen",
+            "X_API_BASE": httpserver.url_for("").rstrip("/"),
+            "X_MONTHLY_POST_READS": "30",
+        },
+        dotenv=False,
+    )
+    for _ in range(2):
+        x = next(s for s in build_sources(settings, session=session) if s.name == "x")
+        x.http.retry_pause = 0
+        ingest(session, sources=[x], now=utcnow())
+        session.flush()
+    key = month_key(utcnow())
+    row = session.execute(select(SourceBudget).where(SourceBudget.key == key)).scalar_one()
+    assert row.source == "x" and row.amount == 24
+    assert session.get(SourceState, "x").detail == "budget used: 24 of 30 post reads this month"
+    # the third run has 6 left: below X's minimum page of 10, so it does not search
+    x = next(s for s in build_sources(settings, session=session) if s.name == "x")
+    ingest(session, sources=[x], now=utcnow())
+    searches = [r for r, _ in httpserver.log if r.path == "/2/tweets/search/recent"]
+    assert [r.args["max_results"] for r in searches] == ["30", "18"]
+    assert "searches skipped: collagen" in session.get(SourceState, "x").detail

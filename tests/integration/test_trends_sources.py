@@ -120,25 +120,10 @@ def test_x_counts_search_and_woeid_become_aggregate_signals(httpserver):
         }
     )
     httpserver.expect_request(
-        "/1.1/trends/place.json", query_string={"id": "1"}, headers=auth
-    ).respond_with_json(
-        [
-            {
-                "trends": [
-                    {
-                        "name": "#GutHealth",
-                        "url": "http://twitter.com/search?q=%23GutHealth",
-                        "promoted_content": None,
-                        "query": "%23GutHealth",
-                        "tweet_volume": 52000,
-                    }
-                ],
-                "as_of": "2026-11-25T11:40:00Z",
-                "created_at": "2026-11-25T11:00:00Z",
-                "locations": [{"name": "Worldwide", "woeid": 1}],
-            }
-        ]
-    )
+        "/2/trends/by/woeid/1",
+        query_string={"max_trends": "50", "trend.fields": "trend_name,tweet_count"},
+        headers=auth,
+    ).respond_with_json({"data": [{"trend_name": "#GutHealth", "tweet_count": 52000}]})
     signals = x_source(httpserver, woeid="1").fetch(NOW)
 
     query, tag, woeid = signals
@@ -147,7 +132,8 @@ def test_x_counts_search_and_woeid_become_aggregate_signals(httpserver):
     assert query.snippet.startswith("@fan3")  # most engaged; handles are stripped when stored
     assert (tag.external_id, tag.topic, tag.volume) == ("hashtag:collagenglow", "#collagenglow", 4)
     assert (woeid.topic, woeid.volume) == ("#GutHealth", 52000)
-    assert woeid.published_at == datetime(2026, 11, 25, 11, 40, tzinfo=timezone.utc)
+    assert woeid.published_at == NOW
+    assert woeid.url == "https://x.com/search?q=%23GutHealth"
     search = [r for r, _ in httpserver.log if r.path == "/2/tweets/search/recent"][0]
     assert search.args["query"] == "collagen -is:retweet lang:en"
     assert search.args["tweet.fields"] == "created_at,public_metrics,entities"
@@ -414,7 +400,7 @@ def test_instagram_refuses_hashtags_beyond_30_per_7_days(httpserver):
 def test_linkedin_org_posts_with_version_headers_and_paging(httpserver):
     headers = {
         "Authorization": "Bearer li-token",
-        "LinkedIn-Version": "202405",
+        "LinkedIn-Version": "202610",
         "X-Restli-Protocol-Version": "2.0.0",
     }
     post = {
@@ -465,6 +451,103 @@ def test_linkedin_org_posts_with_version_headers_and_paging(httpserver):
     assert [s.external_id for s in signals] == ["urn:li:share:7001", "urn:li:share:7002"]
     assert signals[0].topic == "Our take on intermittent fasting and electrolytes"
     assert signals[0].url == "https://www.linkedin.com/feed/update/urn:li:share:7001/"
+
+
+def test_linkedin_version_is_a_setting_and_426_means_version_retired(httpserver):
+    from backend.config import load_settings
+    from backend.trends.bootstrap import build_sources
+    from backend.trends.sources.base import VersionRetired
+
+    settings = load_settings(
+        {
+            "LINKEDIN_ACCESS_TOKEN": "li-real-token",
+            "LINKEDIN_ORGANIZATION_URN": "urn:li:organization:1",
+            "LINKEDIN_API_BASE": httpserver.url_for(""),
+            "LINKEDIN_VERSION": "202401",
+        },
+        dotenv=False,
+    )
+    source = next(s for s in build_sources(settings) if s.name == "linkedin")
+    source.http = http("linkedin")
+    httpserver.expect_request(
+        "/rest/posts", headers={"LinkedIn-Version": "202401"}
+    ).respond_with_json(
+        {
+            "status": 426,
+            "code": "VERSION_MISSING",
+            "message": "Requested version 20240101 is not active",
+        },
+        status=426,
+    )
+    with pytest.raises(VersionRetired) as caught:
+        source.fetch(NOW)
+    assert caught.value.permanent and "version retired" in caught.value.message
+    assert len(httpserver.log) == 1  # permanent: not retried
+
+
+def test_an_old_linkedin_version_is_reported_before_it_is_retired(httpserver):
+    httpserver.expect_request("/rest/posts").respond_with_json({"elements": [], "paging": {}})
+    kw = {"access_token": "t", "organization_urn": "urn:li:organization:1", "http": http("li")}
+    base = httpserver.url_for("")
+    current = LinkedInSource(base_url=base, version="202610", **kw)
+    current.fetch(NOW)
+    old = LinkedInSource(base_url=base, version="202512", **kw)
+    old.fetch(NOW)
+    assert current.notes() == ""
+    assert old.notes().startswith("LINKEDIN_VERSION 202512 is 11 months old")
+
+
+def test_x_post_reads_stop_at_the_monthly_budget(httpserver):
+    auth = {"Authorization": "Bearer real-token"}
+    httpserver.expect_request("/2/tweets/counts/recent", headers=auth).respond_with_json(
+        {"data": [], "meta": {"total_tweet_count": 500}}
+    )
+    httpserver.expect_request("/2/tweets/search/recent", headers=auth).respond_with_json(
+        {"data": [tweet(i, f"collagen {i}", i) for i in range(25)], "meta": {"result_count": 25}}
+    )
+    source = XSource(
+        bearer_token="real-token",
+        queries=["collagen", "blood sugar", "keto"],
+        base_url=httpserver.url_for(""),
+        http=http("x"),
+        monthly_post_reads=1000,
+        posts_read=960,
+        posts_read_month="post-reads:2026-11",
+    )
+
+    source.fetch(NOW)
+
+    searches = [r for r, _ in httpserver.log if r.path == "/2/tweets/search/recent"]
+    assert [r.args["max_results"] for r in searches] == ["40", "15"]  # 40 left, then 15
+    assert source.quota_amounts() == {"post-reads:2026-11": 50}
+    assert source.notes() == (
+        "budget used: 1010 of 1000 post reads this month; budget spent, searches skipped: keto"
+    )
+
+
+def test_x_budget_of_a_past_month_does_not_count():
+    source = XSource(
+        bearer_token="t",
+        queries=[],
+        monthly_post_reads=100,
+        posts_read=100,
+        posts_read_month="post-reads:2026-10",
+    )
+    source.fetch(NOW)
+    assert source.posts_read == 0 and source.notes().startswith("budget used: 0 of 100")
+
+
+def test_graph_version_is_a_setting():
+    from backend.config import load_settings
+    from backend.trends.bootstrap import build_sources
+
+    default = {s.name: s for s in build_sources(load_settings({}, dotenv=False))}
+    assert default["facebook"].base_url == "https://graph.facebook.com/v24.0"
+    assert default["instagram"].base_url == "https://graph.facebook.com/v24.0"
+    pinned = load_settings({"META_GRAPH_VERSION": "v23.0"}, dotenv=False)
+    assert {s.name: s for s in build_sources(pinned)}["facebook"].base_url.endswith("/v23.0")
+    legacy = load_settings({"FACEBOOK_API_BASE": "https://graph.facebook.com/v21.0"}, dotenv=False)
+    assert {s.name: s for s in build_sources(legacy)}["facebook"].base_url.endswith("/v21.0")
 
 
 # --- RSS -------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ Twilio's Messages API, and the project's credentials.yml loaded by Rasa's own ch
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import json
 import logging
 
@@ -178,3 +180,72 @@ def test_project_credentials_load_the_signed_channel_through_rasa(monkeypatch):
 def test_conversations_from_the_signed_channel_count_as_whatsapp(session):
     conversation = contacts.ensure_conversation(session, sender_id=SENDER, channel="twilio_signed")
     assert conversation.channel == "whatsapp"
+
+
+def async_messages(api_base: str, retry_delays=(0.0, 0.0)) -> TwilioMessages:
+    return TwilioMessages(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=api_base, retry_delays=retry_delays
+    )
+
+
+async def test_send_async_retries_429_and_5xx_through_twilios_async_client(httpserver, api_base):
+    fake = FakeTwilio(
+        errors=[twilio_error(429, 20429, "Too Many Requests"), twilio_error(503, None, "down")]
+    )
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(fake)
+    messages = async_messages(api_base)
+    try:
+        sid = await messages.send_async(to=SENDER, from_=f"whatsapp:{OUR_NUMBER}", body="Hi ✓")
+    finally:
+        await messages.aclose()
+    assert sid == f"SM{1:032x}"
+    assert len(fake.headers) == 3 and fake.sent() == [(SENDER, f"whatsapp:{OUR_NUMBER}", "Hi ✓")]
+    auth = fake.headers[-1]["Authorization"]
+    assert auth == "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+
+
+async def test_send_async_gives_up_temporary_after_its_tries_and_permanent_at_once(
+    httpserver, api_base
+):
+    down = FakeTwilio(errors=[twilio_error(503, None, "down")] * 5)
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(down)
+    messages = async_messages(api_base)
+    try:
+        with pytest.raises(IntegrationError) as temporary:
+            await messages.send_async(to=SENDER, from_=OUR_NUMBER, body="hi")
+        assert not temporary.value.permanent and len(down.headers) == 3  # 1 + 2 retries
+        httpserver.clear()
+        refused = FakeTwilio(
+            errors=[twilio_error(400, 21211, "The 'To' number +14155550123 is not valid.")]
+        )
+        httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(refused)
+        with pytest.raises(IntegrationError) as permanent:
+            await messages.send_async(to=SENDER, from_=OUR_NUMBER, body="hi")
+    finally:
+        await messages.aclose()
+    assert permanent.value.permanent and len(refused.headers) == 1
+    assert "21211" in permanent.value.message and "4155550123" not in permanent.value.message
+
+
+async def test_send_async_to_an_unreachable_twilio_is_temporary():
+    messages = async_messages(f"http://127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(IntegrationError) as err:
+            await messages.send_async(to=SENDER, from_=OUR_NUMBER, body="hi")
+    finally:
+        await messages.aclose()
+    assert not err.value.permanent and "unreachable" in err.value.message
+
+
+async def test_bot_replies_use_no_worker_thread(fake_twilio, api_base):
+    class NoThreads(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a reply was sent through the thread pool")
+
+    asyncio.get_running_loop().set_default_executor(NoThreads())
+    channel = make_channel(sender=None, api_base=api_base, retry_delays=(0.0,))
+    agent = ScriptedAgent(lambda text: [{"text": "Hello!"}])
+    async with served(channel, agent) as client:
+        await post(client, twilio_form("hi"))
+    await channel.sender.aclose()
+    assert fake_twilio.sent() == [(SENDER, f"whatsapp:{OUR_NUMBER}", "Hello!")]

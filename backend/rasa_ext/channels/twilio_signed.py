@@ -43,6 +43,7 @@ from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from backend import twilio_api
 from backend.config import ConfigError, get_settings, is_placeholder
@@ -67,7 +68,7 @@ BUTTON_MEMORY_SECONDS = 60 * 60  # domain.yml session_expiration_time: a new ses
 SEEN_MESSAGE_IDS = 10_000
 REPLAY_SECONDS = 7 * 24 * 60 * 60  # a signed request replayed within a week is refused
 REDIS_PREFIX = "hts:twilio"
-SEND_RETRY_DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd try of a temporary failure
+SEND_RETRY_DELAYS = twilio_api.RETRY_DELAYS  # pauses before the 2nd and 3rd try of a reply
 NOT_TEXT_REPLY = "Sorry, I can only read text messages here."
 CREDENTIAL_KEYS = frozenset(
     {"account_sid", "auth_token", "twilio_number", "sms_number", "webhook_url", "api_base"}
@@ -280,11 +281,18 @@ def sender_address(recipient: str, *, whatsapp_from: str, sms_from: str) -> str:
 
 
 class MessageSender(ABC):
-    """Sends one SMS/WhatsApp message (blocking); raises IntegrationError."""
+    """Sends one SMS/WhatsApp message; raises IntegrationError."""
 
     @abstractmethod
     def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
-        """Send one message; returns the provider's message id."""
+        """Send one message (blocking); returns the provider's message id."""
+
+    async def send_async(
+        self, *, to: str, from_: str, body: str, media_url: str | None = None
+    ) -> str:
+        """Send from the event loop; a blocking sender runs in the default executor."""
+        send = functools.partial(self.send, to=to, from_=from_, body=body, media_url=media_url)
+        return await asyncio.get_running_loop().run_in_executor(None, send)
 
 
 class TwilioMessages(twilio_api.TwilioMessages, MessageSender):
@@ -292,7 +300,8 @@ class TwilioMessages(twilio_api.TwilioMessages, MessageSender):
 
 
 class SignedTwilioOutput(OutputChannel):
-    """Replies of one bot turn: each message numbered-buttons, cut to size, sent off-loop."""
+    """Replies of one bot turn: each message numbered-buttons, cut to size, sent without
+    blocking the event loop (the sender retries temporary failures itself)."""
 
     @classmethod
     def name(cls) -> str:
@@ -305,13 +314,11 @@ class SignedTwilioOutput(OutputChannel):
         whatsapp_from: str,
         sms_from: str,
         memory: ButtonMemory,
-        retry_delays: tuple[float, ...] = SEND_RETRY_DELAYS,
     ):
         self.sender = sender
         self.whatsapp_from = whatsapp_from
         self.sms_from = sms_from
         self.memory = memory
-        self.retry_delays = retry_delays
         self._turn_recipients: set[str] = set()
 
     def _start_turn(self, recipient_id: str) -> None:
@@ -338,40 +345,29 @@ class SignedTwilioOutput(OutputChannel):
         await self._deliver(recipient_id, body="", media_url=image)
 
     async def _deliver(self, recipient_id: str, *, body: str, media_url: str | None = None) -> None:
-        """Send in a worker thread; retry temporary failures; log failures without the number."""
+        """Send one message; log a failure (after the sender's retries) without the number."""
         if self.sender is None:
             log_event(log, "twilio not configured: reply dropped", logging.WARNING)
             return
-        send = functools.partial(
-            self.sender.send,
-            to=recipient_id,
-            from_=sender_address(
-                recipient_id, whatsapp_from=self.whatsapp_from, sms_from=self.sms_from
-            ),
-            body=body,
-            media_url=media_url,
-        )
-        loop = asyncio.get_running_loop()
-        delays = (0.0, *self.retry_delays)
-        for attempt, delay in enumerate(delays, 1):
-            if delay:
-                await asyncio.sleep(delay)
-            try:
-                await loop.run_in_executor(None, send)
-                return
-            except IntegrationError as exc:
-                if exc.permanent or attempt == len(delays):
-                    # the fields are lost in Rasa's own log format: the (number-free) error
-                    # is repeated in the message
-                    log_event(
-                        log,
-                        f"twilio send failed: {exc.message}",
-                        logging.ERROR,
-                        error=exc.message,
-                        permanent=exc.permanent,
-                        attempts=attempt,
-                    )
-                    return
+        try:
+            await self.sender.send_async(
+                to=recipient_id,
+                from_=sender_address(
+                    recipient_id, whatsapp_from=self.whatsapp_from, sms_from=self.sms_from
+                ),
+                body=body,
+                media_url=media_url,
+            )
+        except IntegrationError as exc:
+            # the fields are lost in Rasa's own log format: the (number-free) error is
+            # repeated in the message
+            log_event(
+                log,
+                f"twilio send failed: {exc.message}",
+                logging.ERROR,
+                error=exc.message,
+                permanent=exc.permanent,
+            )
 
 
 # --- the channel ---------------------------------------------------------------------------
@@ -387,11 +383,11 @@ def _form_params(request: Request) -> RequestParameters:
 
 
 def _twiml(message: str | None = None) -> HTTPResponse:
-    inner = f"<Message>{message}</Message>" if message else ""
-    return response.text(
-        f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>',
-        content_type="text/xml",
-    )
+    """A TwiML answer built by twilio's MessagingResponse, which escapes the text."""
+    reply = MessagingResponse()
+    if message:
+        reply.message(message)
+    return response.text(reply.to_xml(), content_type="text/xml")
 
 
 def shared_state(redis_url: str) -> dict[str, Any]:
@@ -459,11 +455,13 @@ class SignedTwilioInput(InputChannel):
         self.validator = RequestValidator(auth_token) if self.configured else None
         if sender is None and self.configured:
             sender = TwilioMessages(
-                account_sid=account_sid, auth_token=auth_token, api_base=api_base
+                account_sid=account_sid,
+                auth_token=auth_token,
+                api_base=api_base,
+                retry_delays=retry_delays,
             )
         self.sender = sender
         self.memory = ButtonMemory() if memory is None else memory
-        self.retry_delays = retry_delays
         # Twilio may deliver one message twice (its fallback URL after a slow answer), and a
         # captured signed request stays valid forever: each MessageSid is handled once.
         self.seen = SeenMessages() if seen is None else seen
@@ -474,7 +472,6 @@ class SignedTwilioInput(InputChannel):
             whatsapp_from=self.whatsapp_from,
             sms_from=self.sms_from,
             memory=self.memory,
-            retry_delays=self.retry_delays,
         )
 
     def signed_url(self, request: Request) -> str:

@@ -34,6 +34,13 @@ class CredentialsRejected(IntegrationError):
         super().__init__(message, permanent=True)
 
 
+class VersionRetired(IntegrationError):
+    """The platform no longer serves the API version we send (LinkedIn: HTTP 426)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
 class TrendSource(abc.ABC):
     """A platform that yields aggregate trend signals."""
 
@@ -54,6 +61,10 @@ class TrendSource(abc.ABC):
 
     def quota_uses(self) -> dict[str, datetime]:
         """Quota units used by the last fetch (key → when), stored as SourceBudget rows."""
+        return {}
+
+    def quota_amounts(self) -> dict[str, int]:
+        """Counted quota used by the last fetch (key → how many), added to SourceBudget rows."""
         return {}
 
     def notes(self) -> str:

@@ -24,7 +24,7 @@ class FacebookSource(TrendSource):
         *,
         page_token: str,
         page_ids: list[str],
-        base_url: str = "https://graph.facebook.com/v19.0",
+        base_url: str = "https://graph.facebook.com/v24.0",
         http: HttpClient | None = None,
         configured: bool = True,
         max_pages: int = 3,

@@ -1,10 +1,11 @@
 """The one HTTP chokepoint of the trend sources: timeouts, one quick retry, error mapping.
 
-401/403 → CredentialsRejected; 429 → RateLimited with the time the platform gave
-(X's `x-rate-limit-reset` epoch seconds, else `Retry-After` seconds or date, else 15
-minutes); 5xx and timeouts → a temporary IntegrationError after one retry; other 4xx →
-a permanent IntegrationError naming the platform's message. We never sleep for long:
-a rate-limited source is skipped until its retry time by the ingest job.
+401/403 → CredentialsRejected; 426 → VersionRetired (the version header names a version the
+platform retired); 429 → RateLimited with the time the platform gave (X's
+`x-rate-limit-reset` epoch seconds, else `Retry-After` seconds or date, else 15 minutes);
+5xx and timeouts → a temporary IntegrationError after one retry; other 4xx → a permanent
+IntegrationError naming the platform's message. We never sleep for long: a rate-limited
+source is skipped until its retry time by the ingest job.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from backend.integrations import IntegrationError, retry_after
-from backend.trends.sources.base import CredentialsRejected, RateLimited
+from backend.trends.sources.base import CredentialsRejected, RateLimited, VersionRetired
 
 DEFAULT_BACKOFF = timedelta(minutes=15)
 # A per-platform hook may turn a response into an error before the generic mapping
@@ -124,6 +125,10 @@ class HttpClient:
             return None
         if status in (401, 403):
             return CredentialsRejected(f"{self.platform}: credentials rejected ({status})")
+        if status == 426:  # "Upgrade Required": the version header names a retired version
+            return VersionRetired(
+                f"{self.platform}: API version retired ({error_message(response)})"
+            )
         if status == 429:
             retry_at = retry_at_from_headers(response.headers, now)
             return RateLimited(f"{self.platform}: rate limited", retry_at=retry_at)

@@ -54,7 +54,7 @@ class InstagramSource(TrendSource):
         user_id: str,
         hashtags: list[str],
         budget: HashtagBudget,
-        base_url: str = "https://graph.facebook.com/v19.0",
+        base_url: str = "https://graph.facebook.com/v24.0",
         http: HttpClient | None = None,
         configured: bool = True,
         max_pages: int = 2,

@@ -12,7 +12,13 @@ from backend.trends.normalize import headline
 from backend.trends.sources.base import RawSignal, TrendSource
 from backend.trends.sources.http import HttpClient
 
-LINKEDIN_VERSION = "202405"
+LINKEDIN_VERSION = "202610"  # the default of the LINKEDIN_VERSION setting
+WARN_AFTER_MONTHS = 10  # LinkedIn supports a version for at least a year after its release
+
+
+def version_age_months(version: str, now: datetime) -> int:
+    """Whole months between a YYYYMM version and `now`."""
+    return (now.year - int(version[:4])) * 12 + now.month - int(version[4:6])
 
 
 class LinkedInSource(TrendSource):
@@ -24,6 +30,7 @@ class LinkedInSource(TrendSource):
         access_token: str,
         organization_urn: str,
         base_url: str = "https://api.linkedin.com",
+        version: str = LINKEDIN_VERSION,
         http: HttpClient | None = None,
         configured: bool = True,
         count: int = 20,
@@ -32,6 +39,8 @@ class LinkedInSource(TrendSource):
         self.access_token = access_token
         self.organization_urn = organization_urn
         self.base_url = base_url.rstrip("/")
+        self.version = version
+        self._age = 0
         self.http = http or HttpClient("linkedin")
         self._configured = configured
         self.count = count
@@ -44,10 +53,19 @@ class LinkedInSource(TrendSource):
             return "LINKEDIN_ORGANIZATION_URN is empty"
         return ""
 
+    def notes(self) -> str:
+        if self._age < WARN_AFTER_MONTHS:
+            return ""
+        return (
+            f"LINKEDIN_VERSION {self.version} is {self._age} months old: LinkedIn retires a "
+            "version about a year after its release; move to a newer one"
+        )
+
     def fetch(self, now: datetime) -> list[RawSignal]:
+        self._age = version_age_months(self.version, now)
         headers = {
             "Authorization": f"Bearer {self.access_token}",
-            "LinkedIn-Version": LINKEDIN_VERSION,
+            "LinkedIn-Version": self.version,
             "X-Restli-Protocol-Version": "2.0.0",
         }
         signals = []
