@@ -20,7 +20,7 @@ from backend.auth.models import ROLES, StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
-from backend.dashboard import csrf, service
+from backend.dashboard import charts, csrf, overview, service
 from backend.db import utcnow
 from backend.sales import inbox, transcript
 
@@ -34,6 +34,8 @@ any_staff = require_role(*ROLES, action="see the dashboard")
 lead_readers = require_role("admin", "sales", action="read leads (personal data)")
 incident_readers = require_role("admin", "compliance", action="read incidents")
 job_readers = require_role("admin", action="read job runs")
+executives = require_role("admin", "compliance", "executive", action="see the executive overview")
+Days = Query(30, ge=1, le=overview.MAX_DAYS, description="the period: this many days up to now")
 
 
 def _leads(session: Session, staff: StaffUser, *, include_closed: bool, limit: int) -> list[dict]:
@@ -62,6 +64,37 @@ def overview_page(
     return _page(
         request, "overview.html", settings, staff, summary=service.summary(session, now=utcnow())
     )
+
+
+@router.get("/dashboard/executive")
+def executive_page(
+    request: Request,
+    days: int = Days,
+    staff: StaffUser = Depends(executives),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    data = overview.executive(session, now=utcnow(), days=days)
+    return _page(request, "executive.html", settings, staff, data=data, charts=_charts(data))
+
+
+def _charts(data: dict) -> dict:
+    """The SVG of each chart; the template prints the same numbers as tables."""
+    per_day = data["orders_per_day"]
+    labels = [row["day"][5:] for row in per_day]  # MM-DD
+    leads = data["leads_per_day"]
+    return {
+        "revenue": charts.bars("Revenue per day", labels, [row["revenue"] for row in per_day]),
+        "orders": charts.bars("Orders per day", labels, [row["orders"] for row in per_day]),
+        "leads": charts.lines(
+            "Leads per day by kind",
+            labels,
+            {kind: [row[kind] for row in leads["days"]] for kind in leads["kinds"]},
+        ),
+        "funnel": charts.funnel(
+            "Conversion funnel", [(row["step"], row["count"]) for row in data["funnel"]]
+        ),
+    }
 
 
 @router.get("/dashboard/leads")
@@ -175,6 +208,16 @@ def summary_api(
     _staff: StaffUser = Depends(any_staff), session: Session = Depends(session_dep)
 ) -> dict:
     return service.summary(session, now=utcnow())
+
+
+@router.get("/api/admin/overview")
+def overview_api(
+    days: int = Days,
+    _staff: StaffUser = Depends(executives),
+    session: Session = Depends(session_dep),
+) -> dict:
+    """The executive overview's figures for the period (aggregates only, no personal data)."""
+    return overview.executive(session, now=utcnow(), days=days)
 
 
 @router.get("/api/admin/leads")
