@@ -116,6 +116,7 @@ class Settings:
     hubspot_goal_property: str = ""  # a HubSpot contact property for the goal; empty: not sent
     # jobs
     trend_ingest_minutes: int = 60
+    trend_history_days: int = 365  # the trend score time series (trend_history) is kept this long
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
     payment_link_minutes: int = 60
@@ -246,6 +247,7 @@ def _validate(settings: Settings) -> None:
         "rasa_workers",
         "action_workers",
         "trend_ingest_minutes",
+        "trend_history_days",
         "catalog_sync_minutes",
         "outbox_seconds",
         "payment_link_minutes",

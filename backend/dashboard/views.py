@@ -8,6 +8,7 @@ data, so only sales and admin see them and every read is written to the access l
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -23,6 +24,8 @@ from backend.config import Settings
 from backend.dashboard import charts, csrf, overview, service
 from backend.db import utcnow
 from backend.sales import inbox, transcript
+from backend.trends import history
+from backend.trends.service import top_trends
 
 templates = Jinja2Templates(
     directory=str(Path(__file__).resolve().parent.parent / "api" / "templates")
@@ -95,6 +98,36 @@ def _charts(data: dict) -> dict:
             "Conversion funnel", [(row["step"], row["count"]) for row in data["funnel"]]
         ),
     }
+
+
+@router.get("/dashboard/trends")
+def trends_page(
+    request: Request,
+    days: int = Days,
+    staff: StaffUser = Depends(any_staff),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """Trend score over time per goal, risers and fallers, matched products, source status."""
+    now = utcnow()
+    scores = history.score_by_goal(session, since=now - timedelta(days=days))
+    chart = charts.lines(
+        "Trend score per goal, per ingest run",
+        [run[5:16].replace("T", " ") for run in scores["runs"]],  # MM-DD HH:MM
+        scores["series"],
+    )
+    return _page(
+        request,
+        "trends.html",
+        settings,
+        staff,
+        days=days,
+        scores=scores,
+        chart=chart,
+        movers=history.movers(session),
+        top=top_trends(session, limit=10, now=now),
+        sources=history.source_states(session),
+    )
 
 
 @router.get("/dashboard/leads")
