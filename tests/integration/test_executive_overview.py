@@ -191,3 +191,19 @@ def test_chart_text_is_escaped():
 
     svg = charts.lines("t<x>", ["<b>"], {"<script>": [1.0]})
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_overview_and_trend_history_on_postgres(settings, pg_session_factory):
+    make_world(pg_session_factory, settings)
+    audit(pg_session_factory, settings)
+    data = figures(pg_session_factory, days=7)
+    assert [row["count"] for row in data["funnel"]] == [3, 2, 1, 1, 1, 1]
+    verified = {v["kind"]: (v["verified"], v["total"]) for v in data["compliance"]["verified"]}
+    assert verified == {"consent": (3, 3), "receipt": (1, 1), "invoice": (1, 1)}
+    today = utcnow().date().isoformat()
+    (row,) = [r for r in data["orders_per_day"] if r["day"] == today]
+    assert (row["orders"], row["revenue_minor"]) == (1, 2999)
+    keys = make_keys(pg_session_factory)
+    with TestClient(create_app(settings, pg_session_factory)) as c:
+        assert c.get("/dashboard/trends", headers=bearer(keys["admin"])).status_code == 200
+        assert c.get("/dashboard/executive", headers=bearer(keys["admin"])).status_code == 200
