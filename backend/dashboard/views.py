@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from backend.api.deps import RowId, session_dep, settings_dep
+from backend.api.deps import MAX_ROW_ID, RowId, session_dep, settings_dep
 from backend.auth import web as auth_web
 from backend.auth.models import ROLES, StaffUser
 from backend.auth.service import log_access
@@ -23,6 +23,7 @@ from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
 from backend.dashboard import charts, csrf, overview, service
 from backend.db import utcnow
+from backend.jobs import registry
 from backend.sales import inbox, transcript
 from backend.trends import history
 from backend.trends.service import top_trends
@@ -226,12 +227,22 @@ def incidents_page(
 @router.get("/dashboard/jobs")
 def jobs_page(
     request: Request,
+    ran: int = Query(0, ge=0, le=MAX_ROW_ID),
     staff: StaffUser = Depends(job_readers),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
+    """Every registered job with a "Run now" button, and the latest runs."""
+    runs = service.list_job_runs(session, limit=200)
     return _page(
-        request, "jobs.html", settings, staff, runs=service.list_job_runs(session, limit=200)
+        request,
+        "jobs.html",
+        settings,
+        staff,
+        runs=runs,
+        registered=sorted(registry.load_jobs().values(), key=lambda j: j.name),
+        ran=next((run for run in runs if run["id"] == ran), None),
+        csrf=csrf.token_for(request, settings),
     )
 
 
