@@ -145,10 +145,13 @@ def revenue(session: Session, *, period: Period) -> list[dict]:
     return rows
 
 
-def sales_kpis(session: Session, *, now: datetime, period: Period) -> dict:
+def sales_kpis(
+    session: Session, *, now: datetime, period: Period, funnel_rows: list[dict] | None = None
+) -> dict:
     day_ago = now - timedelta(days=1)
     in_period = and_(Lead.created_at >= period.start, Lead.created_at < period.end)
-    funnel_counts = {row["step"]: row["count"] for row in funnel(session, period=period)}
+    funnel_rows = funnel_rows if funnel_rows is not None else funnel(session, period=period)
+    funnel_counts = {row["step"]: row["count"] for row in funnel_rows}
     return {
         "new_leads_24h": _count(session, Lead.created_at >= day_ago),
         "high_intent_leads": _count(session, in_period, Lead.kind == "high_intent"),
@@ -302,7 +305,8 @@ def leads_per_day(session: Session, *, period: Period) -> dict:
 
 
 def funnel(session: Session, *, period: Period) -> list[dict]:
-    """Chats started in the period, and how many reached each step (one query)."""
+    """Chats started in the period, and how many reached each step (one query; each step is an
+    indexed EXISTS per chat, measured faster on SQLite than semi-joins or DISTINCT joins)."""
     c = Conversation
     sender = c.sender_id
 
@@ -339,14 +343,15 @@ def funnel(session: Session, *, period: Period) -> list[dict]:
 def executive(session: Session, *, now: datetime, days: int = 30) -> dict:
     """Everything on the executive overview page for the `days` up to `now`."""
     period = Period(end=now, days=max(1, min(days, MAX_DAYS)))
+    funnel_rows = funnel(session, period=period)
     return {
         "generated_at": iso(now),
         "period": {"days": period.days, "start": iso(period.start), "end": iso(period.end)},
         "compliance": compliance_kpis(session, now=now),
-        "sales": sales_kpis(session, now=now, period=period),
+        "sales": sales_kpis(session, now=now, period=period, funnel_rows=funnel_rows),
         "pipeline": pipeline(session),
         "alerts": alerts(session, now=now),
-        "funnel": funnel(session, period=period),
+        "funnel": funnel_rows,
         "orders_per_day": orders_per_day(session, period=period),
         "leads_per_day": leads_per_day(session, period=period),
     }

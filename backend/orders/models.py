@@ -38,7 +38,7 @@ class Order(Base):
     payment_ref = Column(String(200), index=True)  # e.g. Stripe Checkout Session id
     payment_url = Column(String(1000))
     expires_at = Column(DateTime(timezone=True))
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
 
@@ -91,7 +91,7 @@ class Payment(Base):
     amount_minor = Column(Integer, nullable=False)
     currency = Column(String(3), nullable=False)
     status = Column(String(20), nullable=False)  # succeeded | failed
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
 
 
 class Receipt(Base):
