@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ from backend.auth.models import ROLES, StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
-from backend.dashboard import charts, csrf, overview, service
+from backend.dashboard import charts, csrf, overview, reports, service
 from backend.db import utcnow
 from backend.jobs import registry
 from backend.sales import inbox, transcript
@@ -262,6 +263,34 @@ def overview_api(
 ) -> dict:
     """The executive overview's figures for the period (aggregates only, no personal data)."""
     return overview.executive(session, now=utcnow(), days=days)
+
+
+REPORTS = {"compliance": reports.compliance_rows, "sales": reports.sales_rows}
+
+
+@router.get("/api/admin/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
+def report_api(
+    name: Literal["compliance", "sales"],
+    days: int = Days,
+    format: Literal["csv", "json"] = "csv",
+    staff: StaffUser = Depends(executives),
+    session: Session = Depends(session_dep),
+):
+    """The compliance or sales report for the period, as CSV (a download) or JSON rows."""
+    now = utcnow()
+    rows = REPORTS[name](overview.executive(session, now=now, days=days))
+    log_access(
+        session, actor=staff.email, role=staff.role, action="export_report",
+        resource=f"{name} report, {days} days",
+    )  # fmt: skip
+    if format == "json":
+        return {"report": name, "days": days, "generated_at": service.iso(now), "rows": rows}
+    filename = f"{name}-report-{now.date().isoformat()}-{days}d.csv"
+    return Response(
+        reports.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get("/api/admin/leads")

@@ -207,3 +207,51 @@ def test_overview_and_trend_history_on_postgres(settings, pg_session_factory):
     with TestClient(create_app(settings, pg_session_factory)) as c:
         assert c.get("/dashboard/trends", headers=bearer(keys["admin"])).status_code == 200
         assert c.get("/dashboard/executive", headers=bearer(keys["admin"])).status_code == 200
+
+
+def test_reports_as_csv_and_json_are_access_logged(world, client, keys, session_factory):
+    from backend.auth.models import AccessLog
+
+    response = client.get(
+        "/api/admin/reports/compliance?days=30", headers=bearer(keys["compliance"])
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = response.text.splitlines()
+    assert lines[0] == "section,item,value,total,percent"
+    assert "verified,consent,3,3,100.0" in lines and "verified,receipt,1,1,100.0" in lines
+
+    sales_csv = client.get("/api/admin/reports/sales?days=7", headers=bearer(keys["executive"]))
+    assert sales_csv.status_code == 200
+    rows = sales_csv.text.splitlines()
+    assert rows[0] == "day,orders,revenue,currency,leads_high_intent"
+    assert f"{utcnow().date().isoformat()},1,29.99,USD,1" in rows
+    assert "paid,1,33.3" in rows and "conversion_percent,33.3" in rows
+
+    as_json = client.get(
+        "/api/admin/reports/sales?days=7&format=json", headers=bearer(keys["admin"])
+    ).json()
+    assert as_json["rows"][0][:2] == ["day", "orders"] and as_json["days"] == 7
+    with session_scope(session_factory) as s:
+        logged = [(a.role, a.action, a.resource) for a in s.execute(select(AccessLog)).scalars()]
+    assert logged == [
+        ("compliance", "export_report", "compliance report, 30 days"),
+        ("executive", "export_report", "sales report, 7 days"),
+        ("admin", "export_report", "sales report, 7 days"),
+    ]
+
+
+def test_reports_refuse_other_roles_and_unknown_names(client, keys):
+    assert client.get("/api/admin/reports/sales", headers=bearer(keys["sales"])).status_code == 403
+    admin = bearer(keys["admin"])
+    assert client.get("/api/admin/reports/other", headers=admin).status_code == 422
+    assert client.get("/api/admin/reports/sales?format=pdf", headers=admin).status_code == 422
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/admin/reports/{name}" in paths
+
+
+def test_csv_cells_cannot_become_formulas():
+    from backend.dashboard.reports import to_csv
+
+    assert to_csv([["=HYPERLINK(1)", "-5", "ok"]]) == "'=HYPERLINK(1),'-5,ok\n"
