@@ -305,37 +305,49 @@ def leads_per_day(session: Session, *, period: Period) -> dict:
 
 
 def funnel(session: Session, *, period: Period) -> list[dict]:
-    """Chats started in the period, and how many reached each step (one query; each step is an
-    indexed EXISTS per chat, measured faster on SQLite than semi-joins or DISTINCT joins)."""
-    c = Conversation
-    sender = c.sender_id
+    """Chats started in the period, and how many distinct chats reached each step in it.
 
-    def consent(purpose: str):
-        return exists().where(
-            ConsentEvent.conversation_id == sender,
-            ConsentEvent.purpose == purpose,
-            ConsentEvent.granted.is_(True),
-        )
+    Three scans in all (chats; consents for both consent steps; orders for checkout and paid),
+    each a COUNT(DISTINCT chat) over the step's own rows in the period. A per-chat EXISTS for
+    every step took 0.8 s for 50k chats on SQLite.
+    """
+    start, end = period.start, period.end
 
-    steps = {
-        "consent": consent("privacy"),
-        "goal": consent("health_data"),
-        "recommendation": exists().where(
-            Interaction.conversation_id == c.id, Interaction.kind == "recommendation"
-        ),
-        "checkout": exists().where(Order.conversation_id == sender),
-        "paid": exists().where(Order.conversation_id == sender, Order.status.in_(REVENUE_STATUSES)),
-    }
-    row = session.execute(
+    def distinct_when(column, condition):
+        return func.count(func.distinct(case((condition, column))))
+
+    chats = session.execute(
+        select(func.count()).where(Conversation.created_at >= start, Conversation.created_at < end)
+    ).scalar_one()
+    granted = ConsentEvent.granted.is_(True)
+    consent, goal = session.execute(
         select(
-            func.count(),
-            *(func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in steps.values()),
-        ).where(c.created_at >= period.start, c.created_at < period.end)
+            distinct_when(ConsentEvent.conversation_id, ConsentEvent.purpose == "privacy"),
+            distinct_when(ConsentEvent.conversation_id, ConsentEvent.purpose == "health_data"),
+        ).where(granted, ConsentEvent.created_at >= start, ConsentEvent.created_at < end)
     ).one()
-    chats = row[0]
-    counts = dict(zip(FUNNEL_STEPS, row, strict=True))
+    recommendation = session.execute(
+        select(func.count(func.distinct(Interaction.conversation_id))).where(
+            Interaction.kind == "recommendation",
+            Interaction.created_at >= start,
+            Interaction.created_at < end,
+        )
+    ).scalar_one()
+    checkout, paid = session.execute(
+        select(
+            func.count(func.distinct(Order.conversation_id)),
+            distinct_when(Order.conversation_id, Order.status.in_(REVENUE_STATUSES)),
+        ).where(Order.created_at >= start, Order.created_at < end)
+    ).one()
+    counts = dict(
+        zip(FUNNEL_STEPS, (chats, consent, goal, recommendation, checkout, paid), strict=True)
+    )
     return [
-        {"step": step, "count": int(counts[step]), "percent": _pct(int(counts[step]), chats)}
+        {
+            "step": step,
+            "count": int(counts[step] or 0),
+            "percent": _pct(int(counts[step] or 0), chats),
+        }
         for step in FUNNEL_STEPS
     ]
 
