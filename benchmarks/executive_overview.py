@@ -214,8 +214,11 @@ def main() -> None:
     sizes = generate(engine, scale=args.scale)
     generate_s = round(time.perf_counter() - start, 1)
     if engine.dialect.name == "sqlite":  # as after normal use: the bulk load's WAL checkpointed
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw = engine.raw_connection()  # outside a transaction (the engine BEGINs IMMEDIATE)
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
     factory = make_session_factory(engine)
 
     def figures(days: int):
