@@ -104,6 +104,35 @@ def compliance_kpis(session: Session, *, now: datetime) -> dict:
     }
 
 
+def compliance_trend(session: Session, *, period: Period) -> list[dict]:
+    """The compliance score (records verified ÷ records checked, %) of each audit run in the
+    period; audit runs are daily, so at most a few hundred small rows."""
+    runs = session.execute(
+        select(JobRun.finished_at, JobRun.counts)
+        .where(
+            JobRun.job == "audit_verify",
+            JobRun.status == "ok",
+            JobRun.started_at >= period.start,
+            JobRun.started_at < period.end,
+        )
+        .order_by(JobRun.id)
+    ).all()
+    out = []
+    for finished_at, counts in runs:
+        counts = counts or {}
+        verified = sum(int(v) for k, v in counts.items() if k.startswith("verified."))
+        mismatches = int(counts.get("mismatches", 0))
+        out.append(
+            {
+                "at": iso(finished_at),
+                "verified": verified,
+                "mismatches": mismatches,
+                "score": _pct(verified, verified + mismatches) if verified + mismatches else 100.0,
+            }
+        )
+    return out
+
+
 # --- sales ----------------------------------------------------------------------------------
 def _net_revenue(session: Session, *, start: datetime, end: datetime) -> dict[str, int]:
     """Successful payments minus credit notes issued in [start, end), per currency."""
@@ -360,6 +389,7 @@ def executive(session: Session, *, now: datetime, days: int = 30) -> dict:
         "generated_at": iso(now),
         "period": {"days": period.days, "start": iso(period.start), "end": iso(period.end)},
         "compliance": compliance_kpis(session, now=now),
+        "compliance_trend": compliance_trend(session, period=period),
         "sales": sales_kpis(session, now=now, period=period, funnel_rows=funnel_rows),
         "pipeline": pipeline(session),
         "alerts": alerts(session, now=now),

@@ -96,6 +96,11 @@ def _charts(data: dict) -> dict:
             labels,
             {kind: [row[kind] for row in leads["days"]] for kind in leads["kinds"]},
         ),
+        "compliance": charts.lines(
+            "Compliance score per audit run (%)",
+            [(run["at"] or "")[5:16].replace("T", " ") for run in data["compliance_trend"]],
+            {"score": [run["score"] for run in data["compliance_trend"]]},
+        ),
         "funnel": charts.funnel(
             "Conversion funnel", [(row["step"], row["count"]) for row in data["funnel"]]
         ),

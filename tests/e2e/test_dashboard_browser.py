@@ -83,7 +83,7 @@ def test_admin_runs_the_audit_and_the_executive_sees_it(dashboard):
             assert page.inner_text("#kpi-receipt .big") == "1/1"
             assert "$29.99" in page.inner_text("#kpi-revenue")
             assert page.inner_text("#kpi-conversion .big") == "33.3%"
-            assert page.locator("svg.chart").count() == 4
+            assert page.locator("svg.chart").count() == 5
             box = page.locator("#chart-funnel svg").bounding_box()
             assert box is not None and box["width"] > 300 and box["height"] > 100
             assert errors == []  # no CSP violation, no script error

@@ -127,6 +127,12 @@ def test_tampered_receipt_and_consent_show_as_mismatches_and_alerts(
     assert data["compliance"]["alerts_30d"]["mismatches"] == 3
     alerts = {a["kind"]: a["count"] for a in data["alerts"]}
     assert alerts == {"receipt_mismatch": 2, "consent_mismatch": 1}
+    # the compliance score of each audit run: 5 of 5 verified, then 3 verified and 3 mismatches
+    trend = data["compliance_trend"]
+    assert [(r["verified"], r["mismatches"], r["score"]) for r in trend] == [
+        (5, 0, 100.0),
+        (3, 3, 50.0),
+    ]
 
 
 def test_nothing_verified_before_the_audit_runs(session_factory, settings):
@@ -162,7 +168,7 @@ def test_page_shows_kpis_charts_and_their_tables(world, client, keys, role):
     html = response.text
     assert re.search(r'id="kpi-consent">.*?<p class="big ?">3/3</p>', html, re.S)
     assert "$29.99" in html
-    assert html.count('<svg class="chart"') == 4
+    assert html.count('<svg class="chart"') == 5
     assert "<title>Conversion funnel</title>" in html
     # the funnel's numbers are in a table beside the chart
     assert re.search(r'<th scope="row">paid</th><td>1</td><td>33.3%</td>', html)
