@@ -136,12 +136,15 @@ def routers() -> list:
     from backend.catalog import views as catalog
     from backend.contacts import views as contacts
     from backend.dashboard import views as dashboard
+    from backend.jobs import views as jobs
     from backend.messaging import views as messaging
     from backend.orders import views as orders
     from backend.sales import views as sales
     from backend.trends import views as trends
 
-    return [m.router for m in (orders, trends, catalog, dashboard, messaging, sales, contacts)]
+    return [
+        m.router for m in (orders, trends, catalog, dashboard, jobs, messaging, sales, contacts)
+    ]
 
 
 def load_commands() -> None:

@@ -126,6 +126,7 @@ class Settings:
     hubspot_id_property: str = "shop_contact_ref"
     # jobs
     trend_ingest_minutes: int = 60
+    trend_history_days: int = 365  # the trend score time series (trend_history) is kept this long
     catalog_sync_minutes: int = 1440
     outbox_seconds: int = 30
     # outbox lanes (one per message kind, run side by side) and provider circuit breakers
@@ -276,6 +277,7 @@ def _validate(settings: Settings) -> None:
         "rasa_workers",
         "action_workers",
         "trend_ingest_minutes",
+        "trend_history_days",
         "catalog_sync_minutes",
         "outbox_seconds",
         "outbox_lane_batch",

@@ -63,7 +63,7 @@ class Conversation(Base):
     sensitive = Column(Boolean, nullable=False, default=False)
     handed_off = Column(Boolean, nullable=False, default=False)
     last_inbound_at = Column(DateTime(timezone=True))  # WhatsApp 24-hour window
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     # When this chat proved it belongs to its contact (a one-time code; a signed WhatsApp
     # number proves itself). Unverified chats may add to a record, never read or erase it.
     verified_at = Column(DateTime(timezone=True))

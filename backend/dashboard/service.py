@@ -88,7 +88,7 @@ def latest_job_runs(session: Session) -> list[dict]:
     runs = session.execute(
         select(JobRun).where(JobRun.id.in_(latest)).order_by(JobRun.job)
     ).scalars()
-    return [_job_run(run) for run in runs]
+    return [job_run(run) for run in runs]
 
 
 def incident_counts(session: Session) -> dict:
@@ -204,12 +204,15 @@ def list_incidents(
     ]
 
 
-def list_job_runs(session: Session, *, limit: int = 100) -> list[dict]:
-    runs = session.execute(select(JobRun).order_by(JobRun.id.desc()).limit(limit)).scalars()
-    return [_job_run(run) for run in runs]
+def list_job_runs(session: Session, *, job: str | None = None, limit: int = 100) -> list[dict]:
+    """The latest runs, newest first (of one job when `job` is given)."""
+    query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(JobRun.job == job)
+    return [job_run(run) for run in session.execute(query).scalars()]
 
 
-def _job_run(run: JobRun) -> dict:
+def job_run(run: JobRun) -> dict:
     return {
         "id": run.id,
         "job": run.job,

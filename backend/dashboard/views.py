@@ -8,21 +8,26 @@ data, so only sales and admin see them and every read is written to the access l
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from backend.api.deps import RowId, session_dep, settings_dep
+from backend.api.deps import MAX_ROW_ID, RowId, session_dep, settings_dep
 from backend.auth import web as auth_web
 from backend.auth.models import ROLES, StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
-from backend.dashboard import csrf, service
+from backend.dashboard import charts, csrf, overview, reports, service
 from backend.db import utcnow
+from backend.jobs import registry
 from backend.sales import inbox, transcript
+from backend.trends import history
+from backend.trends.service import top_trends
 
 templates = Jinja2Templates(
     directory=str(Path(__file__).resolve().parent.parent / "api" / "templates")
@@ -34,6 +39,8 @@ any_staff = require_role(*ROLES, action="see the dashboard")
 lead_readers = require_role("admin", "sales", action="read leads (personal data)")
 incident_readers = require_role("admin", "compliance", action="read incidents")
 job_readers = require_role("admin", action="read job runs")
+executives = require_role("admin", "compliance", "executive", action="see the executive overview")
+Days = Query(30, ge=1, le=overview.MAX_DAYS, description="the period: this many days up to now")
 
 
 def _leads(session: Session, staff: StaffUser, *, include_closed: bool, limit: int) -> list[dict]:
@@ -61,6 +68,72 @@ def overview_page(
 ):
     return _page(
         request, "overview.html", settings, staff, summary=service.summary(session, now=utcnow())
+    )
+
+
+@router.get("/dashboard/executive")
+def executive_page(
+    request: Request,
+    days: int = Days,
+    staff: StaffUser = Depends(executives),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    data = overview.executive(session, now=utcnow(), days=days)
+    return _page(request, "executive.html", settings, staff, data=data, charts=_charts(data))
+
+
+def _charts(data: dict) -> dict:
+    """The SVG of each chart; the template prints the same numbers as tables."""
+    per_day = data["orders_per_day"]
+    labels = [row["day"][5:] for row in per_day]  # MM-DD
+    leads = data["leads_per_day"]
+    return {
+        "revenue": charts.bars("Revenue per day", labels, [row["revenue"] for row in per_day]),
+        "orders": charts.bars("Orders per day", labels, [row["orders"] for row in per_day]),
+        "leads": charts.lines(
+            "Leads per day by kind",
+            labels,
+            {kind: [row[kind] for row in leads["days"]] for kind in leads["kinds"]},
+        ),
+        "compliance": charts.lines(
+            "Compliance score per audit run (%)",
+            [(run["at"] or "")[5:16].replace("T", " ") for run in data["compliance_trend"]],
+            {"score": [run["score"] for run in data["compliance_trend"]]},
+        ),
+        "funnel": charts.funnel(
+            "Conversion funnel", [(row["step"], row["count"]) for row in data["funnel"]]
+        ),
+    }
+
+
+@router.get("/dashboard/trends")
+def trends_page(
+    request: Request,
+    days: int = Days,
+    staff: StaffUser = Depends(any_staff),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """Trend score over time per goal, risers and fallers, matched products, source status."""
+    now = utcnow()
+    scores = history.score_by_goal(session, since=now - timedelta(days=days))
+    chart = charts.lines(
+        "Trend score per goal, per ingest run",
+        [run[5:16].replace("T", " ") for run in scores["runs"]],  # MM-DD HH:MM
+        scores["series"],
+    )
+    return _page(
+        request,
+        "trends.html",
+        settings,
+        staff,
+        days=days,
+        scores=scores,
+        chart=chart,
+        movers=history.movers(session),
+        top=top_trends(session, limit=10, now=now),
+        sources=history.source_states(session),
     )
 
 
@@ -160,12 +233,22 @@ def incidents_page(
 @router.get("/dashboard/jobs")
 def jobs_page(
     request: Request,
+    ran: int = Query(0, ge=0, le=MAX_ROW_ID),
     staff: StaffUser = Depends(job_readers),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
+    """Every registered job with a "Run now" button, and the latest runs."""
+    runs = service.list_job_runs(session, limit=200)
     return _page(
-        request, "jobs.html", settings, staff, runs=service.list_job_runs(session, limit=200)
+        request,
+        "jobs.html",
+        settings,
+        staff,
+        runs=runs,
+        registered=sorted(registry.load_jobs().values(), key=lambda j: j.name),
+        ran=next((run for run in runs if run["id"] == ran), None),
+        csrf=csrf.token_for(request, settings),
     )
 
 
@@ -175,6 +258,44 @@ def summary_api(
     _staff: StaffUser = Depends(any_staff), session: Session = Depends(session_dep)
 ) -> dict:
     return service.summary(session, now=utcnow())
+
+
+@router.get("/api/admin/overview")
+def overview_api(
+    days: int = Days,
+    _staff: StaffUser = Depends(executives),
+    session: Session = Depends(session_dep),
+) -> dict:
+    """The executive overview's figures for the period (aggregates only, no personal data)."""
+    return overview.executive(session, now=utcnow(), days=days)
+
+
+REPORTS = {"compliance": reports.compliance_rows, "sales": reports.sales_rows}
+
+
+@router.get("/api/admin/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
+def report_api(
+    name: Literal["compliance", "sales"],
+    days: int = Days,
+    format: Literal["csv", "json"] = "csv",
+    staff: StaffUser = Depends(executives),
+    session: Session = Depends(session_dep),
+):
+    """The compliance or sales report for the period, as CSV (a download) or JSON rows."""
+    now = utcnow()
+    rows = REPORTS[name](overview.executive(session, now=now, days=days))
+    log_access(
+        session, actor=staff.email, role=staff.role, action="export_report",
+        resource=f"{name} report, {days} days",
+    )  # fmt: skip
+    if format == "json":
+        return {"report": name, "days": days, "generated_at": service.iso(now), "rows": rows}
+    filename = f"{name}-report-{now.date().isoformat()}-{days}d.csv"
+    return Response(
+        reports.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get("/api/admin/leads")

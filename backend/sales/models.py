@@ -23,7 +23,7 @@ class Lead(Base):
     assigned_to = Column(Integer, ForeignKey("staff_users.id"))
     preferred_time = Column(String(100))
     sla_due_at = Column(DateTime(timezone=True))
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
 

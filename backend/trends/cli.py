@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 
 from backend.commands import command_group
 from backend.config import get_settings
@@ -30,7 +31,13 @@ def _trends(sub: argparse._SubParsersAction) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     with session_scope(get_session_factory()) as session:
         sources = build_sources(get_settings(), session=session)
-        result = service.ingest(session, sources=sources, now=utcnow(), release=session.commit)
+        result = service.ingest(
+            session,
+            sources=sources,
+            now=utcnow(),
+            release=session.commit,
+            keep_history=timedelta(days=get_settings().trend_history_days),
+        )
     for r in result.sources:
         print(
             f"{r.source:10} {r.label:40} signals={r.signals} stored={r.stored} matches={r.matches}"

@@ -18,5 +18,11 @@ from backend.trends.service import ingest
 def trend_ingest(session, settings) -> dict:
     sources = build_sources(settings, session=session)
     # commit the reads before the network calls so SQLite's write lock is not held meanwhile
-    result = ingest(session, sources=sources, now=utcnow(), release=session.commit)
+    result = ingest(
+        session,
+        sources=sources,
+        now=utcnow(),
+        release=session.commit,
+        keep_history=timedelta(days=settings.trend_history_days),
+    )
     return result.counts()

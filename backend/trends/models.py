@@ -36,6 +36,21 @@ class Trend(Base):
     fetched_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
 
 
+class TrendPoint(Base):
+    """One trend's score and volume at one ingest run, per goal it spoke to: the time series
+    behind the Trends chart (trends themselves are upserted). Kept TREND_HISTORY_DAYS."""
+
+    __tablename__ = "trend_history"
+
+    id = Column(Integer, primary_key=True)
+    run_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    source = Column(String(20), nullable=False)
+    topic = Column(String(300), nullable=False)
+    goal = Column(String(40), index=True)  # None: the trend matched products but no goal
+    score = Column(Float, nullable=False)  # its best product match score in that run
+    volume = Column(Integer, nullable=False, default=0)
+
+
 class TrendMatch(Base):
     __tablename__ = "trend_matches"
     __table_args__ = (UniqueConstraint("trend_id", "product_id", name="uq_trend_matches_pair"),)

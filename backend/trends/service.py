@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from backend.catalog.models import Product
 from backend.db import aware
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event
-from backend.trends.models import SourceBudget, SourceState, Trend, TrendMatch
+from backend.trends.models import SourceBudget, SourceState, Trend, TrendMatch, TrendPoint
 from backend.trends.normalize import keywords, snippet, terms, tokens
 from backend.trends.scoring import CatalogItem, Match, ProductIndex
 from backend.trends.sources.base import (
@@ -33,6 +33,7 @@ from backend.trends.sources.base import (
 
 log = logging.getLogger("backend.trends")
 KEEP_TRENDS = timedelta(days=30)  # older trends (and their matches) are pruned
+KEEP_HISTORY = timedelta(days=365)  # the score time series (TREND_HISTORY_DAYS in the job)
 
 OK = "ok"
 NOT_CONFIGURED = "not configured"
@@ -69,6 +70,7 @@ class IngestResult:
     matches_stored: int = 0
     irrelevant: int = 0  # signals that matched no product and no goal: not stored
     pruned: int = 0
+    history_points: int = 0
 
     def counts(self) -> dict:
         """What the job run records: totals plus one status label per source."""
@@ -77,6 +79,7 @@ class IngestResult:
             "matches": self.matches_stored,
             "irrelevant": self.irrelevant,
             "pruned": self.pruned,
+            "history_points": self.history_points,
         }
         for result in self.sources:
             counts[f"source.{result.source}"] = result.label
@@ -122,6 +125,7 @@ def ingest(
     sources: list[TrendSource],
     now: datetime,
     release: Callable[[], None] | None = None,
+    keep_history: timedelta = KEEP_HISTORY,
 ) -> IngestResult:
     """Fetch, score and store trends from every source; flushes, the caller commits.
 
@@ -132,7 +136,9 @@ def ingest(
     if release is not None:
         release()
     fetched = [_fetch(source, states.get(source.name, (None, 0))[0], now) for source in sources]
-    return _store(session, fetched=fetched, now=now)
+    result = _store(session, fetched=fetched, now=now)
+    result.history_points = _record_history(session, now=now, keep=keep_history)
+    return result
 
 
 def _fetch(source: TrendSource, retry_at: datetime | None, now: datetime) -> _Fetched:
@@ -279,6 +285,30 @@ def _update_state(session: Session, item: _Fetched, now: datetime) -> None:
         state.failures = 0
     elif item.status == FAILED:
         state.failures = (state.failures or 0) + 1
+
+
+def _record_history(session: Session, *, now: datetime, keep: timedelta) -> int:
+    """One point per trend stored in this run and goal it spoke to (INSERT … SELECT, no rows
+    loaded); points older than `keep` are deleted."""
+    session.execute(delete(TrendPoint).where(TrendPoint.run_at < now - keep))
+    best = (
+        select(TrendMatch.trend_id, func.max(TrendMatch.score).label("score"))
+        .group_by(TrendMatch.trend_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Trend.source, Trend.topic, Trend.goals, Trend.volume, best.c.score)
+        .join(best, best.c.trend_id == Trend.id)
+        .where(Trend.fetched_at == now)
+    ).all()
+    points = [
+        TrendPoint(run_at=now, source=source, topic=topic, goal=goal, score=score, volume=volume)
+        for source, topic, goals, volume, score in rows
+        for goal in (goals or [None])
+    ]
+    session.add_all(points)
+    session.flush()
+    return len(points)
 
 
 def _prune(session: Session, now: datetime) -> int:

@@ -179,7 +179,8 @@ def test_security_headers_on_every_response(client, path):
 def test_pages_need_no_inline_script_or_style(client, keys, session_factory):
     """The CSP forbids inline code: the pages we serve must not carry any."""
     login(client, "admin@shop.example", PASSWORD)
-    for path in ("/", "/login", "/privacy", "/dashboard", "/dashboard/leads"):
+    for path in ("/", "/login", "/privacy", "/dashboard", "/dashboard/leads",
+                 "/dashboard/executive", "/dashboard/trends", "/dashboard/jobs"):  # fmt: skip
         html = client.get(path).text
         assert "style=" not in html and "<script>" not in html and " on" + "click" not in html
 

@@ -25,12 +25,13 @@ def test_every_kind_of_outbox_row_has_a_deliverer():
 
 def test_jobs_routes_and_commands_come_from_the_wiring():
     assert set(load_jobs()) == {
-        "catalog_sync", "erase_chat_trackers", "expire_unconsented_chats", "follow_ups",
-        "job_runs_retention", "ledger_verify", "orders_expire", "outbox", "outbox_retention",
-        "sla_check", "trend_ingest",
+        "audit_verify", "catalog_sync", "erase_chat_trackers", "expire_unconsented_chats",
+        "follow_ups", "job_runs_retention", "ledger_verify", "orders_expire", "outbox",
+        "outbox_retention", "sla_check", "trend_ingest",
     }  # fmt: skip
     paths = {route.path for router in bootstrap.routers() for route in router.routes}
     assert any(path.startswith("/api/orders") for path in paths)
+    assert "/api/admin/jobs/{name}/run" in paths
     from backend.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices

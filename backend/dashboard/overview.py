@@ -1,0 +1,399 @@
+"""The executive overview: compliance and sales KPIs, pipeline, alerts and chart series.
+
+Every figure is an aggregate computed in SQL over the chosen period (COUNT/SUM/GROUP BY, never
+by loading rows), so the page stays fast with a million ledger entries. Re-hashing documents
+and consents against the ledger is the `audit_verify` job's work; the page shows its last run
+("verified n of N", N counted now). Plain dicts out, no personal data: HTML and JSON share them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from backend.contacts.models import ConsentEvent, Conversation, Interaction
+from backend.dashboard.service import REVENUE_STATUSES, WAITING_STATUSES, iso
+from backend.incidents import Incident
+from backend.jobs.models import JobRun
+from backend.messaging.models import FollowUp
+from backend.money import format_minor, to_decimal
+from backend.orders.models import CreditNote, Invoice, Order, Payment, Receipt
+from backend.outbox.models import OutboxMessage
+from backend.sales.models import Lead, LeadActivity
+
+MAX_DAYS = 366
+ALERT_WINDOW = timedelta(days=30)
+LEAD_STAGES = ("new", "assigned", "contacted", "closed")
+FUNNEL_STEPS = ("chats", "consent", "goal", "recommendation", "checkout", "paid")
+# The audit job's counts name these entity types (backend/orders/records.py).
+AUDITED = (("consent", ConsentEvent), ("receipt", Receipt), ("invoice", Invoice))
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) and the equally long period before it (for growth)."""
+
+    end: datetime
+    days: int
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(days=self.days)
+
+    @property
+    def previous_start(self) -> datetime:
+        return self.end - timedelta(days=2 * self.days)
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if not whole else round(100.0 * part / whole, 1)
+
+
+def _count(session: Session, *where) -> int:
+    """COUNT(*) of the table the conditions are on."""
+    return session.execute(select(func.count()).where(*where)).scalar_one()
+
+
+# --- compliance -----------------------------------------------------------------------------
+def last_audit(session: Session) -> JobRun | None:
+    return session.execute(
+        select(JobRun)
+        .where(JobRun.job == "audit_verify", JobRun.status == "ok")
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def compliance_kpis(session: Session, *, now: datetime) -> dict:
+    """Verified n/N per audited kind (n from the last audit run), alerts in the last 30 days."""
+    run = last_audit(session)
+    counts = (run.counts or {}) if run else {}
+    verified = []
+    for kind, model in AUDITED:
+        total = session.execute(select(func.count(model.id))).scalar_one()
+        n = int(counts.get(f"verified.{kind}", 0))
+        verified.append(
+            {
+                "kind": kind,
+                "verified": n,
+                "total": total,
+                "percent": _pct(n, total),
+                "mismatched": int(counts.get(f"mismatched.{kind}", 0)),
+            }
+        )
+    since = now - ALERT_WINDOW
+    alerts = session.execute(
+        select(
+            func.count(),
+            func.sum(case((Incident.kind == "ledger_mismatch", 1), else_=0)),
+            func.sum(case((Incident.status != "open", 1), else_=0)),
+        ).where(Incident.created_at >= since)
+    ).one()
+    return {
+        "audited_at": iso(run.finished_at) if run else None,
+        "ledger_entries": counts.get("ledger_entries"),
+        "verified": verified,
+        "alerts_30d": {
+            "total": alerts[0],
+            "mismatches": int(alerts[1] or 0),
+            "resolved": int(alerts[2] or 0),
+        },
+    }
+
+
+def compliance_trend(session: Session, *, period: Period) -> list[dict]:
+    """The compliance score (records verified ÷ records checked, %) of each audit run in the
+    period; audit runs are daily, so at most a few hundred small rows."""
+    runs = session.execute(
+        select(JobRun.finished_at, JobRun.counts)
+        .where(
+            JobRun.job == "audit_verify",
+            JobRun.status == "ok",
+            JobRun.started_at >= period.start,
+            JobRun.started_at < period.end,
+        )
+        .order_by(JobRun.id)
+    ).all()
+    out = []
+    for finished_at, counts in runs:
+        counts = counts or {}
+        verified = sum(int(v) for k, v in counts.items() if k.startswith("verified."))
+        mismatches = int(counts.get("mismatches", 0))
+        out.append(
+            {
+                "at": iso(finished_at),
+                "verified": verified,
+                "mismatches": mismatches,
+                "score": _pct(verified, verified + mismatches) if verified + mismatches else 100.0,
+            }
+        )
+    return out
+
+
+# --- sales ----------------------------------------------------------------------------------
+def _net_revenue(session: Session, *, start: datetime, end: datetime) -> dict[str, int]:
+    """Successful payments minus credit notes issued in [start, end), per currency."""
+    paid = session.execute(
+        select(Payment.currency, func.sum(Payment.amount_minor))
+        .where(Payment.status == "succeeded", Payment.created_at >= start, Payment.created_at < end)
+        .group_by(Payment.currency)
+    ).all()
+    refunded = session.execute(
+        select(Order.currency, func.sum(CreditNote.amount_minor))
+        .join(Order, Order.id == CreditNote.order_id)
+        .where(CreditNote.issued_at >= start, CreditNote.issued_at < end)
+        .group_by(Order.currency)
+    ).all()
+    out = {cur: int(n or 0) for cur, n in paid}
+    for cur, n in refunded:
+        out[cur] = out.get(cur, 0) - int(n or 0)
+    return out
+
+
+def revenue(session: Session, *, period: Period) -> list[dict]:
+    """Net revenue in the period and its growth over the period before, per currency."""
+    now_ = _net_revenue(session, start=period.start, end=period.end)
+    before = _net_revenue(session, start=period.previous_start, end=period.start)
+    rows = []
+    for cur in sorted(set(now_) | set(before)):
+        amount, previous = now_.get(cur, 0), before.get(cur, 0)
+        growth = None if previous <= 0 else round(100.0 * (amount - previous) / previous, 1)
+        rows.append(
+            {
+                "currency": cur,
+                "amount_minor": amount,
+                "display": format_minor(amount, cur),
+                "previous_minor": previous,
+                "previous_display": format_minor(previous, cur),
+                "growth_percent": growth,
+            }
+        )
+    return rows
+
+
+def sales_kpis(
+    session: Session, *, now: datetime, period: Period, funnel_rows: list[dict] | None = None
+) -> dict:
+    day_ago = now - timedelta(days=1)
+    in_period = and_(Lead.created_at >= period.start, Lead.created_at < period.end)
+    funnel_rows = funnel_rows if funnel_rows is not None else funnel(session, period=period)
+    funnel_counts = {row["step"]: row["count"] for row in funnel_rows}
+    return {
+        "new_leads_24h": _count(session, Lead.created_at >= day_ago),
+        "high_intent_leads": _count(session, in_period, Lead.kind == "high_intent"),
+        "leads_in_period": _count(session, in_period),
+        "follow_ups_due_24h": _count(
+            session, FollowUp.status == "scheduled", FollowUp.due_at < now + timedelta(days=1)
+        ),
+        "sla_overdue": _count(session, Lead.status.in_(WAITING_STATUSES), Lead.sla_due_at < now),
+        "closed_30d": session.execute(
+            select(func.count(func.distinct(LeadActivity.lead_id))).where(
+                LeadActivity.to_status == "closed", LeadActivity.created_at >= now - ALERT_WINDOW
+            )
+        ).scalar_one(),
+        "conversion_percent": _pct(funnel_counts["paid"], funnel_counts["chats"]),
+        "revenue": revenue(session, period=period),
+    }
+
+
+def pipeline(session: Session) -> list[dict]:
+    """Leads per stage, and how many of them have a privacy consent and a receipt on record."""
+    consented = exists().where(
+        ConsentEvent.contact_id == Lead.contact_id,
+        ConsentEvent.purpose == "privacy",
+        ConsentEvent.granted.is_(True),
+    )
+    receipted = exists().where(Order.contact_id == Lead.contact_id, Receipt.order_id == Order.id)
+    rows = session.execute(
+        select(
+            Lead.status,
+            func.count(),
+            func.sum(case((consented, 1), else_=0)),
+            func.sum(case((receipted, 1), else_=0)),
+        ).group_by(Lead.status)
+    ).all()
+    found = {status: (n, int(c or 0), int(r or 0)) for status, n, c, r in rows}
+    stages = list(LEAD_STAGES) + sorted(set(found) - set(LEAD_STAGES))
+    return [
+        {
+            "stage": stage,
+            "leads": found.get(stage, (0, 0, 0))[0],
+            "with_consent": found.get(stage, (0, 0, 0))[1],
+            "with_receipt": found.get(stage, (0, 0, 0))[2],
+        }
+        for stage in stages
+    ]
+
+
+def alerts(session: Session, *, now: datetime) -> list[dict]:
+    """What needs a person now, each with the page that shows it (empty ones left out)."""
+    mismatches = _count(session, Incident.kind == "ledger_mismatch", Incident.status == "open")
+    receipt_mismatches = _count(
+        session,
+        Incident.kind == "ledger_mismatch",
+        Incident.status == "open",
+        Incident.entity_type == "receipt",
+    )
+    consent_missing = _count(
+        session,
+        Incident.kind == "ledger_mismatch",
+        Incident.status == "open",
+        Incident.entity_type == "consent",
+    )
+    sla = _count(session, Lead.status.in_(WAITING_STATUSES), Lead.sla_due_at < now)
+    dead = _count(session, OutboxMessage.status == "dead")
+    incidents = "/dashboard/incidents"
+    other = mismatches - receipt_mismatches - consent_missing
+    found = [
+        ("receipt_mismatch", receipt_mismatches, "receipts that differ from the ledger", incidents),
+        (
+            "consent_mismatch",
+            consent_missing,
+            "consents unlike the ledger",
+            incidents,
+        ),
+        ("ledger_mismatch", other, "other ledger mismatches", incidents),
+        ("sla_breach", sla, "leads past their SLA", "/dashboard/leads"),
+        ("outbox_dead", dead, "outbox rows given up on", "/dashboard/jobs"),
+    ]
+    return [
+        {"kind": kind, "count": n, "label": label, "link": link}
+        for kind, n, label, link in found
+        if n
+    ]
+
+
+# --- chart series ---------------------------------------------------------------------------
+def _day(value) -> str:
+    """SQLite's date() gives text, Postgres's a date: one ISO day string either way."""
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+def days_of(period: Period) -> list[str]:
+    first = period.start.date() + timedelta(days=1)
+    return [(first + timedelta(days=i)).isoformat() for i in range(period.days)]
+
+
+def orders_per_day(session: Session, *, period: Period) -> list[dict]:
+    """Orders created and net payments per day of the period (the top-revenue currency)."""
+    day = func.date(Order.created_at)
+    orders = dict(
+        (_day(d), n)
+        for d, n in session.execute(
+            select(day, func.count())
+            .where(Order.created_at >= period.start, Order.created_at < period.end)
+            .group_by(day)
+        )
+    )
+    pday = func.date(Payment.created_at)
+    paid_rows = session.execute(
+        select(pday, Payment.currency, func.sum(Payment.amount_minor))
+        .where(
+            Payment.status == "succeeded",
+            Payment.created_at >= period.start,
+            Payment.created_at < period.end,
+        )
+        .group_by(pday, Payment.currency)
+    ).all()
+    totals: dict[str, int] = {}
+    for _, cur, n in paid_rows:
+        totals[cur] = totals.get(cur, 0) + int(n or 0)
+    currency = max(totals, key=totals.get) if totals else None
+    paid = {_day(d): int(n or 0) for d, cur, n in paid_rows if cur == currency}
+    return [
+        {
+            "day": d,
+            "orders": orders.get(d, 0),
+            "revenue_minor": paid.get(d, 0),
+            "revenue": float(to_decimal(paid.get(d, 0), currency)) if currency else 0.0,
+            "currency": currency,
+        }
+        for d in days_of(period)
+    ]
+
+
+def leads_per_day(session: Session, *, period: Period) -> dict:
+    """Leads created per day and kind."""
+    day = func.date(Lead.created_at)
+    rows = session.execute(
+        select(day, Lead.kind, func.count())
+        .where(Lead.created_at >= period.start, Lead.created_at < period.end)
+        .group_by(day, Lead.kind)
+    ).all()
+    kinds = sorted({kind for _, kind, _ in rows})
+    per = {(_day(d), kind): n for d, kind, n in rows}
+    return {
+        "kinds": kinds,
+        "days": [
+            {"day": d, **{kind: per.get((d, kind), 0) for kind in kinds}} for d in days_of(period)
+        ],
+    }
+
+
+def funnel(session: Session, *, period: Period) -> list[dict]:
+    """Chats started in the period, and how many distinct chats reached each step in it.
+
+    Three scans in all (chats; consents for both consent steps; orders for checkout and paid),
+    each a COUNT(DISTINCT chat) over the step's own rows in the period. A per-chat EXISTS for
+    every step took 0.8 s for 50k chats on SQLite.
+    """
+    start, end = period.start, period.end
+
+    def distinct_when(column, condition):
+        return func.count(func.distinct(case((condition, column))))
+
+    chats = session.execute(
+        select(func.count()).where(Conversation.created_at >= start, Conversation.created_at < end)
+    ).scalar_one()
+    granted = ConsentEvent.granted.is_(True)
+    consent, goal = session.execute(
+        select(
+            distinct_when(ConsentEvent.conversation_id, ConsentEvent.purpose == "privacy"),
+            distinct_when(ConsentEvent.conversation_id, ConsentEvent.purpose == "health_data"),
+        ).where(granted, ConsentEvent.created_at >= start, ConsentEvent.created_at < end)
+    ).one()
+    recommendation = session.execute(
+        select(func.count(func.distinct(Interaction.conversation_id))).where(
+            Interaction.kind == "recommendation",
+            Interaction.created_at >= start,
+            Interaction.created_at < end,
+        )
+    ).scalar_one()
+    checkout, paid = session.execute(
+        select(
+            func.count(func.distinct(Order.conversation_id)),
+            distinct_when(Order.conversation_id, Order.status.in_(REVENUE_STATUSES)),
+        ).where(Order.created_at >= start, Order.created_at < end)
+    ).one()
+    counts = dict(
+        zip(FUNNEL_STEPS, (chats, consent, goal, recommendation, checkout, paid), strict=True)
+    )
+    return [
+        {
+            "step": step,
+            "count": int(counts[step] or 0),
+            "percent": _pct(int(counts[step] or 0), chats),
+        }
+        for step in FUNNEL_STEPS
+    ]
+
+
+def executive(session: Session, *, now: datetime, days: int = 30) -> dict:
+    """Everything on the executive overview page for the `days` up to `now`."""
+    period = Period(end=now, days=max(1, min(days, MAX_DAYS)))
+    funnel_rows = funnel(session, period=period)
+    return {
+        "generated_at": iso(now),
+        "period": {"days": period.days, "start": iso(period.start), "end": iso(period.end)},
+        "compliance": compliance_kpis(session, now=now),
+        "compliance_trend": compliance_trend(session, period=period),
+        "sales": sales_kpis(session, now=now, period=period, funnel_rows=funnel_rows),
+        "pipeline": pipeline(session),
+        "alerts": alerts(session, now=now),
+        "funnel": funnel_rows,
+        "orders_per_day": orders_per_day(session, period=period),
+        "leads_per_day": leads_per_day(session, period=period),
+    }
