@@ -1,7 +1,8 @@
 """Chat load through the REST channel: the full stack against Rasa's own `rasa init` bot.
 
 Starts, on 127.0.0.1:
-  * baseline: the `rasa init` bot (default config, in-memory tracker, no action server);
+  * baseline: the `rasa init` bot (default config, in-memory tracker, no action server) with the
+    same Sanic workers, lock store and TensorFlow threads as the full stack (equal terms);
   * full stack: our model + action server + SQL tracker store on a migrated SQLite database
     (optionally --workers N with the Redis lock store at --redis-url);
 then drives N concurrent virtual users for a fixed number of turns (each pass through the script
@@ -27,6 +28,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -135,7 +137,9 @@ def measure(url: str, script: list[str], users: int, turns: int) -> dict:
 
 
 @contextlib.contextmanager
-def baseline(work: Path):
+def baseline(work: Path, workers: int = 1, redis_url: str | None = None):
+    """The `rasa init` bot with the same Sanic workers, lock store (Redis when several workers)
+    and TensorFlow thread setting as the full stack: a ratio on equal terms."""
     bot = work / "initbot"
     if not (bot / "models").exists() or not any((bot / "models").glob("*.tar.gz")):
         bot.mkdir(parents=True, exist_ok=True)  # `rasa init --init-dir` wants it to exist
@@ -146,12 +150,18 @@ def baseline(work: Path):
             stderr=subprocess.DEVNULL,
         )
     port = free_port()
-    proc = start(
-        [PY, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port), "--model", "models"],
-        {**os.environ},
-        bot,
-        work / "initbot.log",
-    )
+    argv = [PY, "-m", "rasa", "run", "-i", "127.0.0.1", "-p", str(port), "--model", "models"]
+    env = {**os.environ, "SANIC_WORKERS": str(workers)}
+    env.setdefault("TF_NUM_INTRAOP_THREADS", "1")  # as backend/supervisor.py gives ours
+    if redis_url:
+        parts = urlsplit(redis_url)
+        (bot / "endpoints_bench.yml").write_text(
+            "lock_store:\n  type: redis\n"
+            f"  url: {parts.hostname}\n  port: {parts.port or 6379}\n"
+            f"  db: {(parts.path or '/0').lstrip('/') or 0}\n  key_prefix: initbot\n"
+        )
+        argv += ["--endpoints", "endpoints_bench.yml"]
+    proc = start(argv, env, bot, work / "initbot.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=180, proc=proc)
         yield f"http://127.0.0.1:{port}/webhooks/rest/webhook"
@@ -267,8 +277,9 @@ def main() -> None:
         "action_workers": action_workers,
         "redis_lock_store": bool(args.redis_url and args.workers > 1),
         "cpu_count": os.cpu_count(),
-        # set for both stacks when given (the full stack sets 1 itself, backend/supervisor.py)
-        "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+        # both stacks: the same Sanic workers, lock store and TensorFlow threads (1 unless set)
+        "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS", "1"),
+        "equal_terms": True,
         "rounds": [],
     }
     redis_url = args.redis_url if args.workers > 1 else None
@@ -278,7 +289,7 @@ def main() -> None:
             init_url = None
             if not args.skip_baseline:
                 cache.mkdir(exist_ok=True)
-                init_url = stack.enter_context(baseline(cache))
+                init_url = stack.enter_context(baseline(cache, args.workers, redis_url))
             for _ in range(args.rounds):
                 one: dict = {}
                 if init_url:
