@@ -10,6 +10,9 @@
 * `mark_contacted` and `reply` take a new lead for the actor when nobody has it yet.
 * `close` needs a reason; `reopen` brings a closed lead back as `assigned` with a fresh SLA.
 * `add_note` and `hand_back` work in every status and leave it as it is.
+* `take_over` gives an open lead to the actor like `assign` and pauses the bot in its chat
+  (backend/sales/takeover.py); a reply in the chat's own window or WhatsApp does the same.
+  `hand_back` resumes the bot.
 
 Anything else raises `InvalidTransition` and changes nothing. Every action writes one
 `LeadActivity` row (who, what, from → to status, when) in the same transaction. Only the
@@ -39,6 +42,7 @@ from backend.outbox.models import OutboxMessage
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.rasa import BotHandback, HandbackNotConfigured
 from backend.sales.routing import route_for
+from backend.sales import takeover
 
 NEW, ASSIGNED, CONTACTED, CLOSED = "new", "assigned", "contacted", "closed"
 STATUSES = (NEW, ASSIGNED, CONTACTED, CLOSED)
@@ -62,6 +66,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "reopen": {CLOSED: ASSIGNED},
     "note": {s: s for s in STATUSES},
     "hand_back": {s: s for s in STATUSES},
+    "take_over": {NEW: ASSIGNED, ASSIGNED: ASSIGNED, CONTACTED: CONTACTED},
 }
 
 
@@ -124,6 +129,21 @@ def assign(
     lead.status = _next(lead, "assign")
     lead.assigned_to = target.id
     _record(session, lead, actor, "assigned", before, detail={"to_staff_id": target.id})
+    return lead
+
+
+def take_over(session: Session, *, lead_id: int, actor: StaffUser) -> Lead:
+    """The actor takes the lead and its chat: the bot stays quiet there until hand-back."""
+    lead = _load(session, lead_id, actor)
+    if not lead.conversation_id:
+        raise InvalidInput("this lead has no chat to take over (erased or created by staff)")
+    before = lead.status
+    lead.status = _next(lead, "take_over")
+    lead.assigned_to = actor.id
+    takeover.pause(
+        session, sender_id=lead.conversation_id, channel=_chat_channel(session, lead)
+    )
+    _record(session, lead, actor, "took_over", before)
     return lead
 
 
@@ -232,6 +252,9 @@ def reply(
         before = lead.status
         lead.status = _next(lead, "reply")
         lead.assigned_to = lead.assigned_to or actor.id
+        if candidate == "whatsapp" and _chat_channel(session, lead) == "whatsapp":
+            # answering in the WhatsApp chat itself: the bot must not talk over the person
+            takeover.pause(session, sender_id=lead.conversation_id, channel="whatsapp")
         _record(
             session, lead, actor, "replied", before,
             detail={"channel": candidate, "outbox_id": queued.message.id},
@@ -256,6 +279,7 @@ def _reply_in_chat(
     )
     session.add(shown)
     session.flush()
+    takeover.pause(session, sender_id=lead.conversation_id, channel="web")
     before = lead.status
     lead.status = _next(lead, "reply")
     lead.assigned_to = lead.assigned_to or actor.id
@@ -315,11 +339,7 @@ def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandb
         raise HandbackUnavailable(
             f"could not reach Rasa ({exc.message}); the lead is unchanged, try again"
         ) from None
-    conversation = session.execute(
-        select(Conversation).where(Conversation.sender_id == lead.conversation_id)
-    ).scalar_one_or_none()
-    if conversation is not None:
-        conversation.handed_off = False
+    takeover.resume(session, sender_id=lead.conversation_id)
     _record(session, lead, actor, "handed_back", lead.status)
     return lead
 
@@ -419,6 +439,15 @@ def _record(
     session.add(activity)
     session.flush()
     return activity
+
+
+def chat_channel(session: Session, *, sender_id: str | None) -> str:
+    """Where a chat happens: "whatsapp" (a signed Twilio sender) or "web"."""
+    return "whatsapp" if _channels_for_chat(session, sender_id)[0] == "whatsapp" else "web"
+
+
+def _chat_channel(session: Session, lead: Lead) -> str:
+    return chat_channel(session, sender_id=lead.conversation_id)
 
 
 def _channel_order(session: Session, lead: Lead) -> list[str]:

@@ -211,6 +211,20 @@ def reply_api(
     return {"lead": _lead(result.lead), "message": message}
 
 
+@router.post("/api/admin/leads/{lead_id}/take-over")
+def take_over_api(
+    lead_id: RowId,
+    request: Request,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    lead = _act(
+        request, settings, lambda: inbox.take_over(session, lead_id=lead_id, actor=staff)
+    )
+    return {"lead": _lead(lead), "bot_paused": True}
+
+
 @router.post("/api/admin/leads/{lead_id}/hand-back")
 def hand_back_api(
     lead_id: RowId,
@@ -257,7 +271,9 @@ def conversation_api(
 
 # --- HTML forms --------------------------------------------------------------------------------
 
-FORM_ACTIONS = ("assign", "contacted", "close", "reopen", "note", "reply", "hand-back")
+FORM_ACTIONS = (
+    "assign", "take-over", "contacted", "close", "reopen", "note", "reply", "hand-back",
+)  # fmt: skip
 
 
 @router.post("/dashboard/leads/{lead_id}/{action}")
@@ -304,6 +320,8 @@ def _form_action(session, settings, staff, lead_id, action, **form) -> None:
         if raw and not raw.isdigit():
             raise inbox.InvalidInput("choose a staff user to assign")
         inbox.assign(session, lead_id=lead_id, actor=staff, to_staff_id=int(raw) if raw else None)
+    elif action == "take-over":
+        inbox.take_over(session, lead_id=lead_id, actor=staff)
     elif action == "contacted":
         inbox.mark_contacted(session, lead_id=lead_id, actor=staff, note=form["text"] or None)
     elif action == "close":
