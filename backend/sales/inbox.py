@@ -39,10 +39,10 @@ from backend.integrations import IntegrationError
 from backend.messaging import content, gate
 from backend.messaging import service as messaging
 from backend.outbox.models import OutboxMessage
+from backend.sales import takeover
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.rasa import BotHandback, HandbackNotConfigured
 from backend.sales.routing import route_for
-from backend.sales import takeover
 
 NEW, ASSIGNED, CONTACTED, CLOSED = "new", "assigned", "contacted", "closed"
 STATUSES = (NEW, ASSIGNED, CONTACTED, CLOSED)
@@ -140,9 +140,7 @@ def take_over(session: Session, *, lead_id: int, actor: StaffUser) -> Lead:
     before = lead.status
     lead.status = _next(lead, "take_over")
     lead.assigned_to = actor.id
-    takeover.pause(
-        session, sender_id=lead.conversation_id, channel=_chat_channel(session, lead)
-    )
+    takeover.pause(session, sender_id=lead.conversation_id, channel=_chat_channel(session, lead))
     _record(session, lead, actor, "took_over", before)
     return lead
 

@@ -219,9 +219,7 @@ def take_over_api(
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ) -> dict:
-    lead = _act(
-        request, settings, lambda: inbox.take_over(session, lead_id=lead_id, actor=staff)
-    )
+    lead = _act(request, settings, lambda: inbox.take_over(session, lead_id=lead_id, actor=staff))
     return {"lead": _lead(lead), "bot_paused": True}
 
 

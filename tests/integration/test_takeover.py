@@ -26,13 +26,31 @@ from backend.sales import inbox, takeover
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.rasa import FakeHandback
 from tests.integration.messaging_support import make_contact
-from tests.integration.test_actions import backend, db, run, texts, tracker  # noqa: F401
-from tests.integration.test_dashboard import bearer
-from tests.integration.test_sales_inbox import client, keys, rasa_settings  # noqa: F401
+from tests.integration.test_actions import backend, run, texts, tracker  # noqa: F401
+from tests.integration.test_dashboard import bearer, make_keys
+from tests.integration.test_sales_inbox import _client
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = "web-2f1c7a9e-5b3d-4c8e-9a71-0d4e6b2c8f13"
 WA = "whatsapp:+14155550123"
+
+
+@pytest.fixture
+def db(session_factory):
+    s = session_factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def keys(session_factory):
+    return make_keys(session_factory)
+
+
+@pytest.fixture
+def client(settings, session_factory):
+    with _client(settings, session_factory) as c:
+        yield c
 
 
 def _conversation(session_factory, sender=WEB) -> Conversation:
@@ -172,9 +190,7 @@ def _open_lead(session_factory, sender=WEB, *, paused=False) -> int:
         return request_handoff(s, sender_id=sender, reason="asked", pause=paused).id
 
 
-def test_take_over_through_the_api_assigns_pauses_and_is_recorded(
-    client, keys, session_factory
-):
+def test_take_over_through_the_api_assigns_pauses_and_is_recorded(client, keys, session_factory):
     lead_id = _open_lead(session_factory)
     assert not _conversation(session_factory).handed_off
     r = client.post(f"/api/admin/leads/{lead_id}/take-over", headers=bearer(keys["sales"]))
