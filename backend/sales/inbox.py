@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend import chat_ids
+from backend import chat_feed, chat_ids
 from backend.auth.models import StaffUser
 from backend.config import Settings
 from backend.contacts import lookup
@@ -196,13 +196,15 @@ def reply(
     channel: str | None = None,
     subject: str | None = None,
     now: datetime | None = None,
+    feed: chat_feed.ChatFeed | None = None,
 ) -> ReplyResult:
     """Queue a staff-written message to the lead's contact through the one send gate, or show
     it in the lead's web chat window (`channel="chat"`).
 
     Channels are tried in order (the chat's own channel first when it is WhatsApp, then email,
     SMS, WhatsApp, then the web chat window), or only `channel` when given; the first allowed is
-    used. When all are refused, ReplyRefused carries each reason and nothing is queued.
+    used. When all are refused, ReplyRefused carries each reason and nothing is queued. A reply
+    shown in the chat window is pushed to it through `feed` once committed.
     """
     lead = _load(session, lead_id, actor)
     body = _text(text, "reply text", MAX_REPLY)
@@ -218,11 +220,11 @@ def reply(
                 "WhatsApp/SMS chat: reply on WhatsApp or SMS instead)",
                 {CHAT: "not a web chat"},
             )
-        return _reply_in_chat(session, lead, actor, body, now)
+        return _reply_in_chat(session, lead, actor, body, now, feed)
     contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
     if contact is None:
         if web_chat:  # nobody to write to, but the person can read it in their chat window
-            return _reply_in_chat(session, lead, actor, body, now)
+            return _reply_in_chat(session, lead, actor, body, now, feed)
         raise ReplyRefused(
             "this chat has no contact who agreed to be contacted: hand it back to the bot or "
             "call them from the chat"
@@ -259,13 +261,18 @@ def reply(
         )  # fmt: skip
         return ReplyResult(lead, candidate, queued.message)
     if web_chat and not channel:
-        return _reply_in_chat(session, lead, actor, body, now)
+        return _reply_in_chat(session, lead, actor, body, now, feed)
     summary = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
     raise ReplyRefused(f"the send gate refused the reply ({summary})", reasons)
 
 
 def _reply_in_chat(
-    session: Session, lead: Lead, actor: StaffUser, body: str, now: datetime | None
+    session: Session,
+    lead: Lead,
+    actor: StaffUser,
+    body: str,
+    now: datetime | None,
+    feed: chat_feed.ChatFeed | None,
 ) -> ReplyResult:
     """Store the reply for the lead's web chat window, which fetches it (`chat_replies`)."""
     shown = ChatReply(
@@ -277,6 +284,9 @@ def _reply_in_chat(
     )
     session.add(shown)
     session.flush()
+    chat_feed.publish_after_commit(
+        session, feed=feed, conversation_id=lead.conversation_id, message=reply_event(shown)
+    )
     takeover.pause(session, sender_id=lead.conversation_id, channel="web")
     before = lead.status
     lead.status = _next(lead, "reply")
@@ -286,6 +296,17 @@ def _reply_in_chat(
         detail={"channel": CHAT, "chat_reply_id": shown.id},
     )  # fmt: skip
     return ReplyResult(lead, CHAT, None, shown)
+
+
+def reply_event(shown: ChatReply) -> dict:
+    """A staff reply as the chat window shows it (the replies route and the push alike)."""
+    return {
+        "type": "reply",
+        "id": shown.id,
+        "text": shown.body,
+        "from": "Our team",
+        "at": _iso(shown.created_at),
+    }
 
 
 def is_web_chat(conversation_id: str | None) -> bool:
@@ -318,8 +339,16 @@ def chat_replies(
     return replies, open_lead is not None
 
 
-def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandback) -> Lead:
-    """Tell Rasa to resume the chat, then mark the conversation as the bot's again.
+def hand_back(
+    session: Session,
+    *,
+    lead_id: int,
+    actor: StaffUser,
+    bot: BotHandback,
+    feed: chat_feed.ChatFeed | None = None,
+) -> Lead:
+    """Tell Rasa to resume the chat, then mark the conversation as the bot's again (and tell
+    its open web chat window, through `feed`).
 
     Rasa is called first: when it fails nothing here changes and the error says why.
     """
@@ -338,6 +367,10 @@ def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandb
             f"could not reach Rasa ({exc.message}); the lead is unchanged, try again"
         ) from None
     takeover.resume(session, sender_id=lead.conversation_id)
+    if is_web_chat(lead.conversation_id):
+        chat_feed.publish_after_commit(
+            session, feed=feed, conversation_id=lead.conversation_id, message={"type": "handback"}
+        )
     _record(session, lead, actor, "handed_back", lead.status)
     return lead
 

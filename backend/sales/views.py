@@ -42,6 +42,11 @@ ERROR_STATUS = {
 CSRF_REFUSED = "missing or invalid CSRF token: reload the page and try again"
 
 
+def _feed(request: Request):
+    """Where replies are pushed to open chat windows (create_app sets it)."""
+    return getattr(request.app.state, "chat_feed", None)
+
+
 def _status(exc: inbox.InboxError) -> int:
     return next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
 
@@ -198,6 +203,7 @@ def reply_api(
             text=body.text,
             channel=body.channel,
             subject=body.subject,
+            feed=_feed(request),
         ),
     )
     if result.chat_reply is not None:  # shown in the web chat window when it next asks
@@ -234,7 +240,13 @@ def hand_back_api(
     lead = _act(
         request,
         settings,
-        lambda: inbox.hand_back(session, lead_id=lead_id, actor=staff, bot=handback_for(settings)),
+        lambda: inbox.hand_back(
+            session,
+            lead_id=lead_id,
+            actor=staff,
+            bot=handback_for(settings),
+            feed=_feed(request),
+        ),
     )
     return {"lead": _lead(lead), "handed_back": True}
 
@@ -303,7 +315,8 @@ def lead_form(
                     "Please try again.", 400)  # fmt: skip
     try:
         _form_action(session, settings, staff, lead_id, action, staff_id=staff_id,
-                     reason=reason, text=text, channel=channel, subject=subject)  # fmt: skip
+                     reason=reason, text=text, channel=channel, subject=subject,
+                     feed=_feed(request))  # fmt: skip
     except inbox.InboxError as exc:
         return page(f"Lead {lead_id}: {exc}", _status(exc))
     closed = "&include_closed=true" if action in ("close", "reopen") else ""
@@ -331,7 +344,9 @@ def _form_action(session, settings, staff, lead_id, action, **form) -> None:
     elif action == "reply":
         inbox.reply(
             session, settings=settings, lead_id=lead_id, actor=staff, text=form["text"],
-            channel=form["channel"] or None, subject=form["subject"] or None,
+            channel=form["channel"] or None, subject=form["subject"] or None, feed=form["feed"],
         )  # fmt: skip
     else:
-        inbox.hand_back(session, lead_id=lead_id, actor=staff, bot=handback_for(settings))
+        inbox.hand_back(
+            session, lead_id=lead_id, actor=staff, bot=handback_for(settings), feed=form["feed"]
+        )
