@@ -99,7 +99,9 @@ def _erase(dispatcher, tracker) -> list:
             else "I had no contact details stored for you. "
         )
         + "This chat's history will be deleted within a few minutes. Invoices for past "
-        "orders are kept as tax law requires, without your contact details."
+        "orders are kept as tax law requires, without your contact details.",
+        # the website widget forgets the history it shows and starts a new chat id
+        json_message={"erased": True},
     )
     return [AllSlotsReset()]
 

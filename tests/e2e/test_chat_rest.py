@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from actions.takeover import HOLD_NOTICE
 from backend import ledger, migrations
 from backend.auth import service as auth
+from backend.auth.models import StaffUser
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import load_settings
 from backend.contacts.models import ConsentEvent, Contact, Conversation, Interaction
@@ -250,14 +251,16 @@ def test_a_person_takes_the_chat_the_bot_holds_answers_emergencies_and_resumes(s
         assert response.status_code == 200 and response.json() == [], message
     assert "911" in chat.say("I have chest pain and can't breathe")  # safety, always
     with session_scope(factory) as s:
+        auth.create_staff(
+            s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
+        )
+    with session_scope(factory) as s:  # the inbox's hand-back, against the real Rasa API
         lead = s.execute(
             select(Lead).where(Lead.conversation_id == chat.sender, Lead.kind == "handoff")
         ).scalar_one()
-        agent = auth.create_staff(
-            s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
-        )
-        inbox.hand_back(s, lead_id=lead.id, actor=agent, bot=RasaHttp(base_url=base,
-                        token=RASA_TOKEN))  # fmt: skip
+        agent = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
+        rasa_api = RasaHttp(base_url=base, token=RASA_TOKEN)
+        inbox.hand_back(s, lead_id=lead.id, actor=agent, bot=rasa_api)
     assert "privacy policy" in chat.say("hi")  # the bot answers again
     with session_scope(factory) as s:
         conversation = s.execute(
