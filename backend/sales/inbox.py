@@ -35,13 +35,11 @@ from backend.config import Settings
 from backend.contacts import lookup
 from backend.contacts.models import Contact, Conversation
 from backend.db import utcnow
-from backend.integrations import IntegrationError
 from backend.messaging import content, gate
 from backend.messaging import service as messaging
 from backend.outbox.models import OutboxMessage
 from backend.sales import takeover
 from backend.sales.models import ChatReply, Lead, LeadActivity
-from backend.sales.rasa import BotHandback, HandbackNotConfigured
 from backend.sales.routing import route_for
 
 NEW, ASSIGNED, CONTACTED, CLOSED = "new", "assigned", "contacted", "closed"
@@ -96,14 +94,6 @@ class ReplyRefused(InboxError):
     def __init__(self, message: str, reasons: dict[str, str] | None = None):
         super().__init__(message)
         self.reasons = reasons or {}
-
-
-class HandbackUnavailable(InboxError):
-    """Rasa's API is not configured or not reachable: try again later."""
-
-
-class HandbackRejected(InboxError):
-    """Rasa refused the request (bad token, unknown conversation)."""
 
 
 @dataclass(frozen=True)
@@ -344,28 +334,18 @@ def hand_back(
     *,
     lead_id: int,
     actor: StaffUser,
-    bot: BotHandback,
     feed: chat_feed.ChatFeed | None = None,
 ) -> Lead:
-    """Tell Rasa to resume the chat, then mark the conversation as the bot's again (and tell
-    its open web chat window, through `feed`).
+    """The bot answers the chat again: its takeover flag is cleared (Rasa reads it on the next
+    turn, backend/sales/takeover.py) and its open web chat window is told, through `feed`.
 
-    Rasa is called first: when it fails nothing here changes and the error says why.
+    Rasa's HTTP API is not called: its tracker is never paused (the pause is the backend's
+    flag), and on SQLite Rasa's tracker write would wait on this request's write lock.
     """
     lead = _load(session, lead_id, actor)
     _next(lead, "hand_back")
     if not lead.conversation_id:
         raise InvalidInput("this lead has no chat to hand back (erased or created by staff)")
-    try:
-        bot.resume(lead.conversation_id)
-    except HandbackNotConfigured as exc:
-        raise HandbackUnavailable(exc.message) from None
-    except IntegrationError as exc:
-        if exc.permanent:
-            raise HandbackRejected(f"Rasa refused the hand-back: {exc.message}") from None
-        raise HandbackUnavailable(
-            f"could not reach Rasa ({exc.message}); the lead is unchanged, try again"
-        ) from None
     takeover.resume(session, sender_id=lead.conversation_id)
     if is_web_chat(lead.conversation_id):
         chat_feed.publish_after_commit(

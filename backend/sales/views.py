@@ -2,7 +2,7 @@
 
 Views are thin: each one is a single call into backend.sales.inbox; domain errors become clear
 answers (404 unknown lead, 400 bad input, 403 read-only role, 409 not allowed in this status or
-refused by the send gate, 503/502 Rasa unavailable/refusing), never a 500. A session-cookie
+refused by the send gate), never a 500. A session-cookie
 request must carry the page's CSRF token (form field `csrf` or header X-CSRF-Token); an API key
 needs none.
 """
@@ -24,7 +24,6 @@ from backend.dashboard.service import iso
 from backend.dashboard.views import render_leads_page
 from backend.sales import inbox, transcript
 from backend.sales.models import Lead
-from backend.sales.rasa import handback_for
 
 router = APIRouter(route_class=StaffRoute)
 actors = require_role(*inbox.ACTING_ROLES, action="act on leads (read-only role)")
@@ -36,8 +35,6 @@ ERROR_STATUS = {
     inbox.NotAllowed: 403,
     inbox.InvalidTransition: 409,
     inbox.ReplyRefused: 409,
-    inbox.HandbackRejected: 502,
-    inbox.HandbackUnavailable: 503,
 }
 CSRF_REFUSED = "missing or invalid CSRF token: reload the page and try again"
 
@@ -244,7 +241,6 @@ def hand_back_api(
             session,
             lead_id=lead_id,
             actor=staff,
-            bot=handback_for(settings),
             feed=_feed(request),
         ),
     )
@@ -347,6 +343,4 @@ def _form_action(session, settings, staff, lead_id, action, **form) -> None:
             channel=form["channel"] or None, subject=form["subject"] or None, feed=form["feed"],
         )  # fmt: skip
     else:
-        inbox.hand_back(
-            session, lead_id=lead_id, actor=staff, bot=handback_for(settings), feed=form["feed"]
-        )
+        inbox.hand_back(session, lead_id=lead_id, actor=staff, feed=form["feed"])

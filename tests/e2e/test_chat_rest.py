@@ -26,7 +26,6 @@ from backend.contacts.service import finish_tracker_erasures
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.sales import inbox
 from backend.sales.models import Lead
-from backend.sales.rasa import RasaHttp
 from tests.helpers import (
     RASA_TOKEN,
     WEB_REST_CREDENTIALS,
@@ -254,13 +253,12 @@ def test_a_person_takes_the_chat_the_bot_holds_answers_emergencies_and_resumes(s
         auth.create_staff(
             s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
         )
-    with session_scope(factory) as s:  # the inbox's hand-back, against the real Rasa API
+    with session_scope(factory) as s:  # the inbox's hand-back
         lead = s.execute(
             select(Lead).where(Lead.conversation_id == chat.sender, Lead.kind == "handoff")
         ).scalar_one()
         agent = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
-        rasa_api = RasaHttp(base_url=base, token=RASA_TOKEN)
-        inbox.hand_back(s, lead_id=lead.id, actor=agent, bot=rasa_api)
+        inbox.hand_back(s, lead_id=lead.id, actor=agent)
     assert "privacy policy" in chat.say("hi")  # the bot answers again
     with session_scope(factory) as s:
         conversation = s.execute(

@@ -25,9 +25,7 @@ from backend.contacts.models import ConsentEvent
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.sales import inbox
 from backend.sales.models import Lead
-from backend.sales.rasa import RasaHttp
 from tests.helpers import (
-    RASA_TOKEN,
     chat_env,
     free_port,
     start_action_server,
@@ -195,7 +193,7 @@ def _seed_whatsapp_receipts_consent(factory) -> None:
 
 def test_whatsapp_takeover_holds_the_bot_answers_emergencies_and_hands_back(tmp_path, httpserver):
     with whatsapp_stack(tmp_path, httpserver, seed=_seed_whatsapp_receipts_consent) as (
-        webhook, base, _, factory, twilio,
+        webhook, _, _, factory, twilio,
     ):  # fmt: skip
 
         def said(message: str) -> list[str]:
@@ -212,12 +210,10 @@ def test_whatsapp_takeover_holds_the_bot_answers_emergencies_and_hands_back(tmp_
             auth.create_staff(
                 s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
             )
-        with session_scope(factory) as s:  # the inbox's hand-back, against the real Rasa API
+        with session_scope(factory) as s:  # the inbox's hand-back
             lead = s.execute(
                 select(Lead).where(Lead.conversation_id == SENDER, Lead.kind == "handoff")
             ).scalar_one()
             agent = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
-            inbox.hand_back(
-                s, lead_id=lead.id, actor=agent, bot=RasaHttp(base_url=base, token=RASA_TOKEN)
-            )
+            inbox.hand_back(s, lead_id=lead.id, actor=agent)
         assert said("/checkout") != []  # the bot answers again

@@ -20,7 +20,6 @@ from backend.auth.models import StaffUser
 from backend.chat_ids import issue_chat_id
 from backend.db import session_scope
 from backend.sales import inbox
-from backend.sales.rasa import FakeHandback
 from backend.sales.service import request_handoff
 from tests.helpers import free_port
 from tests.integration.messaging_support import make_settings
@@ -128,8 +127,7 @@ def test_sse_delivers_a_staff_reply_written_after_connecting(served, session_fac
         )  # fmt: skip
         with session_scope(session_factory) as s:
             inbox.hand_back(
-                s, lead_id=lead_id, actor=s.get(StaffUser, agent_id), bot=FakeHandback(),
-                feed=app.state.chat_feed,
+                s, lead_id=lead_id, actor=s.get(StaffUser, agent_id), feed=app.state.chat_feed,
             )  # fmt: skip
         assert next(events) == {"type": "handback"}
     # a reconnect (Last-Event-ID) gets only what came after the last reply it saw

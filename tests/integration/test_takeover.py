@@ -24,7 +24,6 @@ from backend.db import session_scope, utcnow
 from backend.rasa_ext import takeover_policy
 from backend.sales import inbox, takeover
 from backend.sales.models import ChatReply, Lead, LeadActivity
-from backend.sales.rasa import FakeHandback
 from tests.integration.messaging_support import make_contact
 from tests.integration.test_actions import backend, run, texts, tracker  # noqa: F401
 from tests.integration.test_dashboard import bearer, make_keys
@@ -225,10 +224,8 @@ def test_hand_back_resumes_the_bot_and_the_next_takeover_says_it_again(keys, ses
     with session_scope(session_factory) as s:
         assert takeover.hold_notice_due(s, sender_id=WEB)
         assert not takeover.hold_notice_due(s, sender_id=WEB)
-    bot = FakeHandback()
     with session_scope(session_factory) as s:
-        inbox.hand_back(s, lead_id=lead_id, actor=_staff(s), bot=bot)
-    assert bot.resumed == [WEB]
+        inbox.hand_back(s, lead_id=lead_id, actor=_staff(s))
     conversation = _conversation(session_factory)
     assert not conversation.handed_off and conversation.hold_notice_at is None
     with session_scope(session_factory) as s:

@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "twilio_api": 2,
     "commands": 0,
     "chat_ids": 0,
+    "chat_feed": 1,  # push to website chat windows (Redis pub/sub or in-process)
     "ratelimit": 1,
     "bus": 1,
     "incidents": 2,
