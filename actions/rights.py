@@ -78,6 +78,7 @@ class DeleteData(BackendAction):
 
 def _erase(dispatcher, tracker) -> list:
     from backend.contacts.service import erase
+    from backend.sales.inbox import is_web_chat
 
     settings = backend_link.settings()
     with backend_link.unit_of_work() as session:
@@ -100,8 +101,9 @@ def _erase(dispatcher, tracker) -> list:
         )
         + "This chat's history will be deleted within a few minutes. Invoices for past "
         "orders are kept as tax law requires, without your contact details.",
-        # the website widget forgets the history it shows and starts a new chat id
-        json_message={"erased": True},
+        # the website widget forgets the history it shows and starts a new chat id (custom
+        # payloads are website-only: Rasa's other channels would send them as JSON text)
+        json_message={"erased": True} if is_web_chat(sender(tracker)) else None,
     )
     return [AllSlotsReset()]
 

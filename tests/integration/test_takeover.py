@@ -244,3 +244,18 @@ def test_a_whatsapp_chat_is_taken_by_a_reply_on_whatsapp(keys, session_factory, 
         result = inbox.reply(s, settings=settings, lead_id=lead_id, actor=_staff(s), text="Hi")
         assert result.channel == "whatsapp"
     assert _conversation(session_factory, WA).handed_off
+
+
+# --- the widget's kept history -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sender", "custom"), [(WEB, {"erased": True}), (WA, None)])
+def test_erasure_tells_only_the_website_widget_to_forget_its_history(sender, custom):
+    from rasa_sdk.executor import CollectingDispatcher
+
+    dispatcher = CollectingDispatcher()
+    rights._erase(dispatcher, tracker(sender=sender, intent="request_data_deletion"))
+    [message] = dispatcher.messages
+    assert "history will be deleted" in message["text"]
+    # other channels would send a custom payload as JSON text: the widget alone gets it
+    assert message["custom"] == (custom or {})
