@@ -140,6 +140,11 @@ def _backlog(session_factory, conversation_id: str, after: int) -> tuple[list[di
         return [inbox.reply_event(r) for r in replies], with_team
 
 
+def _mark_shown(session_factory, conversation_id: str, reply_id: int) -> None:
+    with session_scope(session_factory) as session:
+        inbox.mark_shown(session, conversation_id=conversation_id, reply_id=reply_id)
+
+
 def _sse(message: dict) -> str:
     event_id = f"id: {message['id']}\n" if message.get("type") == "reply" else ""
     return f"{event_id}data: {json.dumps(message)}\n\n"
@@ -163,6 +168,11 @@ async def _events(state, conversation_id: str, after: int):
             message = await subscription.get(min(SSE_HEARTBEAT, left))
             if message is None:
                 yield ": keep-alive\n\n"
-            elif message.get("type") != "reply" or message.get("id", 0) > last:
-                last = message.get("id", last)
+            elif message.get("type") != "reply":
                 yield _sse(message)
+            elif message.get("id", 0) > last:
+                last = message["id"]
+                yield _sse(message)
+                await asyncio.to_thread(
+                    _mark_shown, state.session_factory, conversation_id, message["id"]
+                )

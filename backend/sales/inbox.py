@@ -329,6 +329,15 @@ def chat_replies(
     return replies, open_lead is not None
 
 
+def mark_shown(
+    session: Session, *, conversation_id: str, reply_id: int, now: datetime | None = None
+) -> None:
+    """A reply pushed to the chat window was shown there ("seen" in the transcript)."""
+    shown = session.get(ChatReply, reply_id)
+    if shown is not None and shown.conversation_id == conversation_id:
+        shown.fetched_at = shown.fetched_at or now or utcnow()
+
+
 def hand_back(
     session: Session,
     *,

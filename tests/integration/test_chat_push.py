@@ -21,6 +21,7 @@ from backend.chat_ids import issue_chat_id
 from backend.db import session_scope
 from backend.sales import inbox
 from backend.sales.service import request_handoff
+from backend.sales.transcript import conversation
 from tests.helpers import free_port
 from tests.integration.messaging_support import make_settings
 from tests.integration.test_dashboard import make_keys
@@ -130,6 +131,9 @@ def test_sse_delivers_a_staff_reply_written_after_connecting(served, session_fac
                 s, lead_id=lead_id, actor=s.get(StaffUser, agent_id), feed=app.state.chat_feed,
             )  # fmt: skip
         assert next(events) == {"type": "handback"}
+    with session_scope(session_factory) as s:  # the team sees it was shown ("seen")
+        [team] = [m for m in conversation(s, conversation_id=chat.sender) if m["who"] == "team"]
+        assert team["seen"] is not None
     # a reconnect (Last-Event-ID) gets only what came after the last reply it saw
     with requests.get(
         url,
