@@ -58,6 +58,22 @@ def fake_rasa(httpserver):
                 {"recipient_id": body["sender"], "text": "A colleague will reply here."},
                 {"recipient_id": body["sender"], "custom": {"handoff": True}},
             ]
+        elif body["message"] == "show me picks":
+            card = {
+                "sku": "WL-001",
+                "name": "<i>Green</i> Tea Extract",
+                "price": "$19.99",
+                "stock": "in stock",
+                "why": "popular",
+                "buttons": [
+                    {"title": "Buy this", "payload": '/checkout{"product": "Green Tea Extract"}'},
+                    {"title": "Ask about it", "payload": "/ask_product_question"},
+                ],
+            }
+            replies = [
+                {"recipient_id": body["sender"], "text": "Here's what matches:"},
+                {"recipient_id": body["sender"], "custom": {"cards": [card]}},
+            ]
         elif body["message"] == "delete my data":
             replies = [
                 {"recipient_id": body["sender"], "text": "Done: erased."},
@@ -184,7 +200,8 @@ def test_too_long_messages_are_explained_not_sent(shop, fake_rasa):
         assert page.input_value("#chat-input") == "x" * 2001  # kept, to shorten
         page.fill("#chat-input", "server says too long")  # the channel's 413
         page.press("#chat-input", "Enter")
-        page.wait_for_function("document.querySelectorAll('.msg.error').length == 2")
+        # (no wait_for_function: the page's CSP forbids the eval it needs)
+        page.wait_for_selector(".msg.error >> nth=1")
         assert "please shorten it" in page.locator(".msg.error").nth(1).text_content()
         browser.close()
     assert [r["message"] for r in received] == ["/greet", "server says too long"]
@@ -222,6 +239,24 @@ def test_the_visible_history_survives_a_reload_and_an_erasure_clears_it(shop, fa
     messages = [r["message"] for r in received]
     assert messages == ["/greet", "hello there", "delete my data", "/greet"]  # no re-greeting
     assert received[0]["sender"] == received[2]["sender"] != received[3]["sender"]
+
+
+def test_product_cards_show_as_text_with_a_button_each(shop, fake_rasa):
+    from playwright.sync_api import sync_playwright
+
+    _, received = fake_rasa
+    with sync_playwright() as pw:
+        browser, page = open_chat(pw, shop)
+        page.fill("#chat-input", "show me picks")
+        page.press("#chat-input", "Enter")
+        card = page.wait_for_selector(".msg.cards .card")
+        assert card.get_attribute("aria-label") == "<i>Green</i> Tea Extract"
+        assert "$19.99 · in stock" in card.inner_text()
+        assert page.locator(".chat-log i").count() == 0  # the name is text, never HTML
+        page.click("text=Buy this")
+        page.wait_for_selector("text=echo /checkout")
+        browser.close()
+    assert received[-1]["message"] == '/checkout{"product": "Green Tea Extract"}'
 
 
 def _staff_key(factory) -> str:

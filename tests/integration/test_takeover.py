@@ -246,7 +246,34 @@ def test_a_whatsapp_chat_is_taken_by_a_reply_on_whatsapp(keys, session_factory, 
     assert _conversation(session_factory, WA).handed_off
 
 
-# --- the widget's kept history -----------------------------------------------------------------
+# --- what only the website widget gets ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("sender", [WEB, "t1"])
+async def test_recommendations_come_as_product_cards_with_buttons_in_the_website_chat(sender):
+    from actions import recommend
+
+    messages, _ = await run(
+        recommend.Recommend(),
+        tracker(
+            sender=sender,
+            intent="choose_goal",
+            entities=[("goal", "weight_loss")],
+            slots={"goal": "weight_loss", "privacy_consent": False},
+        ),
+    )
+    assert "Why:" in messages[0]["text"]  # the text answer stays, for every channel
+    if sender != WEB:
+        assert len(messages) == 1  # no custom payload: other channels would send it as JSON
+        return
+    cards = messages[1]["custom"]["cards"]
+    assert cards and {"sku", "name", "price", "stock", "why", "buttons"} <= set(cards[0])
+    assert cards[0]["price"].startswith("$")
+    name = cards[0]["name"]
+    assert [b["payload"] for b in cards[0]["buttons"]] == [
+        f'/checkout{{"product": "{name}"}}',
+        f'/ask_product_question{{"product": "{name}"}}',
+    ]
 
 
 @pytest.mark.parametrize(("sender", "custom"), [(WEB, {"erased": True}), (WA, None)])

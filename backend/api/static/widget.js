@@ -91,6 +91,34 @@
     log.appendChild(item);
   }
 
+  // Product cards (custom payload {"cards": [...]}): name, price, stock, why, a button each.
+  function addCards(cards) {
+    var item = document.createElement("li");
+    item.className = "msg cards";
+    cards.forEach(function (c) {
+      var card = document.createElement("div");
+      card.className = "card";
+      card.setAttribute("role", "group");
+      card.setAttribute("aria-label", c.name);
+      [["strong", c.name], ["span", c.price + " · " + c.stock], ["small", c.why]].forEach(function (p) {
+        var el = document.createElement(p[0]);
+        el.textContent = p[1] || ""; // text, never HTML
+        card.appendChild(el);
+      });
+      (c.buttons || []).forEach(function (b) {
+        var btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        btn.setAttribute("aria-label", b.title + ": " + c.name);
+        btn.addEventListener("click", function () { send(b.payload, b.title + ": " + c.name); });
+        card.appendChild(btn);
+      });
+      item.appendChild(card);
+    });
+    log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
   function addLink(text) {
     remember(text, "bot");
     var item = add("", "bot");
@@ -139,6 +167,7 @@
         replies.forEach(function (r) {
           if (r.text) addLink(r.text);
           if (r.buttons && r.buttons.length) addButtons(r.buttons);
+          if (r.custom && r.custom.cards) addCards(r.custom.cards);
           if (r.custom && r.custom.handoff) withTeam();
           if (r.custom && r.custom.erased) { stopTeam(); forget(); }
         });
