@@ -32,6 +32,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 log = logging.getLogger(__name__)
 
 HOLD_ACTION = "action_takeover_hold"
+_failed: list[bool] = []  # a failed check was logged with its traceback
 PRIORITY = 7  # RulePolicy 4, MemoizationPolicy 3
 # Rasa's own commands keep working (nlu_fallback and out_of_scope are held: the hold action
 # runs the safety net itself)
@@ -54,7 +55,10 @@ def bot_may_answer(sender_id: str, intent: str | None) -> bool:
         with session_scope(session_factory()) as session:
             return takeover.bot_may_answer(session, sender_id=sender_id, intent=intent)
     except Exception:  # noqa: BLE001 - never stop the bot over this check
-        log.warning("takeover check failed: the bot answers", exc_info=True)
+        # once per process with the traceback (e.g. `rasa test` without a migrated database)
+        log.log(logging.DEBUG if _failed else logging.WARNING,
+                "takeover check failed: the bot answers", exc_info=not _failed)  # fmt: skip
+        _failed[:] = [True]
         return True
 
 
