@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rasa_sdk.events import SlotSet
 
 from actions import backend_link
@@ -30,11 +32,28 @@ def _price(amount_minor: int, currency: str) -> str:
     return format_minor(amount_minor, currency)
 
 
+def _card(product) -> dict:
+    """One product as the website widget shows it: a card with its own buttons."""
+    entity_value = json.dumps({"product": product.name})
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "price": _price(product.price_minor, product.currency),
+        "stock": _stock_text(product.stock, product.low_stock),
+        "why": product.why,
+        "buttons": [
+            {"title": "Buy this", "payload": f"/checkout{entity_value}"},
+            {"title": "Ask about it", "payload": f"/ask_product_question{entity_value}"},
+        ],
+    }
+
+
 class Recommend(BackendAction):
     def name(self) -> str:
         return "action_recommend"
 
     async def act(self, dispatcher, tracker, domain):
+        from backend.chat_ids import is_web_chat
         from backend.contacts.service import show_recommendations
 
         if safety_check(dispatcher, tracker):
@@ -70,6 +89,8 @@ class Recommend(BackendAction):
             lines.append(f"Trending now: {', '.join(rec.trending_topics[:3])}.")
         lines.append(rec.disclaimer)
         dispatcher.utter_message(text="\n".join(lines), buttons=CTA_BUTTONS)
+        if is_web_chat(sender(tracker)):  # custom payloads are website-only (JSON text elsewhere)
+            dispatcher.utter_message(json_message={"cards": [_card(p) for p in rec.products]})
         recommended = [{"sku": p.sku, "name": p.name} for p in rec.products]
         return [SlotSet("recommended", recommended)]
 

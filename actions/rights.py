@@ -78,6 +78,7 @@ class DeleteData(BackendAction):
 
 def _erase(dispatcher, tracker) -> list:
     from backend.contacts.service import erase
+    from backend.sales.inbox import is_web_chat
 
     settings = backend_link.settings()
     with backend_link.unit_of_work() as session:
@@ -99,7 +100,10 @@ def _erase(dispatcher, tracker) -> list:
             else "I had no contact details stored for you. "
         )
         + "This chat's history will be deleted within a few minutes. Invoices for past "
-        "orders are kept as tax law requires, without your contact details."
+        "orders are kept as tax law requires, without your contact details.",
+        # the website widget forgets the history it shows and starts a new chat id (custom
+        # payloads are website-only: Rasa's other channels would send them as JSON text)
+        json_message={"erased": True} if is_web_chat(sender(tracker)) else None,
     )
     return [AllSlotsReset()]
 
@@ -188,19 +192,17 @@ class RequestHuman(BackendAction):
         return "action_request_human"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.sales.inbox import reply_channels
-        from backend.sales.service import request_handoff
+        from backend.sales.takeover import hand_over
 
         with backend_link.unit_of_work() as session:
-            request_handoff(
+            handover = hand_over(
                 session,
+                settings=backend_link.settings(),
                 sender_id=sender(tracker),
                 channel=channel(tracker),
                 reason="asked for a person in chat",
             )
-            reachable = reply_channels(
-                session, settings=backend_link.settings(), sender_id=sender(tracker)
-            )
+        reachable = handover.reachable
         # Promise only what staff can do: say where their reply will come (the send gate's
         # channels, or this website chat's window), or say that they cannot reach the person.
         if not reachable:
@@ -221,13 +223,15 @@ class RequestHuman(BackendAction):
         dispatcher.utter_message(
             text=f"I've asked a member of our team to get back to you. They will reply {where} "
             "as soon as possible (usually within an hour during opening times)."
-            f"{later} Meanwhile I can still answer questions here.",
+            f"{later} {PAUSED if handover.paused else STILL_HERE}",
             # The website widget starts asking the backend for staff replies (chat_replies).
             json_message={"handoff": True} if "chat" in reachable else None,
         )
         return []
 
 
+PAUSED = "Until they hand you back to me I'll stay quiet, except for anything urgent."
+STILL_HERE = "Meanwhile I can still answer questions here."
 REPLY_WHERE = {
     "chat": "here in this chat",
     "here": "here on WhatsApp",

@@ -88,6 +88,12 @@ class Adapters:
 
         return payment_provider(self.settings)  # Stripe with a real key, else the sandbox
 
+    @functools.cached_property
+    def chat_feed(self):
+        from backend.chat_feed import feed_for
+
+        return feed_for(self.settings)  # Redis pub/sub with REDIS_URL, else in this process
+
 
 @functools.lru_cache(maxsize=8)
 def adapters(settings: Settings) -> Adapters:

@@ -53,6 +53,8 @@ def create_app(
     from backend import bootstrap
     from backend.api import public
 
+    app.state.chat_feed = bootstrap.adapters(settings).chat_feed  # staff replies, pushed
+
     app.include_router(public.router)
     app.include_router(docs_router)
     for router in bootstrap.routers():  # every area's routes, listed in backend/bootstrap.py

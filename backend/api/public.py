@@ -1,12 +1,14 @@
 """Public pages: the shop with the chat widget, the privacy policy, health, and the staff
-replies a web chat window fetches."""
+replies a web chat window receives (pushed as Server-Sent Events, or fetched)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +17,7 @@ from backend.api.deps import MAX_ROW_ID, public_quota, session_dep, settings_dep
 from backend.catalog.models import Product
 from backend.chat_ids import issue_chat_id, verify_chat_id
 from backend.config import Settings
-from backend.dashboard.service import iso
+from backend.db import session_scope
 from backend.health import check_all
 from backend.sales import inbox
 
@@ -85,12 +87,92 @@ def chat_replies(
         return JSONResponse({"message": "no such chat"}, status_code=404)
     replies, with_team = inbox.chat_replies(session, conversation_id=conversation_id, after=after)
     return JSONResponse(
-        {
-            "replies": [
-                {"id": r.id, "text": r.body, "from": "Our team", "at": iso(r.created_at)}
-                for r in replies
-            ],
-            "with_team": with_team,
-        },
+        {"replies": [_shown(r) for r in replies], "with_team": with_team},
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _shown(reply) -> dict:
+    event = inbox.reply_event(reply)
+    return {key: event[key] for key in ("id", "text", "from", "at")}
+
+
+SSE_LIFETIME = 300.0  # seconds; then the browser's EventSource reconnects (Last-Event-ID)
+SSE_HEARTBEAT = 15.0  # a comment line, so proxies keep the connection open
+SSE_RETRY_MS = 3000
+
+
+@router.get("/chat/{conversation_id}/events", dependencies=[public_quota])
+def chat_events(
+    conversation_id: str,
+    request: Request,
+    token: str = Query("", max_length=512),
+    after: int = Query(0, ge=0, le=MAX_ROW_ID),
+    last_event_id: str = Header(default="", max_length=20),
+    settings: Settings = Depends(settings_dep),
+):
+    """Staff replies for one web chat window as Server-Sent Events, as they are written.
+
+    EventSource cannot send headers, so the chat token comes as `?token=` (the same token as
+    X-Chat-Token; a wrong one gets 404 and nothing about the chat). First what the window has not
+    seen (after `after` or the Last-Event-ID of a reconnect), then each reply pushed by the chat
+    feed (Redis pub/sub with REDIS_URL, else this process), `{"type": "handback"}` when the team
+    hands the chat back, a heartbeat comment every 15 s; the stream ends after 5 minutes and the
+    browser reconnects.
+    """
+    if not verify_chat_id(conversation_id, token, secret=settings.chat_id_secret):
+        return JSONResponse({"message": "no such chat"}, status_code=404)
+    if last_event_id.isdigit():
+        after = max(after, min(int(last_event_id), MAX_ROW_ID))
+    stream = _events(request.app.state, conversation_id, after)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _backlog(session_factory, conversation_id: str, after: int) -> tuple[list[dict], bool]:
+    with session_scope(session_factory) as session:
+        replies, with_team = inbox.chat_replies(
+            session, conversation_id=conversation_id, after=after
+        )
+        return [inbox.reply_event(r) for r in replies], with_team
+
+
+def _mark_shown(session_factory, conversation_id: str, reply_id: int) -> None:
+    with session_scope(session_factory) as session:
+        inbox.mark_shown(session, conversation_id=conversation_id, reply_id=reply_id)
+
+
+def _sse(message: dict) -> str:
+    event_id = f"id: {message['id']}\n" if message.get("type") == "reply" else ""
+    return f"{event_id}data: {json.dumps(message)}\n\n"
+
+
+async def _events(state, conversation_id: str, after: int):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SSE_LIFETIME
+    # subscribe first, then read what is stored: a reply committed in between is not lost
+    async with state.chat_feed.subscribe(conversation_id) as subscription:
+        backlog, with_team = await asyncio.to_thread(
+            _backlog, state.session_factory, conversation_id, after
+        )
+        yield f"retry: {SSE_RETRY_MS}\n"
+        yield _sse({"type": "state", "with_team": with_team})
+        last = after
+        for message in backlog:
+            last = message["id"]
+            yield _sse(message)
+        while (left := deadline - loop.time()) > 0:
+            message = await subscription.get(min(SSE_HEARTBEAT, left))
+            if message is None:
+                yield ": keep-alive\n\n"
+            elif message.get("type") != "reply":
+                yield _sse(message)
+            elif message.get("id", 0) > last:
+                last = message["id"]
+                yield _sse(message)
+                await asyncio.to_thread(
+                    _mark_shown, state.session_factory, conversation_id, message["id"]
+                )

@@ -61,7 +61,9 @@ class Conversation(Base):
     channel = Column(String(20), nullable=False, default="web")
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
     sensitive = Column(Boolean, nullable=False, default=False)
+    # A person from the team has the chat: the bot answers only safety (sales/takeover.py).
     handed_off = Column(Boolean, nullable=False, default=False)
+    hold_notice_at = Column(DateTime(timezone=True))  # "a person is on it" said this takeover
     last_inbound_at = Column(DateTime(timezone=True))  # WhatsApp 24-hour window
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     # When this chat proved it belongs to its contact (a one-time code; a signed WhatsApp

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.contacts.models import Contact
+from backend.contacts.models import Contact, Conversation
 from backend.incidents import Incident
 from backend.jobs.models import JobRun
 from backend.money import format_minor
@@ -148,8 +148,9 @@ def summary(session: Session, *, now: datetime) -> dict:
 def list_leads(session: Session, *, include_closed: bool = False, limit: int = 100) -> list[dict]:
     """Leads with their contact's name and email (personal data: the caller logs the read)."""
     query = (
-        select(Lead, Contact.name, Contact.email, Contact.erased_at)
+        select(Lead, Contact.name, Contact.email, Contact.erased_at, Conversation.handed_off)
         .outerjoin(Contact, Contact.id == Lead.contact_id)
+        .outerjoin(Conversation, Conversation.sender_id == Lead.conversation_id)
         .order_by(Lead.sla_due_at.is_(None), Lead.sla_due_at, Lead.id)
         .limit(limit)
     )
@@ -169,6 +170,7 @@ def list_leads(session: Session, *, include_closed: bool = False, limit: int = 1
             "created_at": iso(lead.created_at),
             "web_chat": is_web_chat(lead.conversation_id),  # staff can reply in its window
             "has_chat": lead.conversation_id is not None,  # a transcript to read
+            "bot_paused": bool(paused),  # a person has the chat (sales/takeover.py)
             "contact": None
             if lead.contact_id is None
             else {
@@ -178,7 +180,7 @@ def list_leads(session: Session, *, include_closed: bool = False, limit: int = 1
                 "erased": erased is not None,
             },
         }
-        for lead, name, email, erased in session.execute(query)
+        for lead, name, email, erased, paused in session.execute(query)
     ]
 
 

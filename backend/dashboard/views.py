@@ -191,6 +191,8 @@ INBOX_NOTICES = {
     "reopen": "Lead reopened.",
     "note": "Note added.",
     "reply": "Reply sent: the outbox delivers it, or the visitor's chat window shows it.",
+    "take-over": "You have the chat: the bot stays quiet there (safety answers excepted) "
+    "until you hand it back.",
     "hand-back": "Conversation handed back to the bot.",
 }
 

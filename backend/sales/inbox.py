@@ -10,6 +10,9 @@
 * `mark_contacted` and `reply` take a new lead for the actor when nobody has it yet.
 * `close` needs a reason; `reopen` brings a closed lead back as `assigned` with a fresh SLA.
 * `add_note` and `hand_back` work in every status and leave it as it is.
+* `take_over` gives an open lead to the actor like `assign` and pauses the bot in its chat
+  (backend/sales/takeover.py); a reply in the chat's own window or WhatsApp does the same.
+  `hand_back` resumes the bot.
 
 Anything else raises `InvalidTransition` and changes nothing. Every action writes one
 `LeadActivity` row (who, what, from → to status, when) in the same transaction. Only the
@@ -26,18 +29,17 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend import chat_ids
+from backend import chat_feed, chat_ids
 from backend.auth.models import StaffUser
 from backend.config import Settings
 from backend.contacts import lookup
 from backend.contacts.models import Contact, Conversation
 from backend.db import utcnow
-from backend.integrations import IntegrationError
 from backend.messaging import content, gate
 from backend.messaging import service as messaging
 from backend.outbox.models import OutboxMessage
+from backend.sales import takeover
 from backend.sales.models import ChatReply, Lead, LeadActivity
-from backend.sales.rasa import BotHandback, HandbackNotConfigured
 from backend.sales.routing import route_for
 
 NEW, ASSIGNED, CONTACTED, CLOSED = "new", "assigned", "contacted", "closed"
@@ -62,6 +64,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "reopen": {CLOSED: ASSIGNED},
     "note": {s: s for s in STATUSES},
     "hand_back": {s: s for s in STATUSES},
+    "take_over": {NEW: ASSIGNED, ASSIGNED: ASSIGNED, CONTACTED: CONTACTED},
 }
 
 
@@ -93,14 +96,6 @@ class ReplyRefused(InboxError):
         self.reasons = reasons or {}
 
 
-class HandbackUnavailable(InboxError):
-    """Rasa's API is not configured or not reachable: try again later."""
-
-
-class HandbackRejected(InboxError):
-    """Rasa refused the request (bad token, unknown conversation)."""
-
-
 @dataclass(frozen=True)
 class ReplyResult:
     lead: Lead
@@ -124,6 +119,19 @@ def assign(
     lead.status = _next(lead, "assign")
     lead.assigned_to = target.id
     _record(session, lead, actor, "assigned", before, detail={"to_staff_id": target.id})
+    return lead
+
+
+def take_over(session: Session, *, lead_id: int, actor: StaffUser) -> Lead:
+    """The actor takes the lead and its chat: the bot stays quiet there until hand-back."""
+    lead = _load(session, lead_id, actor)
+    if not lead.conversation_id:
+        raise InvalidInput("this lead has no chat to take over (erased or created by staff)")
+    before = lead.status
+    lead.status = _next(lead, "take_over")
+    lead.assigned_to = actor.id
+    takeover.pause(session, sender_id=lead.conversation_id, channel=_chat_channel(session, lead))
+    _record(session, lead, actor, "took_over", before)
     return lead
 
 
@@ -178,13 +186,15 @@ def reply(
     channel: str | None = None,
     subject: str | None = None,
     now: datetime | None = None,
+    feed: chat_feed.ChatFeed | None = None,
 ) -> ReplyResult:
     """Queue a staff-written message to the lead's contact through the one send gate, or show
     it in the lead's web chat window (`channel="chat"`).
 
     Channels are tried in order (the chat's own channel first when it is WhatsApp, then email,
     SMS, WhatsApp, then the web chat window), or only `channel` when given; the first allowed is
-    used. When all are refused, ReplyRefused carries each reason and nothing is queued.
+    used. When all are refused, ReplyRefused carries each reason and nothing is queued. A reply
+    shown in the chat window is pushed to it through `feed` once committed.
     """
     lead = _load(session, lead_id, actor)
     body = _text(text, "reply text", MAX_REPLY)
@@ -200,11 +210,11 @@ def reply(
                 "WhatsApp/SMS chat: reply on WhatsApp or SMS instead)",
                 {CHAT: "not a web chat"},
             )
-        return _reply_in_chat(session, lead, actor, body, now)
+        return _reply_in_chat(session, lead, actor, body, now, feed)
     contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
     if contact is None:
         if web_chat:  # nobody to write to, but the person can read it in their chat window
-            return _reply_in_chat(session, lead, actor, body, now)
+            return _reply_in_chat(session, lead, actor, body, now, feed)
         raise ReplyRefused(
             "this chat has no contact who agreed to be contacted: hand it back to the bot or "
             "call them from the chat"
@@ -232,19 +242,27 @@ def reply(
         before = lead.status
         lead.status = _next(lead, "reply")
         lead.assigned_to = lead.assigned_to or actor.id
+        if candidate == "whatsapp" and _chat_channel(session, lead) == "whatsapp":
+            # answering in the WhatsApp chat itself: the bot must not talk over the person
+            takeover.pause(session, sender_id=lead.conversation_id, channel="whatsapp")
         _record(
             session, lead, actor, "replied", before,
             detail={"channel": candidate, "outbox_id": queued.message.id},
         )  # fmt: skip
         return ReplyResult(lead, candidate, queued.message)
     if web_chat and not channel:
-        return _reply_in_chat(session, lead, actor, body, now)
+        return _reply_in_chat(session, lead, actor, body, now, feed)
     summary = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
     raise ReplyRefused(f"the send gate refused the reply ({summary})", reasons)
 
 
 def _reply_in_chat(
-    session: Session, lead: Lead, actor: StaffUser, body: str, now: datetime | None
+    session: Session,
+    lead: Lead,
+    actor: StaffUser,
+    body: str,
+    now: datetime | None,
+    feed: chat_feed.ChatFeed | None,
 ) -> ReplyResult:
     """Store the reply for the lead's web chat window, which fetches it (`chat_replies`)."""
     shown = ChatReply(
@@ -256,6 +274,10 @@ def _reply_in_chat(
     )
     session.add(shown)
     session.flush()
+    chat_feed.publish_after_commit(
+        session, feed=feed, conversation_id=lead.conversation_id, message=reply_event(shown)
+    )
+    takeover.pause(session, sender_id=lead.conversation_id, channel="web")
     before = lead.status
     lead.status = _next(lead, "reply")
     lead.assigned_to = lead.assigned_to or actor.id
@@ -264,6 +286,17 @@ def _reply_in_chat(
         detail={"channel": CHAT, "chat_reply_id": shown.id},
     )  # fmt: skip
     return ReplyResult(lead, CHAT, None, shown)
+
+
+def reply_event(shown: ChatReply) -> dict:
+    """A staff reply as the chat window shows it (the replies route and the push alike)."""
+    return {
+        "type": "reply",
+        "id": shown.id,
+        "text": shown.body,
+        "from": "Our team",
+        "at": _iso(shown.created_at),
+    }
 
 
 def is_web_chat(conversation_id: str | None) -> bool:
@@ -296,30 +329,37 @@ def chat_replies(
     return replies, open_lead is not None
 
 
-def hand_back(session: Session, *, lead_id: int, actor: StaffUser, bot: BotHandback) -> Lead:
-    """Tell Rasa to resume the chat, then mark the conversation as the bot's again.
+def mark_shown(
+    session: Session, *, conversation_id: str, reply_id: int, now: datetime | None = None
+) -> None:
+    """A reply pushed to the chat window was shown there ("seen" in the transcript)."""
+    shown = session.get(ChatReply, reply_id)
+    if shown is not None and shown.conversation_id == conversation_id:
+        shown.fetched_at = shown.fetched_at or now or utcnow()
 
-    Rasa is called first: when it fails nothing here changes and the error says why.
+
+def hand_back(
+    session: Session,
+    *,
+    lead_id: int,
+    actor: StaffUser,
+    feed: chat_feed.ChatFeed | None = None,
+) -> Lead:
+    """The bot answers the chat again: its takeover flag is cleared (Rasa reads it on the next
+    turn, backend/sales/takeover.py) and its open web chat window is told, through `feed`.
+
+    Rasa's HTTP API is not called: its tracker is never paused (the pause is the backend's
+    flag), and on SQLite Rasa's tracker write would wait on this request's write lock.
     """
     lead = _load(session, lead_id, actor)
     _next(lead, "hand_back")
     if not lead.conversation_id:
         raise InvalidInput("this lead has no chat to hand back (erased or created by staff)")
-    try:
-        bot.resume(lead.conversation_id)
-    except HandbackNotConfigured as exc:
-        raise HandbackUnavailable(exc.message) from None
-    except IntegrationError as exc:
-        if exc.permanent:
-            raise HandbackRejected(f"Rasa refused the hand-back: {exc.message}") from None
-        raise HandbackUnavailable(
-            f"could not reach Rasa ({exc.message}); the lead is unchanged, try again"
-        ) from None
-    conversation = session.execute(
-        select(Conversation).where(Conversation.sender_id == lead.conversation_id)
-    ).scalar_one_or_none()
-    if conversation is not None:
-        conversation.handed_off = False
+    takeover.resume(session, sender_id=lead.conversation_id)
+    if is_web_chat(lead.conversation_id):
+        chat_feed.publish_after_commit(
+            session, feed=feed, conversation_id=lead.conversation_id, message={"type": "handback"}
+        )
     _record(session, lead, actor, "handed_back", lead.status)
     return lead
 
@@ -419,6 +459,15 @@ def _record(
     session.add(activity)
     session.flush()
     return activity
+
+
+def chat_channel(session: Session, *, sender_id: str | None) -> str:
+    """Where a chat happens: "whatsapp" (a signed Twilio sender) or "web"."""
+    return "whatsapp" if _channels_for_chat(session, sender_id)[0] == "whatsapp" else "web"
+
+
+def _chat_channel(session: Session, lead: Lead) -> str:
+    return chat_channel(session, sender_id=lead.conversation_id)
 
 
 def _channel_order(session: Session, lead: Lead) -> list[str]:

@@ -63,9 +63,12 @@ def open_lead(session: Session, *, sender_id: str, kind: str) -> Lead | None:
     ).scalar_one_or_none()
 
 
-def request_handoff(session: Session, *, sender_id: str, channel: str = "web", reason: str) -> Lead:
-    """The person asked for a human: one open handoff lead per chat, conversation marked."""
-    contacts.mark_conversation(session, sender_id=sender_id, channel=channel, handed_off=True)
+def request_handoff(
+    session: Session, *, sender_id: str, channel: str = "web", reason: str, pause: bool = True
+) -> Lead:
+    """The person asked for a human: one open handoff lead per chat; with `pause` the chat is
+    marked as the team's (the bot stays quiet, backend/sales/takeover.py)."""
+    contacts.mark_conversation(session, sender_id=sender_id, channel=channel, handed_off=pause)
     return open_lead(session, sender_id=sender_id, kind="handoff") or create_lead(
         session, sender_id=sender_id, kind="handoff", reason=reason
     )

@@ -41,20 +41,25 @@ def read_for_staff(
 def conversation(
     session: Session, *, conversation_id: str | None, limit: int = MAX_MESSAGES
 ) -> list[dict]:
-    """The chat's last `limit` messages: {"at", "who" (customer|bot|team), "text"}."""
+    """The chat's last `limit` messages: {"at", "who" (customer|bot|team), "text"}; the team's
+    chat-window replies also carry "seen": when the window first showed them, or None."""
     if not conversation_id:
         return []  # erased, or a lead staff created
     messages = _tracker_messages(session, conversation_id, limit)
     for reply in session.execute(
         select(ChatReply).where(ChatReply.conversation_id == conversation_id)
     ).scalars():
-        messages.append({"at": aware(reply.created_at), "who": "team", "text": reply.body})
+        seen = aware(reply.fetched_at).isoformat(timespec="seconds") if reply.fetched_at else None
+        messages.append(
+            {"at": aware(reply.created_at), "who": "team", "text": reply.body, "seen": seen}
+        )
     messages.sort(key=lambda m: m["at"])
     return [
         {
             "at": m["at"].isoformat(timespec="seconds"),
             "who": m["who"],
             "text": redact_text(m["text"]),
+            **({"seen": m["seen"]} if "seen" in m else {}),
         }
         for m in messages[-limit:]
     ]

@@ -2,7 +2,7 @@
 
 Views are thin: each one is a single call into backend.sales.inbox; domain errors become clear
 answers (404 unknown lead, 400 bad input, 403 read-only role, 409 not allowed in this status or
-refused by the send gate, 503/502 Rasa unavailable/refusing), never a 500. A session-cookie
+refused by the send gate), never a 500. A session-cookie
 request must carry the page's CSRF token (form field `csrf` or header X-CSRF-Token); an API key
 needs none.
 """
@@ -24,7 +24,6 @@ from backend.dashboard.service import iso
 from backend.dashboard.views import render_leads_page
 from backend.sales import inbox, transcript
 from backend.sales.models import Lead
-from backend.sales.rasa import handback_for
 
 router = APIRouter(route_class=StaffRoute)
 actors = require_role(*inbox.ACTING_ROLES, action="act on leads (read-only role)")
@@ -36,10 +35,13 @@ ERROR_STATUS = {
     inbox.NotAllowed: 403,
     inbox.InvalidTransition: 409,
     inbox.ReplyRefused: 409,
-    inbox.HandbackRejected: 502,
-    inbox.HandbackUnavailable: 503,
 }
 CSRF_REFUSED = "missing or invalid CSRF token: reload the page and try again"
+
+
+def _feed(request: Request):
+    """Where replies are pushed to open chat windows (create_app sets it)."""
+    return getattr(request.app.state, "chat_feed", None)
 
 
 def _status(exc: inbox.InboxError) -> int:
@@ -198,6 +200,7 @@ def reply_api(
             text=body.text,
             channel=body.channel,
             subject=body.subject,
+            feed=_feed(request),
         ),
     )
     if result.chat_reply is not None:  # shown in the web chat window when it next asks
@@ -211,6 +214,18 @@ def reply_api(
     return {"lead": _lead(result.lead), "message": message}
 
 
+@router.post("/api/admin/leads/{lead_id}/take-over")
+def take_over_api(
+    lead_id: RowId,
+    request: Request,
+    staff: StaffUser = Depends(actors),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    lead = _act(request, settings, lambda: inbox.take_over(session, lead_id=lead_id, actor=staff))
+    return {"lead": _lead(lead), "bot_paused": True}
+
+
 @router.post("/api/admin/leads/{lead_id}/hand-back")
 def hand_back_api(
     lead_id: RowId,
@@ -222,7 +237,12 @@ def hand_back_api(
     lead = _act(
         request,
         settings,
-        lambda: inbox.hand_back(session, lead_id=lead_id, actor=staff, bot=handback_for(settings)),
+        lambda: inbox.hand_back(
+            session,
+            lead_id=lead_id,
+            actor=staff,
+            feed=_feed(request),
+        ),
     )
     return {"lead": _lead(lead), "handed_back": True}
 
@@ -257,7 +277,9 @@ def conversation_api(
 
 # --- HTML forms --------------------------------------------------------------------------------
 
-FORM_ACTIONS = ("assign", "contacted", "close", "reopen", "note", "reply", "hand-back")
+FORM_ACTIONS = (
+    "assign", "take-over", "contacted", "close", "reopen", "note", "reply", "hand-back",
+)  # fmt: skip
 
 
 @router.post("/dashboard/leads/{lead_id}/{action}")
@@ -289,7 +311,8 @@ def lead_form(
                     "Please try again.", 400)  # fmt: skip
     try:
         _form_action(session, settings, staff, lead_id, action, staff_id=staff_id,
-                     reason=reason, text=text, channel=channel, subject=subject)  # fmt: skip
+                     reason=reason, text=text, channel=channel, subject=subject,
+                     feed=_feed(request))  # fmt: skip
     except inbox.InboxError as exc:
         return page(f"Lead {lead_id}: {exc}", _status(exc))
     closed = "&include_closed=true" if action in ("close", "reopen") else ""
@@ -304,6 +327,8 @@ def _form_action(session, settings, staff, lead_id, action, **form) -> None:
         if raw and not raw.isdigit():
             raise inbox.InvalidInput("choose a staff user to assign")
         inbox.assign(session, lead_id=lead_id, actor=staff, to_staff_id=int(raw) if raw else None)
+    elif action == "take-over":
+        inbox.take_over(session, lead_id=lead_id, actor=staff)
     elif action == "contacted":
         inbox.mark_contacted(session, lead_id=lead_id, actor=staff, note=form["text"] or None)
     elif action == "close":
@@ -315,7 +340,7 @@ def _form_action(session, settings, staff, lead_id, action, **form) -> None:
     elif action == "reply":
         inbox.reply(
             session, settings=settings, lead_id=lead_id, actor=staff, text=form["text"],
-            channel=form["channel"] or None, subject=form["subject"] or None,
+            channel=form["channel"] or None, subject=form["subject"] or None, feed=form["feed"],
         )  # fmt: skip
     else:
-        inbox.hand_back(session, lead_id=lead_id, actor=staff, bot=handback_for(settings))
+        inbox.hand_back(session, lead_id=lead_id, actor=staff, feed=form["feed"])

@@ -15,12 +15,16 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
+from actions.takeover import HOLD_NOTICE
 from backend import ledger, migrations
+from backend.auth import service as auth
+from backend.auth.models import StaffUser
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import load_settings
 from backend.contacts.models import ConsentEvent, Contact, Conversation, Interaction
 from backend.contacts.service import finish_tracker_erasures
 from backend.db import make_engine, make_session_factory, session_scope, utcnow
+from backend.sales import inbox
 from backend.sales.models import Lead
 from backend.trends.service import ingest
 from backend.trends.sources.rss import RssSource, sample_feeds
@@ -229,7 +233,7 @@ def test_a_person_asked_for_in_a_website_chat_is_answered_in_its_window(stack):
     chat = Chat(base)
     reply = chat.say("can i talk to a real person please")
     assert "will reply here in this chat" in reply  # a website chat: staff answer in its window
-    assert "privacy policy" in chat.say("/request_callback")  # the call-back path, consent first
+    assert chat.say("/request_callback") == HOLD_NOTICE  # a person has the chat now
     with session_scope(factory) as s:
         lead = s.execute(select(Lead).where(Lead.conversation_id == chat.sender)).scalar_one()
         assert (lead.kind, lead.contact_id) == ("handoff", None)
@@ -237,6 +241,34 @@ def test_a_person_asked_for_in_a_website_chat_is_answered_in_its_window(stack):
             select(Conversation).where(Conversation.sender_id == chat.sender)
         ).scalar_one()
         assert conversation.handed_off
+
+
+def test_a_person_takes_the_chat_the_bot_holds_answers_emergencies_and_resumes(stack):
+    base, factory = stack
+    chat = Chat(base)
+    assert "stay quiet, except for anything urgent" in chat.say("I need a real person")
+    # while the team has the chat: "a person is on it" once, then nothing, and no product answer
+    assert chat.say("how much is the blood pressure support kit?") == HOLD_NOTICE
+    for message in ('/choose_goal{"goal":"weight_loss"}', "hi", "/checkout"):
+        response = requests.post(chat.url, json=chat_message(chat.chat, message), timeout=60)
+        assert response.status_code == 200 and response.json() == [], message
+    assert "911" in chat.say("I have chest pain and can't breathe")  # safety, always
+    with session_scope(factory) as s:
+        auth.create_staff(
+            s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
+        )
+    with session_scope(factory) as s:  # the inbox's hand-back
+        lead = s.execute(
+            select(Lead).where(Lead.conversation_id == chat.sender, Lead.kind == "handoff")
+        ).scalar_one()
+        agent = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
+        inbox.hand_back(s, lead_id=lead.id, actor=agent)
+    assert "privacy policy" in chat.say("hi")  # the bot answers again
+    with session_scope(factory) as s:
+        conversation = s.execute(
+            select(Conversation).where(Conversation.sender_id == chat.sender)
+        ).scalar_one()
+        assert not conversation.handed_off and conversation.hold_notice_at is None
 
 
 GOAL_QUESTION = "What would you like support with?"

@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "twilio_api": 2,
     "commands": 0,
     "chat_ids": 0,
+    "chat_feed": 1,  # push to website chat windows (Redis pub/sub or in-process)
     "ratelimit": 1,
     "bus": 1,
     "incidents": 2,
@@ -87,6 +88,8 @@ SERVICE_CALLS_DOWN = {
     # the chat's lead use cases record on the contact first (conversation flags, interactions,
     # the contact form): contacts is the layer below sales
     ("backend.sales.service", "backend.contacts.service"),
+    # a takeover is a flag on the conversation (created if the chat has none yet)
+    ("backend.sales.takeover", "backend.contacts.service"),
     # checkout from the chat is the sales conversation placing an order
     ("backend.sales.service", "backend.orders.service"),
     # a staff reply is a message like any other: it goes through the send gate

@@ -1,8 +1,11 @@
 // Chat widget for the shop page: talks to Rasa's REST channel (rasa run --cors).
 // Its chat id and token come from the backend once (POST /chat/session) and stay in
 // localStorage, so the conversation survives reloads; Rasa accepts only ids the backend signed.
-// After a handoff to the team it asks the backend every few seconds for staff replies
-// (GET /chat/<sender>/replies with the token) until the chat is handed back to the bot.
+// After a handoff to the team, staff replies are pushed by the backend as Server-Sent Events
+// (GET /chat/<sender>/events?token=…, EventSource); where that is unavailable it asks every few
+// seconds (GET /chat/<sender>/replies with the token), until the chat is handed back to the bot.
+// The visible history (last 60 lines, text only) is kept in localStorage for this chat id, so
+// a reload shows it again; a new chat id or an erasure clears it.
 (function () {
   "use strict";
   var root = document.getElementById("chat-widget");
@@ -13,6 +16,8 @@
   var senderKey = "hts-sender-id";
   var tokenKey = "hts-chat-token";
   var teamKey = "hts-with-team"; // last staff reply shown, while the chat is with the team
+  var historyKey = "hts-history"; // [{who, text}] shown in this chat, newest last
+  var MAX_HISTORY = 60;
   var TOO_LONG = "Your message is too long, please shorten it (at most " + maxChars + " characters).";
   var TOO_FAST = "You're sending messages very quickly. Please wait a moment and try again.";
 
@@ -26,6 +31,7 @@
         localStorage.setItem(senderKey, chat.sender);
         localStorage.setItem(tokenKey, chat.token);
         localStorage.removeItem(teamKey); // a new chat is not with the team
+        localStorage.removeItem(historyKey); // nor does it show another chat's lines
         return chat;
       });
   }
@@ -55,6 +61,23 @@
     return item;
   }
 
+  function history() {
+    try { return JSON.parse(localStorage.getItem(historyKey) || "[]") || []; } catch (e) { return []; }
+  }
+
+  function remember(text, who) {
+    if (!localStorage.getItem(senderKey)) return; // no chat yet: nothing to keep it for
+    var lines = history();
+    lines.push({ who: who, text: String(text).slice(0, maxChars) });
+    try {
+      localStorage.setItem(historyKey, JSON.stringify(lines.slice(-MAX_HISTORY)));
+    } catch (e) { /* storage full or disabled: the window still works */ }
+  }
+
+  function forget() { // erasure: this browser keeps nothing of the chat
+    [senderKey, tokenKey, teamKey, historyKey].forEach(function (k) { localStorage.removeItem(k); });
+  }
+
   function addButtons(buttons) {
     var item = document.createElement("li");
     item.className = "msg buttons";
@@ -68,7 +91,36 @@
     log.appendChild(item);
   }
 
+  // Product cards (custom payload {"cards": [...]}): name, price, stock, why, a button each.
+  function addCards(cards) {
+    var item = document.createElement("li");
+    item.className = "msg cards";
+    cards.forEach(function (c) {
+      var card = document.createElement("div");
+      card.className = "card";
+      card.setAttribute("role", "group");
+      card.setAttribute("aria-label", c.name);
+      [["strong", c.name], ["span", c.price + " · " + c.stock], ["small", c.why]].forEach(function (p) {
+        var el = document.createElement(p[0]);
+        el.textContent = p[1] || ""; // text, never HTML
+        card.appendChild(el);
+      });
+      (c.buttons || []).forEach(function (b) {
+        var btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        btn.setAttribute("aria-label", b.title + ": " + c.name);
+        btn.addEventListener("click", function () { send(b.payload, b.title + ": " + c.name); });
+        card.appendChild(btn);
+      });
+      item.appendChild(card);
+    });
+    log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
   function addLink(text) {
+    remember(text, "bot");
     var item = add("", "bot");
     // Linkify http(s) URLs safely (payment links, privacy policy).
     text.split(/(https?:\/\/[^\s)]+)/).forEach(function (part) {
@@ -97,7 +149,10 @@
   }
 
   function send(message, shown) {
-    if (shown !== null) add(shown || message, "user"); // null: the widget's own greeting
+    if (shown !== null) { // null: the widget's own greeting
+      add(shown || message, "user");
+      remember(shown || message, "user");
+    }
     var waiting = add("…", "bot typing");
     post(message)
       .then(function (r) {
@@ -112,7 +167,9 @@
         replies.forEach(function (r) {
           if (r.text) addLink(r.text);
           if (r.buttons && r.buttons.length) addButtons(r.buttons);
+          if (r.custom && r.custom.cards) addCards(r.custom.cards);
           if (r.custom && r.custom.handoff) withTeam();
+          if (r.custom && r.custom.erased) { stopTeam(); forget(); }
         });
       })
       .catch(function (err) {
@@ -121,10 +178,43 @@
       });
   }
 
-  var polling = null;
+  var polling = null, stream = null;
   function withTeam() {
     if (localStorage.getItem(teamKey) === null) localStorage.setItem(teamKey, "0");
+    if (polling || stream) return;
+    var sender = localStorage.getItem(senderKey), token = localStorage.getItem(tokenKey);
+    if (window.EventSource && sender && token) {
+      stream = new EventSource(api + "/chat/" + encodeURIComponent(sender) + "/events?token=" +
+        encodeURIComponent(token) + "&after=" + encodeURIComponent(localStorage.getItem(teamKey) || "0"));
+      stream.onmessage = function (e) {
+        var data; try { data = JSON.parse(e.data); } catch (err) { return; }
+        if (data.type === "reply") showStaff(data);
+        else if (data.type === "handback" || (data.type === "state" && !data.with_team)) stopTeam();
+      };
+      stream.onerror = function () { // refused for good (e.g. 404): ask every few seconds instead
+        if (stream && stream.readyState === EventSource.CLOSED) { stream = null; startPolling(); }
+      };
+    } else {
+      startPolling();
+    }
+  }
+
+  function startPolling() {
     if (!polling) polling = setInterval(fetchReplies, 4000);
+  }
+
+  function stopTeam() {
+    if (stream) { stream.close(); stream = null; }
+    if (polling) { clearInterval(polling); polling = null; }
+    localStorage.removeItem(teamKey);
+  }
+
+  function showStaff(r) {
+    if (r.id <= parseInt(localStorage.getItem(teamKey) || "0", 10)) return; // already shown
+    add(r.from + ": " + r.text, "staff");
+    remember(r.from + ": " + r.text, "staff");
+    localStorage.setItem(teamKey, String(r.id));
+    if (panel.hidden) toggle.textContent = "Chat with us (new reply)";
   }
 
   function fetchReplies() {
@@ -135,17 +225,15 @@
           { headers: { "X-Chat-Token": token } })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (data) {
-        data.replies.forEach(function (r) {
-          add(r.from + ": " + r.text, "staff");
-          localStorage.setItem(teamKey, String(r.id));
-          if (panel.hidden) toggle.textContent = "Chat with us (new reply)";
-        });
-        if (!data.with_team && !data.replies.length) { // handed back to the bot
-          clearInterval(polling); polling = null; localStorage.removeItem(teamKey);
-        }
+        data.replies.forEach(showStaff);
+        if (!data.with_team && !data.replies.length) stopTeam(); // handed back to the bot
       })
       .catch(function () { /* offline for a moment: the next tick asks again */ });
   }
+
+  // A reload: the lines this chat showed come back, and the window is not greeted again.
+  history().forEach(function (line) { add(line.text, line.who); });
+  if (log.children.length) started = true;
   if (localStorage.getItem(teamKey) !== null) withTeam(); // a reload while with the team
 
   toggle.addEventListener("click", function () {
