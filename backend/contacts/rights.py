@@ -18,6 +18,13 @@ from sqlalchemy.orm import Session
 
 from backend import bus, ledger
 from backend.contacts import identity
+from backend.contacts.consent import (
+    MARKETING,
+    MARKETING_CHANNELS,
+    TRANSACTIONAL,
+    add_consent_event,
+    consent_state,
+)
 from backend.contacts.models import ConsentEvent, Contact, DataSubjectRequest
 from backend.db import utcnow
 from backend.events import ConsentWithdrawn, ContactErased
@@ -25,18 +32,7 @@ from backend.privacy import registry
 
 log = logging.getLogger(__name__)
 
-MARKETING = "marketing"
-MARKETING_CHANNELS = ("email", "sms", "whatsapp")
 ERASURE_WORDING = "Delete my data: every consent withdrawn."
-
-
-def _latest(session: Session, *, contact_id: int) -> dict[tuple[str, str], bool]:
-    rows = session.execute(
-        select(ConsentEvent.purpose, ConsentEvent.channel, ConsentEvent.granted)
-        .where(ConsentEvent.contact_id == contact_id)
-        .order_by(ConsentEvent.created_at, ConsentEvent.id)
-    ).all()
-    return {(purpose, channel): bool(granted) for purpose, channel, granted in rows}
 
 
 def withdraw(
@@ -55,12 +51,11 @@ def withdraw(
     A channel whose latest decision is already a withdrawal gets no new event. Scheduled
     follow-ups and queued messages of that purpose and channel are cancelled/blocked now.
     """
-    from backend.contacts.service import add_consent_event
 
     person = identity.resolve(session, contact)
     if person is None or person.erased_at is not None:
         return []
-    state = _latest(session, contact_id=person.id)
+    state = consent_state(session, contact_id=person.id)
     events = [
         add_consent_event(
             session,
@@ -118,7 +113,6 @@ def erase(
     progress, whose Rasa tracker rows go after the turn (`finish_tracker_erasures`). Run
     `registry.scrub_storage(engine)` after the commit.
     """
-    from backend.contacts.service import add_consent_event
 
     person = identity.resolve(session, contact)
     ids = identity.person_contact_ids(session, contact_id=person.id)
@@ -127,7 +121,9 @@ def erase(
     if keep_tracker_of and keep_tracker_of not in senders:
         senders.append(keep_tracker_of)
     for contact_id in ids:
-        for (purpose, channel), granted in sorted(_latest(session, contact_id=contact_id).items()):
+        for (purpose, channel), granted in sorted(
+            consent_state(session, contact_id=contact_id).items()
+        ):
             if granted:
                 add_consent_event(
                     session,
@@ -143,7 +139,7 @@ def erase(
         session, contact_ids=ids, purpose=MARKETING, channels=MARKETING_CHANNELS
     )
     registry.run_withdraw_hooks(
-        session, contact_ids=ids, purpose="transactional", channels=MARKETING_CHANNELS
+        session, contact_ids=ids, purpose=TRANSACTIONAL, channels=MARKETING_CHANNELS
     )
     found = registry.find_rows(session, contact_ids=ids, senders=senders)
     rows = registry.erase_person(session, person=found, key=key, keep_tracker_of=keep_tracker_of)
