@@ -199,18 +199,12 @@ class SubmitContact(BackendAction):
             transactional=tracker.get_slot("transactional_consent"),
             whatsapp_e164=whatsapp_number(tracker),
         )
-        from backend.contacts.verification import DoubleOptIn
-        from backend.messaging.privacy import verification_sender
+        from backend import bootstrap
 
         settings = backend_link.settings()
         with backend_link.unit_of_work() as session:
             # Email offers asked for here start with a confirmation link (double opt-in).
-            double_opt_in = DoubleOptIn(
-                session,
-                key=settings.pseudonym_key,
-                base_url=settings.public_base_url,
-                send=verification_sender(session, settings=settings),
-            )
+            double_opt_in = bootstrap.double_opt_in(session, settings=settings)
             stored = sales.submit_contact(
                 session,
                 sender_id=sender(tracker),

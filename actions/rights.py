@@ -37,8 +37,8 @@ class OptOut(BackendAction):
 
 def _send_code(dispatcher, tracker, purpose: str) -> None:
     """The chat has not proved it is the person: a one-time code to their own email/phone."""
+    from backend import bootstrap
     from backend.contacts.verification import request_chat_proof
-    from backend.messaging.privacy import verification_sender
 
     settings = backend_link.settings()
     with backend_link.unit_of_work() as session:
@@ -47,7 +47,7 @@ def _send_code(dispatcher, tracker, purpose: str) -> None:
             key=settings.pseudonym_key,
             sender_id=sender(tracker),
             purpose=purpose,
-            send=verification_sender(session, settings=settings),
+            send=bootstrap.verification_send(session, settings=settings),
         )
     if sent is None:
         dispatcher.utter_message(

@@ -95,6 +95,26 @@ class Adapters:
         return feed_for(self.settings)  # Redis pub/sub with REDIS_URL, else in this process
 
 
+def verification_send(session, *, settings: Settings):
+    """How one-time codes and double opt-in links go out: the outbox, through the send gate."""
+    from backend.messaging.privacy import verification_sender
+
+    return verification_sender(session, settings=settings)
+
+
+def double_opt_in(session, *, settings: Settings):
+    """The contact form's `confirm_email` hook: email offers given in a chat start with a
+    confirmation link (docs/data-protection.md)."""
+    from backend.contacts.verification import DoubleOptIn
+
+    return DoubleOptIn(
+        session,
+        key=settings.pseudonym_key,
+        base_url=settings.public_base_url,
+        send=verification_send(session, settings=settings),
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def adapters(settings: Settings) -> Adapters:
     """The adapters for these settings, built once (settings are frozen, so hashable)."""
