@@ -126,3 +126,23 @@ def start_rasa(
         str(credentials),
     ]
     return start_logged(argv, env=env, log=log)
+
+
+@contextlib.contextmanager
+def serve_backend(env: dict[str, str]):
+    """`backend serve` on a free 127.0.0.1 port with `env` (its database already migrated);
+    yields the base URL and stops the server afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "backend", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -7,8 +7,6 @@ docs/img/executive-overview.png (a test run never changes a tracked file otherwi
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -16,7 +14,7 @@ from backend.auth import service as auth
 from backend.config import ROOT, load_settings
 from backend.db import make_engine, make_session_factory, session_scope
 from tests.e2e.test_widget_browser import CHROMIUM, LAUNCH_ARGS
-from tests.helpers import backend_cli, free_port, wait_http
+from tests.helpers import backend_cli, serve_backend
 from tests.integration.test_executive_overview import make_world
 
 pytestmark = [
@@ -41,20 +39,8 @@ def dashboard(tmp_path):
                 s, email=f"{role}@shop.example", name=role.title(), role=role, password=PASSWORD
             )
     engine.dispose()
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "backend", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serve_backend(env) as base:
+        yield base
 
 
 def _login(page, base: str, email: str, next_path: str) -> None:

@@ -1,11 +1,8 @@
 import os
-import subprocess
-import sys
 
 import pytest
 
-from backend.config import ROOT
-from tests.helpers import backend_cli, free_port, wait_http
+from tests.helpers import backend_cli, free_port, serve_backend
 
 
 @pytest.fixture
@@ -19,20 +16,8 @@ def web(tmp_path):
         "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}",
     }
     assert backend_cli("db", "upgrade", env=env).returncode == 0
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "backend", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serve_backend(env) as base:
+        yield base
 
 
 def test_health_reports_each_dependency(web):

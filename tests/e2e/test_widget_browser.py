@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 from werkzeug.wrappers import Response
 
 from backend.chat_ids import verify_chat_id
-from backend.config import ROOT
-from tests.helpers import backend_cli, free_port, wait_http
+from tests.helpers import backend_cli, serve_backend
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -128,20 +125,8 @@ def shop(tmp_path, fake_rasa):
         "CHAT_ID_SECRET": CHAT_SECRET,
     }
     assert backend_cli("db", "upgrade", env=env).returncode == 0
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,  # noqa: S603
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serve_backend(env) as base:
+        yield base + "/"
 
 
 def open_chat(pw, shop: str):
