@@ -17,6 +17,10 @@ MIN_SECRET_CHARS = 12  # RASA_TOKEN, CHAT_ID_SECRET (bootstrap.sh generates 43-c
 PLACEHOLDER_MARKERS = ("-TEST-", "TEST-KEY", "TEST-SID", "TEST-TOKEN", "sk_test_123", "example.com")
 
 
+# outbox providers (backend/bootstrap.py) with an OUTBOX_RATE_<PROVIDER>_PER_SECOND setting
+OUTBOX_RATE_PROVIDERS = ("crm", "email", "twilio")
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -133,6 +137,18 @@ class Settings:
     outbox_lane_batch: int = 20  # rows one lane claims at a time
     outbox_breaker_failures: int = 5  # consecutive temporary failures that open a circuit
     outbox_breaker_cooldown_seconds: int = 60  # open this long, then one probe per worker
+    # A claimed row is leased this long; its worker renews the lease every third of it while
+    # it runs, so the rows of a killed worker are delivered by another within this time.
+    outbox_lease_seconds: int = 30
+    outbox_poll_seconds: int = 2  # `backend outbox work`: wait this long when nothing is due
+    # delivery rate per provider (requests per second, every worker together; 0: no limit);
+    # the bucket is shared through Redis when REDIS_URL is set, else through the database
+    outbox_rate_crm_per_second: int = 9  # HubSpot private apps: 100 requests per 10 s
+    outbox_rate_email_per_second: int = 0  # SendGrid: no per-second limit on mail send
+    outbox_rate_twilio_per_second: int = 0  # Twilio queues what exceeds a sender's rate
+    # singleton jobs hold a lock leased this long, renewed every quarter of it while they run:
+    # a killed scheduler's jobs run again within this time
+    job_lease_seconds: int = 60
     # retention (daily jobs): outbox rows hold addresses and message text
     outbox_blank_after_days: int = 30  # sent rows: payload and recipient removed
     outbox_delete_after_days: int = 180  # sent, blocked and dead rows deleted
@@ -153,6 +169,10 @@ class Settings:
     rate_limit_webhook_per_ip: int = 600  # Stripe and Twilio webhooks (provider IPs, bursts)
 
     # --- derived -------------------------------------------------------------
+    def outbox_rate_per_second(self, provider: str) -> int:
+        """OUTBOX_RATE_<PROVIDER>_PER_SECOND; 0 (no limit) for a provider without one."""
+        return getattr(self, f"outbox_rate_{provider}_per_second", 0)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -283,6 +303,9 @@ def _validate(settings: Settings) -> None:
         "outbox_lane_batch",
         "outbox_breaker_failures",
         "outbox_breaker_cooldown_seconds",
+        "outbox_lease_seconds",
+        "outbox_poll_seconds",
+        "job_lease_seconds",
         "outbox_blank_after_days",
         "outbox_delete_after_days",
         "job_runs_keep_days",
@@ -296,6 +319,9 @@ def _validate(settings: Settings) -> None:
     ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")
+    for provider in OUTBOX_RATE_PROVIDERS:
+        if settings.outbox_rate_per_second(provider) < 0:
+            raise ConfigError(f"OUTBOX_RATE_{provider.upper()}_PER_SECOND must be 0 or more")
     if settings.outbox_delete_after_days < settings.outbox_blank_after_days:
         raise ConfigError("OUTBOX_DELETE_AFTER_DAYS must not be less than OUTBOX_BLANK_AFTER_DAYS")
 

@@ -27,7 +27,7 @@ from backend.orders.models import (
     ProcessedWebhookEvent,
     Receipt,
 )
-from backend.outbox.models import OutboxCircuit, OutboxMessage
+from backend.outbox.models import OutboxCircuit, OutboxMessage, OutboxRateBucket
 from backend.sales.models import Lead, LeadActivity
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
@@ -57,6 +57,7 @@ __all__ = [
     "Order",
     "OrderItem",
     "OutboxCircuit",
+    "OutboxRateBucket",
     "OutboxMessage",
     "Payment",
     "PaymentDispute",

@@ -1,4 +1,5 @@
-"""`backend outbox …` commands (registered with @command_group): see and re-queue messages.
+"""`backend outbox …` commands (registered with @command_group): see, re-queue and deliver
+messages (`work`: a delivery worker process; run as many as the load needs).
 
 Listings show no payload or recipient: those hold personal data.
 """
@@ -34,6 +35,14 @@ def _outbox(sub: argparse._SubParsersAction) -> None:
     )
     retry.add_argument("--kind", help="with --all-dead: only this kind")
     retry.set_defaults(handler=_retry)
+    work = cmds.add_parser(
+        "work", help="deliver due messages until stopped (SIGTERM/Ctrl-C finishes the batch)"
+    )
+    work.add_argument("--kinds", help="comma-separated lanes (default: every kind)")
+    work.add_argument(
+        "--until-empty", action="store_true", help="exit once no message is pending or sending"
+    )
+    work.set_defaults(handler=_work)
 
 
 def _list(args) -> int:
@@ -90,4 +99,27 @@ def _retry(args) -> int:
         except outbox.OutboxError as exc:
             raise CommandError(str(exc)) from None
     print(f"{len(ids)} message(s) queued again: " + (", ".join(map(str, ids)) or "none"))
+    return 0
+
+
+def _work(args) -> int:
+    import json
+    import signal
+    import threading
+
+    from backend.config import get_settings
+    from backend.outbox import queue as outbox
+    from backend.outbox.worker import work
+
+    kinds = [kind.strip() for kind in (args.kinds or "").split(",") if kind.strip()] or None
+    unknown = sorted(set(kinds or []) - set(outbox.registered_kinds()))
+    if unknown:
+        raise CommandError(
+            f"unknown kind(s): {', '.join(unknown)}; known: {', '.join(outbox.registered_kinds())}"
+        )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    totals = work(_factory(), get_settings(), kinds=kinds, until_empty=args.until_empty, stop=stop)
+    print(json.dumps(totals, sort_keys=True))
     return 0

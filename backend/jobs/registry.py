@@ -5,7 +5,7 @@ theirs with `@job(name, every=...)`. Running a job: claim its lock row (compare-
 two schedulers on two machines never run it at once), run it in a fresh session, commit,
 record a JobRun; on failure roll back, record the error, and carry on with the next job.
 The lock is a short lease renewed by a heartbeat while the job runs: a killed holder
-releases it within LEASE. A job registered with `exclusive=False` (the outbox) takes no
+releases it within JOB_LEASE_SECONDS. A job registered with `exclusive=False` (the outbox) takes no
 lock: it claims its own work.
 """
 
@@ -76,9 +76,9 @@ def load_jobs() -> dict[str, Job]:
 
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
-# A holder renews its lock every LEASE / 4 while the job runs (a heartbeat), so a lock whose
-# holder was killed frees itself within LEASE, not after the job's longest possible run.
-LEASE = timedelta(minutes=2)
+# A holder renews its lock every lease / 4 while the job runs (a heartbeat), so a lock whose
+# holder was killed frees itself within the lease (JOB_LEASE_SECONDS), not after the job's
+# longest possible run.
 
 
 def _claim(factory: sessionmaker, name: str, lease: timedelta, owner: str) -> bool:
@@ -149,13 +149,14 @@ def run_job(
     *,
     factory: sessionmaker,
     settings: Settings,
-    lease: timedelta = LEASE,
+    lease: timedelta | None = None,
 ) -> JobRun:
     """Run one registered job now; returns its recorded JobRun (status ok|failed|skipped)."""
     jobs = load_jobs()
     if name not in jobs:
         raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}")
     started = datetime.now(timezone.utc)
+    lease = lease or timedelta(seconds=settings.job_lease_seconds)
     exclusive = jobs[name].exclusive
     owner = f"{OWNER}/{uuid.uuid4().hex[:8]}"  # this run, not just this process
     if exclusive and not _claim(factory, name, lease, owner):

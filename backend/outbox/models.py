@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, String, Text, text
 
 from backend.db import Base, utcnow
 
@@ -52,3 +52,14 @@ class OutboxCircuit(Base):
     failures = Column(Integer, nullable=False, default=0)  # consecutive temporary failures
     open_until = Column(DateTime(timezone=True))  # set: open until then, half-open after
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class OutboxRateBucket(Base):
+    """A provider's delivery rate, shared by every worker (backend/outbox/ratelimit.py)."""
+
+    __tablename__ = "outbox_rate_buckets"
+
+    provider = Column(String(40), primary_key=True)
+    # the theoretical arrival time of the next request (Unix seconds): a token bucket kept as
+    # one number (GCRA), so a reservation is one row update
+    next_slot = Column(Float, nullable=False, default=0.0)

@@ -13,7 +13,10 @@ its kind. Each row's outcome is committed on its own:
 * anything else            → `pending` again with exponential backoff and jitter (capped at an
   hour; a `retry_at` on the error, from Retry-After, is honoured), `dead` after MAX_ATTEMPTS.
 
-A row whose worker died stays `sending` until its lease ends, then it is claimed again.
+A worker renews the lease of the rows it holds every third of OUTBOX_LEASE_SECONDS while it
+works (a heartbeat thread), so a slow provider never costs it its rows, and a row whose worker
+died stays `sending` at most one lease, then any worker claims it again. Before each delivery
+the worker takes a slot of its provider's rate (backend/outbox/ratelimit.py).
 `last_error` holds the error class and a redacted short reason, never a secret or an address.
 Rows of a kind without a registered deliverer are left `pending` (delivered once one exists).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -36,7 +40,7 @@ from backend.config import Settings
 from backend.db import session_scope, utcnow
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event, redact_text
-from backend.outbox import circuit
+from backend.outbox import circuit, ratelimit
 from backend.outbox.models import OutboxMessage
 
 log = logging.getLogger("backend.outbox")
@@ -46,7 +50,7 @@ STATUSES = (PENDING, SENDING, SENT, BLOCKED, DEAD)
 MAX_ATTEMPTS = 30  # with a 30 s base and a 1 h cap: about a day of retrying before `dead`
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-LEASE = timedelta(minutes=5)  # one delivery (a few HTTP calls with timeouts) fits well inside
+LEASE = timedelta(seconds=30)  # the default; OUTBOX_LEASE_SECONDS sets it
 ERROR_CHARS = 300
 
 Deliverer = Callable[[Session, OutboxMessage, Settings], "str | None"]
@@ -166,19 +170,43 @@ def deliver_due(
         return counts
     health = _circuits(session_factory, settings, lanes, now)
     closed = [kind for kind in lanes if health[provider_of(kind)][0] == circuit.CLOSED]
+    lease = _lease(settings)
     groups = [(closed, batch)] if closed else []
     groups += [([kind], 1) for kind in lanes if health[provider_of(kind)][0] == circuit.HALF_OPEN]
     claims: list[tuple[str, int]] = []
     for group, size in groups:  # a half-open provider gets one probe row per worker
-        token, ids = _claim(session_factory, worker_id=worker_id, batch=size, now=now, kinds=group)
+        token, ids = _claim(
+            session_factory, worker_id=worker_id, batch=size, now=now, kinds=group, lease=lease
+        )
         claims += [(token, message_id) for message_id in ids]
     counts["claimed"] = len(claims)
+    if not claims:
+        return counts
+    heartbeat = None if fixed_now else _Heartbeat(session_factory, [t for t, _ in claims], lease)
+    try:
+        _deliver_claims(session_factory, settings, claims, counts, health, fixed_now)
+    finally:
+        if heartbeat:
+            heartbeat.stop()
+    return counts
+
+
+def _deliver_claims(session_factory, settings, claims, counts, health, fixed_now) -> None:
+    buckets = ratelimit.buckets_for(settings, session_factory)
+    lease = _lease(settings)
     failures = {provider: seen for provider, (_, seen) in health.items()}
     opened: dict[str, datetime] = {}
     for token, message_id in claims:
         row_now = fixed_now or utcnow()  # a long batch: each row's lease starts when it does
         outcome, provider, provider_down = _deliver_one(
-            session_factory, settings, message_id, worker_id=token, now=row_now, skip=opened
+            session_factory,
+            settings,
+            message_id,
+            worker_id=token,
+            now=row_now,
+            skip=opened,
+            lease=lease,
+            buckets=buckets,
         )
         counts[outcome] += 1
         if provider_down:
@@ -198,7 +226,42 @@ def deliver_due(
             failures[provider] = 0
             with session_scope(session_factory) as session:
                 circuit.record_success(session, provider=provider, now=row_now)
-    return counts
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.outbox_lease_seconds)
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease of every row still held under `tokens`, every third of the lease."""
+
+    def __init__(self, factory: sessionmaker, tokens: list[str], lease: timedelta):
+        super().__init__(name="outbox-lease", daemon=True)
+        self.factory, self.tokens, self.lease = factory, sorted(set(tokens)), lease
+        self.stopped = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.lease.total_seconds() / 3):
+            try:
+                with session_scope(self.factory) as session:
+                    session.execute(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.claimed_by.in_(self.tokens),
+                            OutboxMessage.status == SENDING,
+                        )
+                        .values(claimed_until=utcnow() + self.lease)
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception as exc:  # noqa: BLE001 - the next beat tries again
+                log_event(
+                    log, "outbox lease renewal failed", logging.WARNING, error=type(exc).__name__
+                )
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
 
 
 def _circuits(
@@ -214,7 +277,13 @@ def _circuits(
 
 
 def _claim(
-    factory: sessionmaker, *, worker_id: str, batch: int, now: datetime, kinds: list[str]
+    factory: sessionmaker,
+    *,
+    worker_id: str,
+    batch: int,
+    now: datetime,
+    kinds: list[str],
+    lease: timedelta = LEASE,
 ) -> tuple[str, list[int]]:
     """Claim up to `batch` due rows for one claim token; returns (token, claimed ids).
 
@@ -244,7 +313,7 @@ def _claim(
             session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids), due)
-                .values(status=SENDING, claimed_by=token, claimed_until=now + LEASE)
+                .values(status=SENDING, claimed_by=token, claimed_until=now + lease)
                 .execution_options(synchronize_session=False)
             )
             ids = sorted(
@@ -275,6 +344,8 @@ def _deliver_one(
     worker_id: str,
     now: datetime,
     skip: dict[str, datetime],
+    lease: timedelta = LEASE,
+    buckets: ratelimit.Buckets | None = None,
 ) -> tuple[str, str, bool]:
     """Deliver one claimed row: (outcome, its provider, whether the provider seemed down)."""
     with factory() as session:
@@ -282,7 +353,7 @@ def _deliver_one(
         renewed = session.execute(
             update(OutboxMessage)
             .where(_still_mine(message_id, worker_id))
-            .values(claimed_until=now + LEASE)
+            .values(claimed_until=now + lease)
             .execution_options(synchronize_session=False)
         ).rowcount
         message = session.get(OutboxMessage, message_id)
@@ -297,6 +368,8 @@ def _deliver_one(
         if provider in skip:  # its circuit opened during this batch: back to the queue, no try
             return _release(session, message_id, worker_id, until=skip[provider]), provider, False
         try:
+            if buckets is not None:
+                ratelimit.wait_for_slot(buckets, settings, provider)
             provider_ref = deliver(session, message, settings)
             values = {
                 "status": SENT,

@@ -86,3 +86,42 @@ def consent(session, contact, purpose: str, channel: str, granted: bool, source:
         version=V,
         source=source,
     )
+
+
+SENDGRID_KEY = "SG.f3a9c2d1e0b8a7f6.realistic-looking-key-value"
+WORKER_SETTINGS = {  # what make_settings sets, as environment variables for a worker process
+    "SESSION_SECRET": "a-long-random-session-secret-for-tests",
+    "PUBLIC_BASE_URL": "https://shop.test",
+    "SHOP_ADDRESS": "1 Wellness Way, Springfield, IL 62701, USA",
+    "SHOP_TIMEZONE": "America/New_York",
+    "SENDGRID_API_KEY": SENDGRID_KEY,
+    "EMAIL_FROM": "shop@shop.test",
+}
+
+
+def queue_emails(factory, settings, *, count: int, not_before=None, tag: str = "") -> list[int]:
+    """`count` transactional emails (callback confirmations) to one consenting contact, in one
+    transaction, due at `not_before` (default now); their outbox ids."""
+    from backend.db import session_scope, utcnow
+    from backend.messaging import service
+
+    now = not_before or utcnow()
+    with session_scope(factory) as session:
+        stamp = f"{tag}-{int(now.timestamp() * 1000)}"
+        contact = make_contact(session, sender=f"bulk-{stamp}", email=f"bulk-{stamp}@shop.test")
+        ids = [
+            service.queue_message(
+                session,
+                settings=settings,
+                contact=contact,
+                channel="email",
+                template="callback_confirmation",
+                purpose="transactional",
+                context={"first_name": "Jane"},
+                idempotency_key=f"bulk:{tag}:{now.isoformat()}:{n}",
+                now=now,
+            ).message
+            for n in range(count)
+        ]
+        session.flush()
+        return [message.id for message in ids]
