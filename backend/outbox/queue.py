@@ -193,11 +193,10 @@ def deliver_due(
 
 def _deliver_claims(session_factory, settings, claims, counts, health, fixed_now) -> None:
     buckets = ratelimit.buckets_for(settings, session_factory)
-    lease = _lease(settings)
     failures = {provider: seen for provider, (_, seen) in health.items()}
     opened: dict[str, datetime] = {}
     for token, message_id in claims:
-        row_now = fixed_now or utcnow()  # a long batch: each row's lease starts when it does
+        row_now = fixed_now or utcnow()
         outcome, provider, provider_down = _deliver_one(
             session_factory,
             settings,
@@ -205,7 +204,6 @@ def _deliver_claims(session_factory, settings, claims, counts, health, fixed_now
             worker_id=token,
             now=row_now,
             skip=opened,
-            lease=lease,
             buckets=buckets,
         )
         counts[outcome] += 1
@@ -344,21 +342,16 @@ def _deliver_one(
     worker_id: str,
     now: datetime,
     skip: dict[str, datetime],
-    lease: timedelta = LEASE,
     buckets: ratelimit.Buckets | None = None,
 ) -> tuple[str, str, bool]:
     """Deliver one claimed row: (outcome, its provider, whether the provider seemed down)."""
     with factory() as session:
-        # Renew the lease for this row (compare-and-set: still ours, still sending).
-        renewed = session.execute(
-            update(OutboxMessage)
-            .where(_still_mine(message_id, worker_id))
-            .values(claimed_until=now + lease)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        message = session.get(OutboxMessage, message_id)
+        # Still ours? (The heartbeat renews the lease; a read costs no commit to disk.)
+        message = session.execute(
+            select(OutboxMessage).where(_still_mine(message_id, worker_id))
+        ).scalar_one_or_none()
         session.commit()  # hold no database lock while the deliverer talks to the outside world
-        if renewed != 1 or message is None:
+        if message is None:
             return "lost_lease", "", False
         kind, topic, attempts = message.kind, message.topic, message.attempts or 0
         provider = provider_of(kind)

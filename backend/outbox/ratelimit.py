@@ -122,14 +122,15 @@ def buckets_for(settings: Settings, factory: sessionmaker) -> Buckets:
     return RedisBuckets(_redis_clients[settings.redis_url], fallback=database)
 
 
-def wait_for_slot(
-    buckets: Buckets, settings: Settings, provider: str, *, sleep=time.sleep, clock=time.time
-) -> float:
+_clock, _sleep = time.time, time.sleep  # tests replace them: waits become exact numbers
+
+
+def wait_for_slot(buckets: Buckets, settings: Settings, provider: str) -> float:
     """Block until `provider` may be called again (no-op without a limit); seconds waited."""
     per_second = settings.outbox_rate_per_second(provider)
     if per_second <= 0:
         return 0.0
-    wait = buckets.reserve(provider, per_second=per_second, now=clock())
+    wait = buckets.reserve(provider, per_second=per_second, now=_clock())
     if wait > 0:
-        sleep(wait)
+        _sleep(wait)
     return wait

@@ -108,7 +108,9 @@ def queue_emails(factory, settings, *, count: int, not_before=None, tag: str = "
     now = not_before or utcnow()
     with session_scope(factory) as session:
         stamp = f"{tag}-{int(now.timestamp() * 1000)}"
-        contact = make_contact(session, sender=f"bulk-{stamp}", email=f"bulk-{stamp}@shop.test")
+        contact = make_contact(
+            session, sender=f"bulk-{stamp}", email=f"bulk-{stamp}@shop.test", phone=None
+        )
         ids = [
             service.queue_message(
                 session,
