@@ -1,0 +1,137 @@
+"""Throughput of one vs two `rasa run` instances behind HAProxy, and what each process needs.
+
+Starts the production topology of tests/scale (tests/scale/topology.py: HAProxy round robin
+over two Rasa instances and two action servers, Postgres tracker store and backend, Redis lock
+store; no scheduler, so nothing else competes for the CPU) and loads it through the balancer
+with the same virtual users and turns (the consent-first visit of benchmarks/chat_load.py),
+alternating: one instance (rasa2 put in maintenance through HAProxy's runtime API, the same
+processes stay up), two instances, one, two, ... This machine's speed drifts within minutes
+and other work shares its two cores, so each round compares two loads a minute apart and the
+result reports every round and the median ratio.
+
+It also records each process's resident memory (RSS, summed over the process and what it
+forked) and its open connections to Postgres and Redis, after the load.
+
+Needs haproxy, TEST_POSTGRES_URL, TEST_REDIS_URL and models/current.tar.gz.
+Results: benchmarks/results/topology.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.chat_load import OUR_SCRIPT, drive  # noqa: E402
+from tests.scale.topology import missing_requirements, running_topology  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "topology.json"
+
+
+def rss_mb(pids: list[int]) -> float:
+    total_kb = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total_kb += int(match.group(1)) if match else 0
+    return round(total_kb / 1024, 1)
+
+
+def connections(pids: dict[int, str], port: int) -> Counter:
+    """Established TCP connections to 127.0.0.1:<port>, by process name."""
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", "dst", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    counts: Counter = Counter()
+    for pid in re.findall(r"pid=(\d+)", out):
+        if int(pid) in pids:
+            counts[pids[int(pid)]] += 1
+    return counts
+
+
+def footprint(topo) -> dict:
+    by_pid = {pid: name for name in topo.procs for pid in topo.pids(name)}
+    pg = connections(by_pid, urlsplit(topo.db_url).port or 5432)
+    redis = connections(by_pid, urlsplit(topo.redis_url).port or 6379)
+    return {
+        name: {
+            "rss_mb": rss_mb(topo.pids(name)),
+            "postgres_connections": pg.get(name, 0),
+            "redis_connections": redis.get(name, 0),
+        }
+        for name in topo.procs
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--turns", type=int, default=24, help="messages per virtual user")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    reason = missing_requirements()
+    if reason:
+        sys.exit(f"cannot run: {reason}")
+    with tempfile.TemporaryDirectory() as tmp, running_topology(Path(tmp), schedulers=0) as topo:
+        drive(topo.webhook, OUR_SCRIPT, 4, len(OUR_SCRIPT))  # warm-up: both instances, caches
+        rounds = []
+        for i in range(args.rounds):
+            result = {}
+            for mode, state in (("one_instance", "maint"), ("two_instances", "ready")):
+                topo.haproxy_command(f"set server rasa/rasa2 state {state}")
+                topo.wait_for_state("rasa", "rasa2", "MAINT" if state == "maint" else "UP")
+                result[mode] = drive(topo.webhook, OUR_SCRIPT, args.users, args.turns)
+            result["ratio"] = round(
+                result["two_instances"]["msg_per_s"] / result["one_instance"]["msg_per_s"], 2
+            )
+            print(f"round {i + 1}: {json.dumps(result)}", flush=True)
+            rounds.append(result)
+        processes = footprint(topo)
+    report = {
+        "what": "msg/s through HAProxy: rasa2 in maintenance (one instance) vs both, "
+        "alternating on the same processes",
+        "cpu_count": os.cpu_count(),
+        "users": args.users,
+        "turns_per_user": args.turns,
+        "sanic_workers_per_instance": 1,
+        "action_servers": 2,
+        "tracker_store": "postgres",
+        "lock_store": "redis (AtomicRedisLockStore)",
+        "rounds": rounds,
+        "median_one_instance_msg_per_s": statistics.median(
+            r["one_instance"]["msg_per_s"] for r in rounds
+        ),
+        "median_two_instances_msg_per_s": statistics.median(
+            r["two_instances"]["msg_per_s"] for r in rounds
+        ),
+        "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "processes_after_load": processes,
+        "note": "2-core machine shared with other work: two instances share the same two cores "
+        "with the action servers, Postgres, Redis, HAProxy and the load generator, so 2x is "
+        "not possible here; the ratio shows what a second instance adds on equal terms",
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in report if k.startswith("median")}))
+
+
+if __name__ == "__main__":
+    main()
