@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -91,7 +92,9 @@ def main() -> None:
     reason = missing_requirements()
     if reason:
         sys.exit(f"cannot run: {reason}")
-    with tempfile.TemporaryDirectory() as tmp, running_topology(Path(tmp), schedulers=0) as topo:
+    work = Path(tempfile.mkdtemp(prefix="hts-topology-"))  # kept when the run fails: the logs
+    print(f"process logs in {work}", flush=True)
+    with running_topology(work, schedulers=0) as topo:
         drive(topo.webhook, OUR_SCRIPT, 4, len(OUR_SCRIPT))  # warm-up: both instances, caches
         rounds = []
         for i in range(args.rounds):
@@ -130,6 +133,7 @@ def main() -> None:
         "not possible here; the ratio shows what a second instance adds on equal terms",
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    shutil.rmtree(work)
     print(json.dumps({k: report[k] for k in report if k.startswith("median")}))
 
 

@@ -75,18 +75,20 @@ defaults
     # the instance that held it died
     timeout server 180s
     # a refused connection or a connection closed without an answer (the instance died
-    # mid-turn) is retried once on another server; Rasa saves a turn's events only when the
-    # turn is done, so the retried turn is stored once
+    # mid-turn) is retried on another server; Rasa saves a turn's events only when the turn
+    # is done, so the retried turn is stored once
     retries 2
     option redispatch 1
     retry-on conn-failure empty-response
+    # start even when a server's name does not resolve yet (containers start in any order)
+    default-server init-addr last,libc,none
 
 frontend rasa_in
-    bind 127.0.0.1:{rasa_lb}
+    bind {rasa_lb}
     default_backend rasa
 
 frontend actions_in
-    bind 127.0.0.1:{actions_lb}
+    bind {actions_lb}
     default_backend actions
 
 backend rasa
@@ -101,7 +103,7 @@ backend actions
 {action_servers}
 
 listen stats
-    bind 127.0.0.1:{stats}
+    bind {stats}
     stats enable
     stats uri /stats
 """
@@ -121,23 +123,46 @@ def missing_requirements() -> str | None:
 
 
 def haproxy_config(
-    *, rasa_lb: int, actions_lb: int, stats: int, socket_path: Path, rasa: dict, actions: dict
+    *,
+    listen: str,
+    rasa_lb: int,
+    actions_lb: int,
+    stats: int,
+    socket_path: Path | str,
+    rasa: dict[str, str],
+    actions: dict[str, str],
 ) -> str:
-    def servers(ports: dict[str, int]) -> str:
+    """The balancer's config: `listen` is the address its frontends bind ("127.0.0.1" here,
+    "" = every address in a container); `rasa`/`actions` map server names to host:port."""
+
+    def servers(addresses: dict[str, str]) -> str:
         # health checked every second: a dead instance is out of rotation within ~2 s
         return "\n".join(
-            f"    server {name} 127.0.0.1:{port} check inter 1s fall 2 rise 2"
-            for name, port in ports.items()
+            f"    server {name} {address} check inter 1s fall 2 rise 2"
+            for name, address in addresses.items()
         )
 
     return HAPROXY_CONFIG.format(
         socket=socket_path,
-        rasa_lb=rasa_lb,
-        actions_lb=actions_lb,
-        stats=stats,
+        rasa_lb=f"{listen}:{rasa_lb}",
+        actions_lb=f"{listen}:{actions_lb}",
+        stats=f"{listen}:{stats}",
         rasa_servers=servers(rasa),
         action_servers=servers(actions),
     )
+
+
+# compose.yaml's balancer (deploy/haproxy.cfg): the same config, container names and ports.
+COMPOSE_BALANCER = {
+    "listen": "",
+    "rasa_lb": 5005,
+    "actions_lb": 5055,
+    "stats": 8404,
+    "socket_path": "/tmp/haproxy.sock",
+    "rasa": {"rasa1": "rasa1:5005", "rasa2": "rasa2:5005"},
+    "actions": {"actions1": "actions1:5055", "actions2": "actions2:5055"},
+}
+DEPLOY_HAPROXY = ROOT / "deploy" / "haproxy.cfg"
 
 
 @dataclass
@@ -198,6 +223,17 @@ class Topology:
         return [int(pid) for pid in out.stdout.split()]
 
 
+def settings_env(*, db_url: str, redis_url: str, rasa_url: str, actions_url: str) -> dict:
+    """The settings every process of the topology gets (compose.yaml sets the same names)."""
+    return {
+        **chat_env(),  # RASA_TOKEN, CHAT_ID_SECRET
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "RASA_URL": rasa_url,  # the balancer's Rasa frontend
+        "ACTION_SERVER_URL": actions_url,  # Rasa calls its actions through the balancer
+    }
+
+
 def _fresh_database(base_url: str) -> tuple[str, str]:
     """A new empty database on TEST_POSTGRES_URL's server: (url, name)."""
     import uuid
@@ -245,34 +281,29 @@ def running_topology(
     action_ports = {f"actions{i + 1}": free_port() for i in range(action_servers)}
     rasa_lb, actions_lb, stats = free_port(), free_port(), free_port()
     socket_path = work / "haproxy.sock"
-    settings = load_settings(
-        {
-            **chat_env(),
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_lb}",  # through the balancer
-            "RASA_URL": f"http://127.0.0.1:{rasa_lb}",
-        },
-        dotenv=False,
+    values = settings_env(
+        db_url=db_url,
+        redis_url=redis_url,
+        rasa_url=f"http://127.0.0.1:{rasa_lb}",
+        actions_url=f"http://127.0.0.1:{actions_lb}",
     )
+    settings = load_settings(values, dotenv=False)
     env = {
         **rasa_env(settings),
-        **chat_env(),
+        **values,
         **NO_CHAT_QUOTAS,
         "HTS_ENV_FILE": "/nonexistent/.env",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "RASA_URL": settings.rasa_url,
         **(extra_env or {}),
     }
     (work / "haproxy.cfg").write_text(
         haproxy_config(
+            listen="127.0.0.1",
             rasa_lb=rasa_lb,
             actions_lb=actions_lb,
             stats=stats,
             socket_path=socket_path,
-            rasa=rasa_ports,
-            actions=action_ports,
+            rasa={name: f"127.0.0.1:{port}" for name, port in rasa_ports.items()},
+            actions={name: f"127.0.0.1:{port}" for name, port in action_ports.items()},
         )
     )
     topo = Topology(
@@ -327,3 +358,11 @@ def running_topology(
         for proc in reversed(list(topo.procs.values())):
             stop_group(proc)
         _drop_database(base_pg, db_name)
+
+
+if __name__ == "__main__":  # python -m tests.scale.topology: rewrite deploy/haproxy.cfg
+    DEPLOY_HAPROXY.write_text(
+        "# Generated by `python -m tests.scale.topology` from the config the multi-instance\n"
+        "# test runs (tests/scale/topology.py); tests/unit/test_containers.py checks it.\n"
+        + haproxy_config(**COMPOSE_BALANCER)
+    )
