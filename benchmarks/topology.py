@@ -2,8 +2,8 @@
 
 Starts the production topology of tests/scale (tests/scale/topology.py: HAProxy round robin
 over two Rasa instances and two action servers, Postgres tracker store and backend, Redis lock
-store; no scheduler, so nothing else competes for the CPU) and loads it through the balancer
-with the same virtual users and turns (the consent-first visit of benchmarks/chat_load.py),
+store; two schedulers and the web app, idle after their first runs) and loads it through the
+balancer with the same virtual users and turns (the consent-first visit of benchmarks/chat_load.py),
 alternating: one instance (rasa2 put in maintenance through HAProxy's runtime API, the same
 processes stay up), two instances, one, two, ... This machine's speed drifts within minutes
 and other work shares its two cores, so each round compares two loads a minute apart and the
@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -80,21 +81,45 @@ def footprint(topo) -> dict:
     }
 
 
+def tracker_growth(db_url: str) -> dict:
+    """Rows and bytes Rasa's tracker store (the `events` table) holds per user message."""
+    from sqlalchemy import text
+
+    from backend.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows, turns = conn.execute(
+                text("SELECT count(*), count(*) FILTER (WHERE type_name = 'user') FROM events")
+            ).one()
+            size = conn.execute(text("SELECT pg_total_relation_size('events')")).scalar_one()
+    finally:
+        engine.dispose()
+    return {
+        "user_messages": turns,
+        "rows_per_user_message": round(rows / turns, 1),
+        "bytes_per_user_message_with_indexes": round(size / turns),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--turns", type=int, default=24, help="messages per virtual user")
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--turns", type=int, default=16, help="messages per virtual user")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     reason = missing_requirements()
     if reason:
         sys.exit(f"cannot run: {reason}")
+    # SIGTERM (kill <pid>) stops the topology's processes too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="hts-topology-"))  # kept when the run fails: the logs
     print(f"process logs in {work}", flush=True)
-    with running_topology(work, schedulers=0) as topo:
+    with running_topology(work) as topo:
         drive(topo.webhook, OUR_SCRIPT, 4, len(OUR_SCRIPT))  # warm-up: both instances, caches
         rounds = []
         for i in range(args.rounds):
@@ -109,6 +134,7 @@ def main() -> None:
             print(f"round {i + 1}: {json.dumps(result)}", flush=True)
             rounds.append(result)
         processes = footprint(topo)
+        tracker = tracker_growth(topo.db_url)
     report = {
         "what": "msg/s through HAProxy: rasa2 in maintenance (one instance) vs both, "
         "alternating on the same processes",
@@ -117,7 +143,8 @@ def main() -> None:
         "turns_per_user": args.turns,
         "sanic_workers_per_instance": 1,
         "action_servers": 2,
-        "tracker_store": "postgres",
+        "schedulers": 2,
+        "tracker_store_db": "postgres",
         "lock_store": "redis (AtomicRedisLockStore)",
         "rounds": rounds,
         "median_one_instance_msg_per_s": statistics.median(
@@ -128,6 +155,7 @@ def main() -> None:
         ),
         "median_ratio": statistics.median(r["ratio"] for r in rounds),
         "processes_after_load": processes,
+        "tracker_store": tracker,
         "note": "2-core machine shared with other work: two instances share the same two cores "
         "with the action servers, Postgres, Redis, HAProxy and the load generator, so 2x is "
         "not possible here; the ratio shows what a second instance adds on equal terms",

@@ -18,6 +18,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's haproxy for the multi-instance test (tests/scale)"
+    apt-get install -y -qq haproxy >/tmp/hts-apt-haproxy.log 2>&1 \
+      || echo "warning: could not install haproxy; the multi-instance test will be skipped (see /tmp/hts-apt-haproxy.log)"
+  else
+    echo "note: haproxy is not installed and cannot be installed here; the multi-instance test will be skipped"
+  fi
+fi
+
 step "lint (ruff)"
 .venv/bin/ruff check backend actions tests benchmarks
 
@@ -29,7 +39,12 @@ $PY -m rasa train --out models --fixed-model-name current --quiet >/tmp/hts-trai
   || { tail -50 /tmp/hts-train.log; exit 1; }
 
 step "pytest"
-$PY -m pytest -q "$@"
+$PY -m pytest -q --ignore=tests/scale "$@"
+
+if [ $# -eq 0 ]; then  # (not when a selection of tests was asked for)
+  step "multi-instance topology: 2x rasa + 2x actions behind HAProxy, 2 schedulers (~4 min, ~3 GB)"
+  $PY -m pytest -q tests/scale
+fi
 
 step "schemathesis against the admin API (no input may cause a 5xx; own venv, ~1 min)"
 scripts/schemathesis.sh

@@ -9,7 +9,7 @@ scheduler`):
       :rasa_lb    round-robin ─► rasa1, rasa2, …     (`rasa run`, Postgres tracker store,
       :actions_lb round-robin ─► actions1, actions2   Redis lock store)
       :stats      the stats page (CSV) and the runtime API socket
-    scheduler1, scheduler2 (`backend scheduler`)
+    scheduler1, scheduler2 (`backend scheduler`), web1 (`backend serve`)
     Postgres: one fresh database for backend tables and Rasa's tracker store; Redis: the lock
     store, the chat quotas and the chat push.
 
@@ -70,6 +70,9 @@ global
 defaults
     mode http
     timeout connect 2s
+    # a busy single-worker server (a long turn, a slow action) answers its health check late;
+    # only a server that cannot answer within 10 s three times in a row is taken out
+    timeout check 10s
     timeout client 180s
     # a turn may wait for the conversation's lock (Rasa's TICKET_LOCK_LIFETIME, 60 s) after
     # the instance that held it died
@@ -136,9 +139,10 @@ def haproxy_config(
     "" = every address in a container); `rasa`/`actions` map server names to host:port."""
 
     def servers(addresses: dict[str, str]) -> str:
-        # health checked every second: a dead instance is out of rotation within ~2 s
+        # health checked every 2 s: a dead instance (connection refused) is out of rotation
+        # within ~6 s, and meanwhile its turns are redispatched (retry-on conn-failure)
         return "\n".join(
-            f"    server {name} {address} check inter 1s fall 2 rise 2"
+            f"    server {name} {address} check inter 2s fall 3 rise 2"
             for name, address in addresses.items()
         )
 
@@ -265,6 +269,7 @@ def running_topology(
     rasa_instances: int = 2,
     action_servers: int = 2,
     schedulers: int = 2,
+    web_apps: int = 1,
     extra_env: dict[str, str] | None = None,
 ):
     """Start the topology (fresh Postgres database, migrated, sample catalog); yield a Topology;
@@ -340,9 +345,16 @@ def running_topology(
                 env={**env, "PGAPPNAME": name},
                 log=work / f"{name}.log",
             )
+        web_ports = {f"web{i + 1}": free_port() for i in range(web_apps)}
+        for name, port in web_ports.items():
+            topo.procs[name] = start_logged(
+                [sys.executable, "-m", "backend", "serve", "--port", str(port)],
+                env={**env, "PGAPPNAME": name},
+                log=work / f"{name}.log",
+            )
         wait_http(topo.stats_url, timeout=30, proc=topo.procs["haproxy"])
-        for name, port in {**action_ports, **rasa_ports}.items():
-            path = "/health" if name.startswith("actions") else "/"
+        for name, port in {**web_ports, **action_ports, **rasa_ports}.items():
+            path = "/" if name.startswith("rasa") else "/health"
             try:
                 wait_http(
                     f"http://127.0.0.1:{port}{path}", timeout=STARTUP_SECONDS, proc=topo.procs[name]

@@ -44,7 +44,7 @@ def test_the_same_process_kinds_and_counts_as_the_tested_topology():
     assert counted.count("rasa") == tested["rasa_instances"].default == 2
     assert counted.count("actions") == tested["action_servers"].default == 2
     assert counted.count("scheduler") == tested["schedulers"].default == 2
-    assert counted.count("web") == 1
+    assert counted.count("web") == tested["web_apps"].default == 1
     assert {"haproxy", "postgres", "redis"} <= set(SERVICES)
     assert SERVICES["migrate"]["entrypoint"] == ["python", "-m", "backend", "db", "upgrade"]
 
