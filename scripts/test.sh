@@ -8,25 +8,20 @@ export HTS_ENV_FILE=/nonexistent/.env   # tests never read a developer's .env
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages some tests need: installed when missing (as root), else those tests skip.
+# (command, package, which tests)
+needs_package() {
+  if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then return; fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing Debian's chromium for the browser tests (about a minute)"
-    apt-get install -y -qq chromium >/tmp/hts-apt-chromium.log 2>&1 \
-      || echo "warning: could not install chromium; the browser tests will be skipped (see /tmp/hts-apt-chromium.log)"
+    step "installing Debian's $2 for $3 (about a minute)"
+    apt-get install -y -qq "$2" >"/tmp/hts-apt-$2.log" 2>&1 \
+      || echo "warning: could not install $2; $3 will be skipped (see /tmp/hts-apt-$2.log)"
   else
-    echo "note: chromium is not installed and cannot be installed here; the browser tests will be skipped"
+    echo "note: $2 is not installed and cannot be installed here; $3 will be skipped"
   fi
-fi
-
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing Debian's haproxy for the multi-instance test (tests/scale)"
-    apt-get install -y -qq haproxy >/tmp/hts-apt-haproxy.log 2>&1 \
-      || echo "warning: could not install haproxy; the multi-instance test will be skipped (see /tmp/hts-apt-haproxy.log)"
-  else
-    echo "note: haproxy is not installed and cannot be installed here; the multi-instance test will be skipped"
-  fi
-fi
+}
+needs_package chromium chromium "the browser tests"
+needs_package haproxy haproxy "the multi-instance test (tests/scale)"
 
 step "lint (ruff)"
 .venv/bin/ruff check backend actions tests benchmarks
