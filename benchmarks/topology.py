@@ -9,7 +9,8 @@ processes stay up), two instances, one, two, ... This machine's speed drifts wit
 and other work shares its two cores, so each round compares two loads a minute apart and the
 result reports every round and the median ratio.
 
-It also records each process's resident memory (RSS, summed over the process and what it
+It also records the CPU time each process spent per message during each load, and each
+process's resident memory (RSS, summed over the process and what it
 forked) and its open connections to Postgres and Redis, after the load.
 
 Needs haproxy, TEST_POSTGRES_URL, TEST_REDIS_URL and models/current.tar.gz.
@@ -51,6 +52,19 @@ def rss_mb(pids: list[int]) -> float:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
         total_kb += int(match.group(1)) if match else 0
     return round(total_kb / 1024, 1)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
 
 
 def connections(pids: dict[int, str], port: int) -> Counter:
@@ -127,7 +141,13 @@ def main() -> None:
             for mode, state in (("one_instance", "maint"), ("two_instances", "ready")):
                 topo.haproxy_command(f"set server rasa/rasa2 state {state}")
                 topo.wait_for_state("rasa", "rasa2", "MAINT" if state == "maint" else "UP")
+                before = {name: cpu_seconds(topo.pids(name)) for name in topo.procs}
                 result[mode] = drive(topo.webhook, OUR_SCRIPT, args.users, args.turns)
+                messages = result[mode]["messages"]
+                result[mode]["cpu_ms_per_message"] = {
+                    name: round((cpu_seconds(topo.pids(name)) - before[name]) * 1000 / messages, 1)
+                    for name in topo.procs
+                }
             result["ratio"] = round(
                 result["two_instances"]["msg_per_s"] / result["one_instance"]["msg_per_s"], 2
             )
