@@ -168,6 +168,9 @@ def test_killing_one_instance_mid_load_loses_no_conversation(topo):
     assert len(done) == total  # every turn answered (200, the right text)
     assert {"rasa1", "rasa2"} <= set(done[: total // 3])  # both served before the kill
     topo.wait_for_state("rasa", "rasa2", "DOWN")
+    # the balancer resent the turns rasa2 refused or dropped to rasa1
+    rasa2 = topo.stats()[("rasa", "rasa2")]
+    assert int(rasa2["wredis"] or 0) + int(rasa2["wretr"] or 0) > 0, rasa2
     assert served_after_kill and set(served_after_kill[len(served_after_kill) // 2 :]) == {"rasa1"}
     for sender in senders:
         # every turn stored once, in order, and the survivor serves the tracker
