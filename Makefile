@@ -32,6 +32,9 @@ run: db train ## set up and run everything on 127.0.0.1 (Ctrl-C stops all)
 test: setup ## set up and run every test (lint, data validation, pytest, Rasa story tests)
 	@./scripts/test.sh
 
+test-scale: setup train ## the multi-instance topology (2x rasa, 2x actions behind HAProxy; Postgres, Redis)
+	@$(PY) -m pytest -q tests/scale
+
 fuzz: setup ## schemathesis against the admin API: no input may cause a 5xx (own venv)
 	@./scripts/schemathesis.sh
 
@@ -55,4 +58,4 @@ bench: setup ## run the benchmarks; figures go to benchmarks/results/
 clean: ## remove the virtualenv, database, models and results
 	rm -rf .venv var results models/*.tar.gz
 
-.PHONY: help setup lock db train run test fuzz lint format validate nlu-report bench clean
+.PHONY: help setup lock db train run test test-scale fuzz lint format validate nlu-report bench clean

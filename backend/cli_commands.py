@@ -9,6 +9,7 @@ import sys
 from backend.commands import CommandError, command_group
 from backend.config import get_settings
 from backend.db import check_connection, get_engine, get_session_factory, session_scope
+from backend.supervisor import PROCESS_KINDS
 
 
 def _engine_checked():
@@ -72,7 +73,15 @@ def _servers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(handler=_serve)
     sched = sub.add_parser("scheduler", help="run the job scheduler in the foreground")
+    sched.add_argument(
+        "--only", default="", help="comma-separated job names to run (e.g. outbox: a worker)"
+    )
     sched.set_defaults(handler=_scheduler)
+    proc = sub.add_parser(
+        "process", help="run one process kind as `up` starts it (one per container)"
+    )
+    proc.add_argument("kind", choices=PROCESS_KINDS)
+    proc.set_defaults(handler=_process)
     up = sub.add_parser("up", help="start rasa, the action server, the web app and the scheduler")
     up.set_defaults(handler=_up)
     health = sub.add_parser("health", help="print the health of every dependency as JSON")
@@ -95,12 +104,23 @@ def _serve(args) -> int:
     return 0
 
 
-def _scheduler(_args) -> int:
+def _scheduler(args) -> int:
     from backend.jobs.scheduler import run_forever
 
+    only = frozenset(name.strip() for name in args.only.split(",") if name.strip())
     _engine_checked()
-    run_forever(settings=get_settings(), session_factory=get_session_factory())
+    try:
+        run_forever(settings=get_settings(), session_factory=get_session_factory(), only=only)
+    except KeyError as exc:
+        raise CommandError(exc.args[0]) from None
     return 0
+
+
+def _process(args) -> int:
+    from backend.supervisor import exec_process
+
+    exec_process(args.kind, get_settings())  # replaces this process; returns only on error
+    return 1
 
 
 def _up(_args) -> int:

@@ -44,6 +44,8 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # where `rasa run` and the action server listen (0.0.0.0 in containers: docs/scaling.md)
+    bind_host: str = "127.0.0.1"
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_token: str = secret_field()  # Rasa's HTTP API; `backend up` refuses to start without

@@ -47,7 +47,7 @@ def rasa_env(settings: Settings) -> dict[str, str]:
             LOCK_REDIS_PASSWORD="",
         )
     env["RASA_ACTION_ENDPOINT"] = settings.action_server_url.rstrip("/") + "/webhook"
-    env["SANIC_HOST"] = "127.0.0.1"
+    env["SANIC_HOST"] = settings.bind_host  # the action server's address (rasa_sdk reads it)
     # One TensorFlow thread per Rasa worker: the sentence encoder's one-message run takes 2.4 ms
     # on the calling thread and 3.1 ms spread over the default pool (whose hand-offs also steal
     # the other workers' core). Training (`make train`) keeps the default pool for its batches.
@@ -85,7 +85,7 @@ def processes(settings: Settings) -> list[Proc]:
         "run",
         *rasa_api_args(settings),
         "-i",
-        "127.0.0.1",
+        settings.bind_host,
         "-p",
         rasa_port,
         "--endpoints",
@@ -112,6 +112,21 @@ def processes(settings: Settings) -> list[Proc]:
         Proc("web", [py, "-m", "backend", "serve"]),
         Proc("scheduler", [py, "-m", "backend", "scheduler"]),
     ]
+
+
+# What `backend process <kind>` runs: each process `up` starts, plus an outbox worker (a
+# scheduler that runs only the outbox job; any number of them can run: each claims its rows).
+PROCESS_KINDS = ("rasa", "actions", "web", "scheduler", "outbox")
+
+
+def exec_process(kind: str, settings: Settings) -> None:
+    """Replace this process with one process kind, with the environment `up` gives it (one
+    kind per container: Dockerfile, compose.yaml)."""
+    table = {p.name: p.argv for p in processes(settings)}
+    table["outbox"] = [*table["scheduler"], "--only", "outbox"]
+    argv = table[kind]
+    os.chdir(ROOT)  # endpoints.yml, credentials.yml, models/ and actions/ are relative
+    os.execve(argv[0], argv, rasa_env(settings))  # noqa: S606 - fixed argv
 
 
 def run_all(settings: Settings, procs: list[Proc] | None = None) -> int:

@@ -26,3 +26,7 @@ if [ -n "${REDIS_URL:-${TEST_REDIS_URL:-}}" ]; then
   echo "==> benchmarks/chat_load.py --workers 3"
   $PY benchmarks/chat_load.py --workers 3 --action-workers 2 --rounds 3 --redis-url "$redis"
 fi
+if [ -n "${TEST_POSTGRES_URL:-}" ] && [ -n "${TEST_REDIS_URL:-}" ]; then
+  echo "==> benchmarks/topology.py (one vs two rasa instances behind HAProxy, Postgres, Redis)"
+  $PY benchmarks/topology.py
+fi

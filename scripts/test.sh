@@ -8,15 +8,20 @@ export HTS_ENV_FILE=/nonexistent/.env   # tests never read a developer's .env
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages some tests need: installed when missing (as root), else those tests skip.
+# (command, package, which tests)
+needs_package() {
+  if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then return; fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing Debian's chromium for the browser tests (about a minute)"
-    apt-get install -y -qq chromium >/tmp/hts-apt-chromium.log 2>&1 \
-      || echo "warning: could not install chromium; the browser tests will be skipped (see /tmp/hts-apt-chromium.log)"
+    step "installing Debian's $2 for $3 (about a minute)"
+    apt-get install -y -qq "$2" >"/tmp/hts-apt-$2.log" 2>&1 \
+      || echo "warning: could not install $2; $3 will be skipped (see /tmp/hts-apt-$2.log)"
   else
-    echo "note: chromium is not installed and cannot be installed here; the browser tests will be skipped"
+    echo "note: $2 is not installed and cannot be installed here; $3 will be skipped"
   fi
-fi
+}
+needs_package chromium chromium "the browser tests"
+needs_package haproxy haproxy "the multi-instance test (tests/scale)"
 
 step "lint (ruff)"
 .venv/bin/ruff check backend actions tests benchmarks
@@ -29,7 +34,12 @@ $PY -m rasa train --out models --fixed-model-name current --quiet >/tmp/hts-trai
   || { tail -50 /tmp/hts-train.log; exit 1; }
 
 step "pytest"
-$PY -m pytest -q "$@"
+$PY -m pytest -q --ignore=tests/scale "$@"
+
+if [ $# -eq 0 ]; then  # (not when a selection of tests was asked for)
+  step "multi-instance topology: 2x rasa + 2x actions behind HAProxy, 2 schedulers (~4 min, ~3 GB)"
+  $PY -m pytest -q tests/scale
+fi
 
 step "schemathesis against the admin API (no input may cause a 5xx; own venv, ~1 min)"
 scripts/schemathesis.sh

@@ -171,6 +171,9 @@ def run_job(
                 finished_at=started,
             ),
         )
+    # A run's time starts once it holds the lock: waiting for the claim is not running, and two
+    # runs of a singleton job then never overlap in job_runs.
+    started = datetime.now(timezone.utc)
     heartbeat = _Heartbeat(factory, name, lease, owner) if exclusive else None
     if heartbeat:
         heartbeat.start()

@@ -14,10 +14,20 @@ from backend.jobs.registry import load_jobs, run_job
 log = logging.getLogger("backend.scheduler")
 
 
-def build_scheduler(*, settings: Settings, session_factory: sessionmaker) -> BlockingScheduler:
+def build_scheduler(
+    *, settings: Settings, session_factory: sessionmaker, only: frozenset[str] = frozenset()
+) -> BlockingScheduler:
+    """Every registered job, or only the named ones (`scheduler --only outbox`: an extra outbox
+    worker; the outbox job claims its own rows, so any number of them can run)."""
+    jobs = load_jobs()
+    unknown = sorted(only - set(jobs))
+    if unknown:
+        raise KeyError(f"unknown job {', '.join(unknown)}; known: {', '.join(sorted(jobs))}")
     scheduler = BlockingScheduler(timezone="UTC")
     now = datetime.now(timezone.utc)
-    for name, spec in load_jobs().items():
+    for name, spec in jobs.items():
+        if only and name not in only:
+            continue
         scheduler.add_job(
             run_job,
             "interval",
@@ -32,8 +42,10 @@ def build_scheduler(*, settings: Settings, session_factory: sessionmaker) -> Blo
     return scheduler
 
 
-def run_forever(*, settings: Settings, session_factory: sessionmaker) -> None:
-    scheduler = build_scheduler(settings=settings, session_factory=session_factory)
+def run_forever(
+    *, settings: Settings, session_factory: sessionmaker, only: frozenset[str] = frozenset()
+) -> None:
+    scheduler = build_scheduler(settings=settings, session_factory=session_factory, only=only)
     log.info("scheduler started with jobs: %s", ", ".join(job.id for job in scheduler.get_jobs()))
     try:
         scheduler.start()

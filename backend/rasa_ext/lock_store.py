@@ -12,7 +12,12 @@ the same queues) and does each change as one Lua script inside Redis:
 
 * issue: drop expired tickets, append the next ticket, save, and answer whether it is first;
 * clean up: remove the ticket, delete the key when the queue is empty;
-* refresh (only while waiting): drop expired tickets.
+* refresh (only while waiting): drop expired tickets and renew the waiter's own ticket.
+
+A waiting message renews its own ticket at every poll: it is alive, so only a dead holder's
+ticket expires. (Rasa's store lets the waiter's ticket expire too: a message that arrived within
+one poll of a ticket whose holder was killed expired with it and failed with `LockError`,
+found by tests/scale when one `rasa run` instance of two was killed under load.)
 
 An uncontended message costs two round trips. A message that must wait polls as Rasa's does
 (`wait_time_in_seconds`) and gets Rasa's `LockError` when its ticket expired.
@@ -21,6 +26,7 @@ endpoints.yml selects it when REDIS_URL is set (backend/supervisor.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -31,8 +37,9 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 
 # KEYS[1] = the conversation's lock key.
-# ARGV = operation ("issue" | "cleanup" | "refresh"), conversation id, now (s), lifetime (s) or
-# ticket number. Tickets are stored as Rasa stores them: a list of JSON strings.
+# ARGV = operation ("issue" | "cleanup" | "refresh"), conversation id, now (s), then: issue:
+# lifetime (s); cleanup: ticket number; refresh: the waiter's ticket number (-1: none) and
+# lifetime (s). Tickets are stored as Rasa stores them: a list of JSON strings.
 _SCRIPT = """
 local op, conversation_id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1])
@@ -40,13 +47,17 @@ local kept = {}
 if raw then
   for _, encoded in ipairs(cjson.decode(raw)['tickets'] or {}) do
     local ticket = cjson.decode(encoded)
+    local expires = tonumber(ticket['expires'])
     local keep
     if op == 'cleanup' then
       keep = ticket['number'] ~= tonumber(ARGV[4])
     else
-      keep = tonumber(ticket['expires']) >= now
+      if op == 'refresh' and ticket['number'] == tonumber(ARGV[4]) and expires >= now then
+        expires = now + tonumber(ARGV[5])  -- a live waiter keeps its place
+      end
+      keep = expires >= now
     end
-    if keep then table.insert(kept, {ticket['number'], tonumber(ticket['expires'])}) end
+    if keep then table.insert(kept, {ticket['number'], expires}) end
   end
 end
 local number = -1
@@ -79,10 +90,10 @@ class AtomicRedisLockStore(RedisLockStore):
         super().__init__(**kwargs)
         self._script = self.red.register_script(_SCRIPT)
 
-    def _run(self, op: str, conversation_id: str, arg: float) -> tuple[int, int, str | None]:
+    def _run(self, op: str, conversation_id: str, *args: float) -> tuple[int, int, str | None]:
         number, first, lock = self._script(
             keys=[self.key_prefix + conversation_id],
-            args=[op, conversation_id, repr(time.time()), repr(arg)],
+            args=[op, conversation_id, repr(time.time()), *map(repr, args)],
         )
         return int(number), int(first), lock.decode() if lock else None
 
@@ -93,7 +104,7 @@ class AtomicRedisLockStore(RedisLockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
     def update_lock(self, conversation_id: str) -> None:
-        self._run("refresh", conversation_id, 0)
+        self._run("refresh", conversation_id, -1, 0)  # Rasa's API: drop expired tickets only
 
     def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
         self._run("cleanup", conversation_id, ticket_number)
@@ -115,7 +126,23 @@ class AtomicRedisLockStore(RedisLockStore):
         try:
             if ticket == first and raw is not None:
                 yield TicketLock.from_dict(json.loads(raw))
-            else:  # someone else's message of this conversation first: Rasa's polling
-                yield await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+            else:  # someone else's message of this conversation first: wait for our turn
+                yield await self._wait_for_turn(
+                    conversation_id, ticket, wait_time_in_seconds, lock_lifetime
+                )
         finally:
             self.cleanup(conversation_id, ticket)
+
+    async def _wait_for_turn(
+        self, conversation_id: str, ticket: int, wait_time_in_seconds: float, lifetime: float
+    ) -> TicketLock:
+        """Poll as Rasa does, renewing this ticket at each poll; Rasa's `LockError` when the
+        queue vanished (e.g. Redis restarted) or this ticket is gone."""
+        while True:
+            await asyncio.sleep(wait_time_in_seconds)
+            _, first, raw = self._run("refresh", conversation_id, ticket, lifetime)
+            lock = TicketLock.from_dict(json.loads(raw)) if raw else None
+            if lock is None or ticket not in {t.number for t in lock.tickets}:
+                raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+            if first == ticket:
+                return lock

@@ -146,3 +146,15 @@ def test_an_unreachable_redis_is_a_lock_error_with_the_reason():
     store = AtomicRedisLockStore(host="127.0.0.1", port=1, socket_timeout=1)
     with pytest.raises(LockError, match="Error while acquiring lock"):
         store.issue_ticket("c7")
+
+
+async def test_a_waiting_message_outlives_its_own_lifetime_behind_a_dead_holder(stores):
+    # The holder's instance was killed mid-turn; the balancer resent the turn to another
+    # instance within one poll. Rasa's store let the waiter's ticket expire in the same poll as
+    # the dead one and answered LockError; the waiter renews its own ticket while it waits.
+    atomic, _ = stores
+    atomic.issue_ticket("c9", lock_lifetime=1.2)  # the dead holder
+    # both tickets expire between the polls at 1.0 s and 1.5 s unless the waiter renews its own
+    async with atomic.lock("c9", lock_lifetime=1.1, wait_time_in_seconds=0.5) as lock:
+        assert [t.number for t in lock.tickets] == [1]  # served once the dead ticket expired
+    assert atomic.get_lock("c9") is None

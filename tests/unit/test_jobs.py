@@ -176,3 +176,18 @@ def test_a_live_holder_renews_its_lease_while_it_runs(session_factory, settings)
         registry.REGISTRY.pop("t_long")
     assert run.status == "ok" and run.counts == {"renewals": 2}
     assert results["second"].status == "skipped"
+
+
+def test_a_scheduler_can_run_only_the_named_jobs(session_factory, settings):
+    import pytest
+
+    from backend.jobs.scheduler import build_scheduler
+
+    scheduler = build_scheduler(
+        settings=settings, session_factory=session_factory, only=frozenset({"outbox"})
+    )
+    assert [job.id for job in scheduler.get_jobs()] == ["outbox"]
+    with pytest.raises(KeyError, match="unknown job nope"):
+        build_scheduler(
+            settings=settings, session_factory=session_factory, only=frozenset({"nope"})
+        )

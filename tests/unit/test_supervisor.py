@@ -98,3 +98,32 @@ def test_without_rasa_token_or_chat_secret_nothing_starts(missing):
 def test_hardening_settings_are_strict(env, problem):
     with pytest.raises(ConfigError, match=problem):
         load_settings(env, dotenv=False)
+
+
+def test_one_process_kind_runs_as_up_starts_it_listening_on_bind_host(monkeypatch, tmp_path):
+    from backend import supervisor
+
+    started = {}
+    monkeypatch.setattr(supervisor.os, "chdir", lambda path: None)
+    monkeypatch.setattr(
+        supervisor.os, "execve", lambda path, argv, env: started.update(argv=argv, env=env)
+    )
+    settings = load_settings(
+        {
+            "RASA_TOKEN": "rasa-token-0123456789",
+            "CHAT_ID_SECRET": "chat-secret-0123456789",
+            "BIND_HOST": "0.0.0.0",
+            "REDIS_URL": "redis://cache:6379/0",
+            "DATABASE_URL": "postgresql://u@db/hts",
+        },
+        dotenv=False,
+    )
+    up = {p.name: p.argv for p in processes(settings)}
+    for kind in supervisor.PROCESS_KINDS:
+        supervisor.exec_process(kind, settings)
+        expected = up.get(kind) or [*up["scheduler"], "--only", "outbox"]
+        assert started["argv"] == expected, kind
+        assert started["env"]["TRACKER_DB_URL"] == "postgresql://u@db/hts"
+    assert option(up["rasa"], "-i") == "0.0.0.0"
+    assert started["env"]["SANIC_HOST"] == "0.0.0.0"  # the action server's address
+    assert option(rasa_argv(), "-i") == "127.0.0.1"  # the default: loopback only
