@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -57,7 +57,7 @@ from backend.contacts.views import erase_for_staff
 from backend.crm import service as crm
 from backend.dashboard import csrf
 from backend.dashboard.service import job_run
-from backend.db import utcnow
+from backend.db import aware, utcnow
 from backend.jobs.views import CSRF_REFUSED, run_now
 from backend.orders import service as orders
 from backend.orders.bootstrap import payment_provider
@@ -99,12 +99,24 @@ def _log(session: Session, staff: StaffUser, action: str, resource: str) -> None
     log_access(session, actor=staff.email, role=staff.role, action=action, resource=resource)
 
 
-def _csrf(request: Request, settings: Settings = Depends(settings_dep)) -> None:
-    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
-        raise HTTPException(403, CSRF_REFUSED)
+def posting(role_check):
+    """The role check, then (for a cookie session) the page's CSRF token: 401/403 before 403."""
+
+    def dependency(
+        request: Request,
+        staff: StaffUser = Depends(role_check),
+        settings: Settings = Depends(settings_dep),
+    ) -> StaffUser:
+        if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
+            raise HTTPException(403, CSRF_REFUSED)
+        return staff
+
+    return dependency
 
 
-csrf_checked = Depends(_csrf)
+admins_posting = posting(admins)
+enterers_posting = posting(contact_enterers)
+rights_posting = posting(rights_handlers)
 
 
 def job_route(path: str, job: str, summary: str) -> None:
@@ -112,7 +124,7 @@ def job_route(path: str, job: str, summary: str) -> None:
 
     def run(
         request: Request,
-        staff: StaffUser = Depends(admins),
+        staff: StaffUser = Depends(admins_posting),
         session: Session = Depends(session_dep),
         settings: Settings = Depends(settings_dep),
     ):
@@ -120,13 +132,7 @@ def job_route(path: str, job: str, summary: str) -> None:
 
     run.__doc__ = f"{summary} now (as the scheduler does) and answer with its job_runs row."
     router.add_api_route(
-        path,
-        run,
-        methods=["POST"],
-        name=f"run_{job}",
-        response_model=RunOut,
-        responses=ERRORS,
-        dependencies=[csrf_checked],
+        path, run, methods=["POST"], name=f"run_{job}", response_model=RunOut, responses=ERRORS
     )
 
 
@@ -176,7 +182,8 @@ def trends_match_api(
         if trend is None:
             raise HTTPException(404, "no stored trend has this topic (GET /api/admin/trends)")
         toks = tokens(f"{trend.topic} {trend.snippet or ''}")
-        volume, published, scored_as = trend.volume, trend.published_at or now, "stored trend"
+        published = aware(trend.published_at or trend.fetched_at)
+        volume, scored_as = trend.volume, "stored trend"
     else:
         toks = tokens(body.text)
         volume, published, scored_as = FULL_STRENGTH_VOLUME, now, "text as a fresh trend"
@@ -257,12 +264,11 @@ def order_api(
     "/api/admin/orders/{order_id}/refund",
     response_model=RefundOut,
     responses=ERRORS,
-    dependencies=[csrf_checked],
 )
 def refund_api(
     order_id: RowId,
     body: RefundIn,
-    staff: StaffUser = Depends(admins),
+    staff: StaffUser = Depends(admins_posting),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
@@ -303,11 +309,10 @@ def _checked(value: str | None, check) -> str | None:
     response_model=ContactOut,
     responses=ERRORS,
     status_code=201,
-    dependencies=[csrf_checked],
 )
 def enter_contact_api(
     body: ContactIn,
-    staff: StaffUser = Depends(contact_enterers),
+    staff: StaffUser = Depends(enterers_posting),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
@@ -351,10 +356,7 @@ def _contact(session: Session, contact_id: int) -> Contact:
     return contact
 
 
-@router.get(
-    "/api/admin/contacts/{contact_id}/export",
-    responses={**ERRORS, 200: {"content": {"application/json": {}}}},
-)
+@router.get("/api/admin/contacts/{contact_id}/export", response_model=dict, responses=ERRORS)
 def export_contact_api(
     contact_id: RowId,
     staff: StaffUser = Depends(rights_handlers),
@@ -364,19 +366,18 @@ def export_contact_api(
     contact = _contact(session, contact_id)
     data = rights.export(session, contact=contact, requested_by=f"staff:{staff.id}")
     _log(session, staff, "export_contact", f"contact {contact.public_id}")
-    return JSONResponse(rights.jsonable(data))
+    return rights.jsonable(data)
 
 
 @router.post(
     "/api/admin/contacts/{contact_id}/erase",
     response_model=ErasedOut,
     responses=ERRORS,
-    dependencies=[csrf_checked],
 )
 def erase_contact_api(
     contact_id: RowId,
     request: Request,
-    staff: StaffUser = Depends(rights_handlers),
+    staff: StaffUser = Depends(rights_posting),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
@@ -385,11 +386,13 @@ def erase_contact_api(
 
 
 @router.post(
-    "/api/admin/crm/lead", response_model=CrmLeadOut, responses=ERRORS, dependencies=[csrf_checked]
+    "/api/admin/crm/lead",
+    response_model=CrmLeadOut,
+    responses=ERRORS,
 )
 def crm_lead_api(
     body: CrmLeadIn,
-    staff: StaffUser = Depends(contact_enterers),
+    staff: StaffUser = Depends(enterers_posting),
     session: Session = Depends(session_dep),
 ):
     """Push the contact's consented view to the CRM through the outbox (a view the CRM already
@@ -437,11 +440,10 @@ def retry_message(session: Session, staff: StaffUser, message_id: int) -> Outbox
     "/api/admin/outbox/{message_id}/retry",
     response_model=RetryOut,
     responses=ERRORS,
-    dependencies=[csrf_checked],
 )
 def outbox_retry_api(
     message_id: RowId,
-    staff: StaffUser = Depends(admins),
+    staff: StaffUser = Depends(admins_posting),
     session: Session = Depends(session_dep),
 ):
     """Put a dead or blocked message back in the queue (attempts from zero)."""
