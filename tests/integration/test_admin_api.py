@@ -513,3 +513,24 @@ def test_outbox_page_retry_button_for_admins_only(
     )
     assert [m.status for m in rows(session_factory, OutboxMessage)] == ["pending"]
     assert 'id="retried"' in client.get(done.headers["location"]).text
+
+
+def test_catalog_orders_and_outbox_reads_on_postgres(settings, pg_session_factory):
+    keys = make_keys(pg_session_factory)
+    with TestClient(create_app(settings, pg_session_factory)) as client:
+        admin = bearer(keys["admin"])
+        sync_and_ingest(client, admin)
+        placed = place(pg_session_factory, settings, items=(("WL-001", 1),))
+        pay(pg_session_factory, settings, placed.public_id)
+        catalog = client.get("/api/admin/catalog", headers=admin).json()
+        assert catalog["totals"]["products"] == 39
+        assert sum(p["trending"] > 0 for p in catalog["products"]) >= 1
+        (order,) = client.get("/api/admin/orders", headers=admin).json()["orders"]
+        assert order["status"] == "paid" and order["receipt_verified"] is True
+        refund = client.post(
+            f"/api/admin/orders/{order['id']}/refund", json={"reason": "returned"}, headers=admin
+        )
+        assert refund.json()["order_status"] == "refunded"
+        assert client.get("/api/admin/outbox", headers=admin).status_code == 200
+        for path in ("/dashboard/catalog", "/dashboard/orders", "/dashboard/outbox"):
+            assert client.get(path, headers=admin).status_code == 200

@@ -290,39 +290,49 @@ def test_csv_cells_cannot_become_formulas():
     assert to_csv([["=HYPERLINK(1)", "-5", "ok"]]) == "'=HYPERLINK(1),'-5,ok\n"
 
 
-def test_response_time_to_leads_vs_sla(session_factory, client, keys):
-    """Three leads made by the chat, answered through the inbox: the median first-reply time,
-    the SLA target and the breaches per day come out of SQL, and the page shows them."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_factory(request):
+    if request.param == "sqlite":
+        return request.getfixturevalue("session_factory")
+    return request.getfixturevalue("pg_session_factory")
+
+
+def test_response_time_to_leads_vs_sla(any_factory, settings):
+    """Four leads made by the chat, three answered through the inbox: the median first-reply
+    time, the SLA target and the breaches per day come out of SQL (SQLite and Postgres), and
+    the page shows them in the chart's table."""
     from datetime import timedelta
 
     from backend.auth.models import StaffUser
     from backend.sales import inbox
     from backend.sales.models import Lead, LeadActivity
 
+    keys = make_keys(any_factory)
     now = utcnow()
-    with session_scope(session_factory) as s:
+    with session_scope(any_factory) as s:
+        leads = []
         for sender in ("a", "b", "c", "d"):
             contacts.ensure_conversation(s, sender_id=sender)
-        handoff = sales.create_lead(s, sender_id="a", kind="handoff", reason="asked for a human")
-        quick = sales.create_lead(s, sender_id="b", kind="handoff", reason="asked for a human")
-        slow = sales.create_lead(s, sender_id="c", kind="handoff", reason="asked for a human")
-        waiting = sales.create_lead(s, sender_id="d", kind="handoff", reason="asked for a human")
+            leads.append(
+                sales.create_lead(s, sender_id=sender, kind="handoff", reason="asked for a human")
+            )
         actor = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
-        for lead in (handoff, quick, slow):
+        for lead in leads[:3]:
             inbox.mark_contacted(s, lead_id=lead.id, actor=actor)
         s.flush()
         # Time travel: the leads came in 3 h ago; replies after 10, 30 and 90 minutes (the
         # handoff SLA is 1 hour, so the slow one breached); one lead still waits past its SLA.
         came_in = now - timedelta(hours=3)
-        for lead, minutes in ((handoff, 10), (quick, 30), (slow, 90), (waiting, None)):
+        for lead, minutes in zip(leads, (10, 30, 90, None), strict=True):
             row = s.get(Lead, lead.id)
             row.created_at, row.sla_due_at = came_in, came_in + timedelta(hours=1)
             if minutes is not None:
-                s.execute(
+                activity = s.execute(
                     select(LeadActivity).where(LeadActivity.lead_id == lead.id)
-                ).scalar_one().created_at = came_in + timedelta(minutes=minutes)
+                ).scalar_one()
+                activity.created_at = came_in + timedelta(minutes=minutes)
 
-    series = figures(session_factory, days=7)["response_times"]
+    series = figures(any_factory, days=7)["response_times"]
     assert len(series) == 7
     (day,) = [row for row in series if row["leads"]]
     assert day["day"] == came_in.date().isoformat()
@@ -330,7 +340,8 @@ def test_response_time_to_leads_vs_sla(session_factory, client, keys):
     assert day["median_minutes"] == pytest.approx(30.0, abs=0.1)
     assert day["sla_minutes"] == pytest.approx(60.0, abs=0.1)
 
-    html = client.get("/dashboard/executive?days=7", headers=bearer(keys["executive"])).text
+    with TestClient(create_app(settings, any_factory)) as client:
+        html = client.get("/dashboard/executive?days=7", headers=bearer(keys["executive"])).text
     table = re.search(r'<table class="list" id="sla-numbers">(.*?)</table>', html, re.S).group(1)
     assert re.search(
         rf'<th scope="row">{day["day"]}</th><td>4</td><td>3</td><td>30\.0</td><td>60\.0</td>'
