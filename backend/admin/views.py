@@ -46,7 +46,6 @@ from backend.api.deps import MAX_ROW_ID, RowId, session_dep, settings_dep
 from backend.auth.models import StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
-from backend.catalog.models import Product
 from backend.config import Settings
 from backend.contacts import identity, rights, staff_entry
 from backend.contacts.consent import MARKETING_CHANNELS
@@ -57,7 +56,7 @@ from backend.contacts.views import erase_for_staff
 from backend.crm import service as crm
 from backend.dashboard import csrf
 from backend.dashboard.service import job_run
-from backend.db import aware, utcnow
+from backend.db import utcnow
 from backend.jobs.views import CSRF_REFUSED, run_now
 from backend.orders import service as orders
 from backend.orders.bootstrap import payment_provider
@@ -65,9 +64,8 @@ from backend.orders.models import Order
 from backend.outbox import queue as outbox
 from backend.outbox.models import OutboxMessage
 from backend.trends import history
-from backend.trends.models import Trend
-from backend.trends.normalize import tokens
-from backend.trends.service import catalog_index, top_trends
+from backend.trends.match import UnknownTopic, score_products
+from backend.trends.service import top_trends
 
 templates = Jinja2Templates(
     directory=str(Path(__file__).resolve().parent.parent / "api" / "templates")
@@ -89,7 +87,6 @@ ERRORS = {
     404: {"model": ErrorOut},
     409: {"model": ErrorOut},
 }
-FULL_STRENGTH_VOLUME = 10_000  # free text is scored as a fresh trend at full volume
 OrderStatus = Literal[
     "pending_payment", "paid", "partially_refunded", "refunded", "cancelled", "expired"
 ]
@@ -171,48 +168,14 @@ def trends_match_api(
     trend's topic: the products it matches, best first, with the scorer's explanation."""
     if bool(body.text) == bool(body.topic):
         raise HTTPException(400, "give exactly one of text or topic")
-    now = utcnow()
-    if body.topic:
-        trend = session.execute(
-            select(Trend)
-            .where(func.lower(Trend.topic) == body.topic.lower())
-            .order_by(Trend.fetched_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if trend is None:
-            raise HTTPException(404, "no stored trend has this topic (GET /api/admin/trends)")
-        toks = tokens(f"{trend.topic} {trend.snippet or ''}")
-        published = aware(trend.published_at or trend.fetched_at)
-        volume, scored_as = trend.volume, "stored trend"
-    else:
-        toks = tokens(body.text)
-        volume, published, scored_as = FULL_STRENGTH_VOLUME, now, "text as a fresh trend"
-    matches = catalog_index(session).match(
-        toks, volume=volume, published_at=published, now=now, limit=body.limit
-    )
-    products = {
-        p.id: p
-        for p in session.execute(
-            select(Product).where(Product.id.in_([m.product_id for m in matches]))
-        ).scalars()
-    }
-    _log(session, staff, "match_trend", scored_as)
-    return {
-        "scored_as": scored_as,
-        "terms": sorted(set(toks))[:50],
-        "products": [
-            {
-                "sku": m.sku,
-                "name": products[m.product_id].name,
-                "score": round(m.score, 4),
-                "confidence": round(m.confidence, 4),
-                "explanation": m.explanation,
-                "low_stock": m.low_stock,
-                "in_stock": products[m.product_id].stock > 0,
-            }
-            for m in matches
-        ],
-    }
+    try:
+        found = score_products(
+            session, text=body.text, topic=body.topic, limit=body.limit, now=utcnow()
+        )
+    except UnknownTopic:
+        raise HTTPException(404, "no stored trend has this topic (GET /api/admin/trends)") from None
+    _log(session, staff, "match_trend", found["scored_as"])
+    return found
 
 
 # --- catalog -----------------------------------------------------------------------------------
