@@ -159,6 +159,7 @@ def load_jobs() -> None:
 
 def routers() -> list:
     """Every area's web routes, in the order the app adds them (after backend/api/public.py)."""
+    from backend.admin import views as admin
     from backend.catalog import views as catalog
     from backend.contacts import views as contacts
     from backend.dashboard import views as dashboard
@@ -169,7 +170,8 @@ def routers() -> list:
     from backend.trends import views as trends
 
     return [
-        m.router for m in (orders, trends, catalog, dashboard, jobs, messaging, sales, contacts)
+        m.router
+        for m in (orders, trends, catalog, dashboard, jobs, admin, messaging, sales, contacts)
     ]
 
 

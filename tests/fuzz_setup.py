@@ -7,6 +7,7 @@ from backend import migrations
 from backend.auth import service as auth
 from backend.config import get_settings
 from backend.db import make_engine, make_session_factory, session_scope
+from backend.outbox.models import OutboxMessage
 from tests.integration.test_dashboard import insert_rows
 
 
@@ -15,6 +16,13 @@ def main() -> None:
     migrations.upgrade(engine)
     factory = make_session_factory(engine)
     insert_rows(factory)
+    with session_scope(factory) as session:  # something for outbox/{id}/retry to retry
+        session.add(
+            OutboxMessage(
+                kind="crm", topic="contact_updated", idempotency_key="fuzz-dead", status="dead",
+                attempts=30, last_error="IntegrationError: provider: 400 bad request",
+            )
+        )  # fmt: skip
     with session_scope(factory) as session:
         staff = auth.create_staff(
             session,

@@ -86,7 +86,13 @@ def erase_api(
     settings: Settings = Depends(settings_dep),
 ) -> dict:
     """Erase the person across all their records and chats (idempotent: erased is erased)."""
-    contact = _person(session, settings, who)
+    return erase_for_staff(request, session, settings, staff, _person(session, settings, who))
+
+
+def erase_for_staff(
+    request: Request, session: Session, settings: Settings, staff: StaffUser, contact
+) -> dict:
+    """Erase the person, log who did, commit, then scrub the freed storage."""
     result = rights.erase(
         session,
         contact=contact,

@@ -257,7 +257,7 @@ def alerts(session: Session, *, now: datetime) -> list[dict]:
         ),
         ("ledger_mismatch", other, "other ledger mismatches", incidents),
         ("sla_breach", sla, "leads past their SLA", "/dashboard/leads"),
-        ("outbox_dead", dead, "outbox rows given up on", "/dashboard/jobs"),
+        ("outbox_dead", dead, "outbox rows given up on", "/dashboard/outbox"),
     ]
     return [
         {"kind": kind, "count": n, "label": label, "link": link}
@@ -273,7 +273,8 @@ def _day(value) -> str:
 
 
 def days_of(period: Period) -> list[str]:
-    first = period.start.date() + timedelta(days=1)
+    """The period's calendar days, the last one being the day of its (exclusive) end."""
+    first = (period.end - timedelta(microseconds=1)).date() - timedelta(days=period.days - 1)
     return [(first + timedelta(days=i)).isoformat() for i in range(period.days)]
 
 
@@ -381,6 +382,83 @@ def funnel(session: Session, *, period: Period) -> list[dict]:
     ]
 
 
+def _minutes_between(session: Session, later, earlier):
+    """Minutes from `earlier` to `later` as a SQL expression (SQLite or Postgres)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 1440.0
+    return func.extract("epoch", later - earlier) / 60.0
+
+
+def response_times(session: Session, *, now: datetime, period: Period) -> list[dict]:
+    """Per day of the period (leads by the day they came in): leads, first human replies, the
+    median minutes to that reply, the SLA target (average of the leads' own deadlines) and the
+    breaches (replied after the deadline, or still waiting past it). All in SQL: the median is
+    the middle row(s) of a window ordered by minutes, per day."""
+    first_reply = (
+        select(LeadActivity.lead_id, func.min(LeadActivity.created_at).label("replied_at"))
+        .where(LeadActivity.to_status == "contacted")
+        .group_by(LeadActivity.lead_id)
+        .subquery()
+    )
+    day = func.date(Lead.created_at).label("day")
+    minutes = _minutes_between(session, first_reply.c.replied_at, Lead.created_at)
+    target = _minutes_between(session, Lead.sla_due_at, Lead.created_at)
+    breached = case(
+        (first_reply.c.replied_at > Lead.sla_due_at, 1),
+        (and_(first_reply.c.replied_at.is_(None), Lead.sla_due_at < now), 1),
+        else_=0,
+    )
+    in_period = and_(Lead.created_at >= period.start, Lead.created_at < period.end)
+    per_day = session.execute(
+        select(
+            day,
+            func.count(),
+            func.count(first_reply.c.replied_at),
+            func.avg(target),
+            func.sum(breached),
+        )
+        .select_from(Lead)
+        .outerjoin(first_reply, first_reply.c.lead_id == Lead.id)
+        .where(in_period)
+        .group_by(day)
+    ).all()
+    ranked = (
+        select(
+            day,
+            minutes.label("minutes"),
+            func.row_number().over(partition_by=day, order_by=minutes).label("rn"),
+            func.count().over(partition_by=day).label("n"),
+        )
+        .select_from(Lead)
+        .join(first_reply, first_reply.c.lead_id == Lead.id)
+        .where(in_period)
+        .subquery()
+    )
+    middle = and_(ranked.c.rn >= ranked.c.n / 2.0, ranked.c.rn <= ranked.c.n / 2.0 + 1)
+    medians = {
+        _day(d): float(m)
+        for d, m in session.execute(
+            select(ranked.c.day, func.avg(ranked.c.minutes)).where(middle).group_by(ranked.c.day)
+        )
+    }
+    found = {_day(d): rest for d, *rest in per_day}
+    out = []
+    for d in days_of(period):
+        n, replied, avg_target, breaches = found.get(d, (0, 0, None, 0))
+        median = medians.get(d)
+        out.append(
+            {
+                "day": d,
+                "leads": int(n),
+                "replied": int(replied),
+                "median_minutes": None if median is None else round(median, 1),
+                "sla_minutes": None if avg_target is None else round(float(avg_target), 1),
+                "breaches": int(breaches or 0),
+            }
+        )
+    return out
+
+
 def executive(session: Session, *, now: datetime, days: int = 30) -> dict:
     """Everything on the executive overview page for the `days` up to `now`."""
     period = Period(end=now, days=max(1, min(days, MAX_DAYS)))
@@ -396,4 +474,5 @@ def executive(session: Session, *, now: datetime, days: int = 30) -> dict:
         "funnel": funnel_rows,
         "orders_per_day": orders_per_day(session, period=period),
         "leads_per_day": leads_per_day(session, period=period),
+        "response_times": response_times(session, now=now, period=period),
     }

@@ -1,10 +1,21 @@
 """Compliance and sales reports for a period, as CSV rows built from the overview's figures
-(aggregates only: no personal data, so the files can leave the dashboard)."""
+(aggregates only: no personal data, so the files can leave the dashboard), and the same rows as
+a PDF table (reportlab, with the DejaVu font the receipts embed)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from html import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from backend.orders.documents import FONTS
 
 
 def compliance_rows(data: dict) -> list[list]:
@@ -57,4 +68,45 @@ def to_csv(rows: list[list]) -> str:
         writer.writerow(
             [f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row]
         )
+    return out.getvalue()
+
+
+def _pdf_font() -> str:
+    """DejaVu Sans (shipped with the receipts) so every name renders; registered once."""
+    if "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont("DejaVuSans", str(FONTS / "DejaVuSans.ttf")))
+    return "DejaVuSans"
+
+
+def to_pdf(title: str, subtitle: str, rows: list[list]) -> bytes:
+    """The same rows as the CSV, as an A4 table (blank rows start a new table section)."""
+    font = _pdf_font()
+    styles = getSampleStyleSheet()
+    for name in ("Title", "Normal"):
+        styles[name].fontName = font
+    sections: list[list[list]] = [[]]
+    for row in rows:
+        if row:
+            sections[-1].append(["" if v is None else str(v) for v in row])
+        elif sections[-1]:
+            sections.append([])
+    story = [
+        Paragraph(escape(title), styles["Title"]),
+        Paragraph(escape(subtitle), styles["Normal"]),
+    ]
+    for section in filter(None, sections):
+        width = max(len(r) for r in section)
+        table = Table([r + [""] * (width - len(r)) for r in section], repeatRows=1)
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONT", (0, 0), (-1, -1), font, 8),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e4efe9")),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b5c4bc")),
+                ]
+            )
+        )
+        story += [Spacer(1, 10), table]
+    out = io.BytesIO()
+    SimpleDocTemplate(out, pagesize=A4, title=title, invariant=1).build(story)
     return out.getvalue()

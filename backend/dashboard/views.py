@@ -8,7 +8,7 @@ data, so only sales and admin see them and every read is written to the access l
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -88,6 +88,7 @@ def _charts(data: dict) -> dict:
     per_day = data["orders_per_day"]
     labels = [row["day"][5:] for row in per_day]  # MM-DD
     leads = data["leads_per_day"]
+    sla = data["response_times"]
     return {
         "revenue": charts.bars("Revenue per day", labels, [row["revenue"] for row in per_day]),
         "orders": charts.bars("Orders per day", labels, [row["orders"] for row in per_day]),
@@ -104,6 +105,15 @@ def _charts(data: dict) -> dict:
         "funnel": charts.funnel(
             "Conversion funnel", [(row["step"], row["count"]) for row in data["funnel"]]
         ),
+        "sla": charts.lines(
+            "Response time to leads vs SLA (minutes)",
+            labels,
+            {
+                "median first reply": [row["median_minutes"] for row in sla],
+                "SLA target": [row["sla_minutes"] for row in sla],
+            },
+        ),
+        "sla_breaches": charts.bars("SLA breaches per day", labels, [r["breaches"] for r in sla]),
     }
 
 
@@ -273,31 +283,62 @@ def overview_api(
 
 
 REPORTS = {"compliance": reports.compliance_rows, "sales": reports.sales_rows}
+REPORT_TITLES = {"compliance": "Compliance report", "sales": "Sales report"}
 
 
-@router.get("/api/admin/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
+def report_period(days: int, first: date | None, last: date | None, now: datetime):
+    """(end, days): `from`/`to` (whole UTC days, both included) win over `days`."""
+    if first is None and last is None:
+        return now, days
+    last = last or now.date()
+    first = first or last - timedelta(days=days - 1)
+    if first > last:
+        raise HTTPException(422, "'from' must be on or before 'to'")
+    span = (last - first).days + 1
+    if span > overview.MAX_DAYS:
+        raise HTTPException(422, f"the period may be at most {overview.MAX_DAYS} days")
+    # Whole days: the period ends at midnight after `to` (KPIs "in the last 24 h" count back
+    # from there too).
+    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=timezone.utc), span
+
+
+@router.get(
+    "/api/admin/reports/{name}",
+    responses={200: {"content": {"text/csv": {}, "application/pdf": {}}}},
+)
 def report_api(
     name: Literal["compliance", "sales"],
     days: int = Days,
-    format: Literal["csv", "json"] = "csv",
+    first: date | None = Query(None, alias="from", description="first day (UTC), YYYY-MM-DD"),
+    last: date | None = Query(None, alias="to", description="last day (UTC), YYYY-MM-DD"),
+    format: Literal["csv", "json", "pdf"] = "csv",
     staff: StaffUser = Depends(executives),
     session: Session = Depends(session_dep),
 ):
-    """The compliance or sales report for the period, as CSV (a download) or JSON rows."""
+    """The compliance or sales report for the period (`days` up to now, or `from`..`to`), as
+    CSV or PDF (a download) or JSON rows."""
     now = utcnow()
-    rows = REPORTS[name](overview.executive(session, now=now, days=days))
+    end, span = report_period(days, first, last, now)
+    data = overview.executive(session, now=end, days=span)
+    rows = REPORTS[name](data)
+    period = data["period"]
     log_access(
         session, actor=staff.email, role=staff.role, action="export_report",
-        resource=f"{name} report, {days} days",
+        resource=f"{name} report, " + (
+            f"{span} days" if first is None and last is None
+            else f"{period['start'][:10]}..{period['end'][:10]}"
+        ),
     )  # fmt: skip
     if format == "json":
-        return {"report": name, "days": days, "generated_at": service.iso(now), "rows": rows}
-    filename = f"{name}-report-{now.date().isoformat()}-{days}d.csv"
-    return Response(
-        reports.to_csv(rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+        return {"report": name, "days": span, "period": period,
+                "generated_at": service.iso(now), "rows": rows}  # fmt: skip
+    filename = f"{name}-report-{period['start'][:10]}-{period['end'][:10]}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "pdf":
+        subtitle = f"{period['start']} to {period['end']} (UTC), generated {service.iso(now)}"
+        pdf = reports.to_pdf(REPORT_TITLES[name], subtitle, rows)
+        return Response(pdf, media_type="application/pdf", headers=headers)
+    return Response(reports.to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/api/admin/leads")

@@ -4,6 +4,7 @@ product's own services (chat consent, recommendations, checkout and payment, lea
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -168,7 +169,8 @@ def test_page_shows_kpis_charts_and_their_tables(world, client, keys, role):
     html = response.text
     assert re.search(r'id="kpi-consent">.*?<p class="big ?">3/3</p>', html, re.S)
     assert "$29.99" in html
-    assert html.count('<svg class="chart"') == 5
+    assert html.count('<svg class="chart"') == 7
+    assert "<title>Response time to leads vs SLA (minutes)</title>" in html
     assert "<title>Conversion funnel</title>" in html
     # the funnel's numbers are in a table beside the chart
     assert re.search(r'<th scope="row">paid</th><td>1</td><td>33.3%</td>', html)
@@ -252,12 +254,97 @@ def test_reports_refuse_other_roles_and_unknown_names(client, keys):
     assert client.get("/api/admin/reports/sales", headers=bearer(keys["sales"])).status_code == 403
     admin = bearer(keys["admin"])
     assert client.get("/api/admin/reports/other", headers=admin).status_code == 422
-    assert client.get("/api/admin/reports/sales?format=pdf", headers=admin).status_code == 422
+    assert client.get("/api/admin/reports/sales?format=xml", headers=admin).status_code == 422
+    for bad in ("from=2026-02-01&to=2026-01-01", "from=2024-01-01&to=2026-01-01", "to=yesterday"):
+        response = client.get(f"/api/admin/reports/sales?{bad}", headers=admin)
+        assert response.status_code == 422 and response.json()["error"], bad
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/admin/reports/{name}" in paths
+
+
+def test_reports_for_a_chosen_period_as_pdf_and_json(world, client, keys):
+    today = utcnow().date()
+    admin = bearer(keys["admin"])
+    span = f"from={(today - timedelta(days=2)).isoformat()}&to={today.isoformat()}"
+    as_json = client.get(f"/api/admin/reports/sales?{span}&format=json", headers=admin).json()
+    assert as_json["days"] == 3 and as_json["period"]["start"][:10] == str(today - timedelta(2))
+    assert [row[:2] for row in as_json["rows"][1:4]] == [
+        [str(today - timedelta(days=2)), 0],
+        [str(today - timedelta(days=1)), 0],
+        [str(today), 1],
+    ]
+    last_month = f"from={today - timedelta(days=40)}&to={today - timedelta(days=10)}"
+    old = client.get(f"/api/admin/reports/sales?{last_month}&format=json", headers=admin).json()
+    assert sum(row[1] for row in old["rows"][1:32]) == 0  # the order is outside that period
+
+    pdf = client.get(f"/api/admin/reports/compliance?{span}&format=pdf", headers=admin)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-") and b"DejaVuSans" in pdf.content
+    assert "compliance-report-" in pdf.headers["content-disposition"]
+    assert b"/Title (Compliance report)" in pdf.content  # the document's metadata
 
 
 def test_csv_cells_cannot_become_formulas():
     from backend.dashboard.reports import to_csv
 
     assert to_csv([["=HYPERLINK(1)", "-5", "ok"]]) == "'=HYPERLINK(1),'-5,ok\n"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_factory(request):
+    if request.param == "sqlite":
+        return request.getfixturevalue("session_factory")
+    return request.getfixturevalue("pg_session_factory")
+
+
+def test_response_time_to_leads_vs_sla(any_factory, settings):
+    """Four leads made by the chat, three answered through the inbox: the median first-reply
+    time, the SLA target and the breaches per day come out of SQL (SQLite and Postgres), and
+    the page shows them in the chart's table."""
+    from datetime import timedelta
+
+    from backend.auth.models import StaffUser
+    from backend.sales import inbox
+    from backend.sales.models import Lead, LeadActivity
+
+    keys = make_keys(any_factory)
+    now = utcnow()
+    with session_scope(any_factory) as s:
+        leads = []
+        for sender in ("a", "b", "c", "d"):
+            contacts.ensure_conversation(s, sender_id=sender)
+            leads.append(
+                sales.create_lead(s, sender_id=sender, kind="handoff", reason="asked for a human")
+            )
+        actor = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
+        for lead in leads[:3]:
+            inbox.mark_contacted(s, lead_id=lead.id, actor=actor)
+        s.flush()
+        # Time travel: the leads came in 3 h ago; replies after 10, 30 and 90 minutes (the
+        # handoff SLA is 1 hour, so the slow one breached); one lead still waits past its SLA.
+        came_in = now - timedelta(hours=3)
+        for lead, minutes in zip(leads, (10, 30, 90, None), strict=True):
+            row = s.get(Lead, lead.id)
+            row.created_at, row.sla_due_at = came_in, came_in + timedelta(hours=1)
+            if minutes is not None:
+                activity = s.execute(
+                    select(LeadActivity).where(LeadActivity.lead_id == lead.id)
+                ).scalar_one()
+                activity.created_at = came_in + timedelta(minutes=minutes)
+
+    series = figures(any_factory, days=7)["response_times"]
+    assert len(series) == 7
+    (day,) = [row for row in series if row["leads"]]
+    assert day["day"] == came_in.date().isoformat()
+    assert (day["leads"], day["replied"], day["breaches"]) == (4, 3, 2)
+    assert day["median_minutes"] == pytest.approx(30.0, abs=0.1)
+    assert day["sla_minutes"] == pytest.approx(60.0, abs=0.1)
+
+    with TestClient(create_app(settings, any_factory)) as client:
+        html = client.get("/dashboard/executive?days=7", headers=bearer(keys["executive"])).text
+    table = re.search(r'<table class="list" id="sla-numbers">(.*?)</table>', html, re.S).group(1)
+    assert re.search(
+        rf'<th scope="row">{day["day"]}</th><td>4</td><td>3</td><td>30\.0</td><td>60\.0</td>'
+        r'<td class="bad">2</td>',
+        table,
+    )

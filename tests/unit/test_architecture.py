@@ -65,6 +65,7 @@ LAYERS: dict[str, int] = {
     "sales": 8,
     # entrypoints and wiring
     "dashboard": 9,
+    "admin": 10,  # admin API and pages; its queries read the dashboard's helpers
     "api": 2,  # api/deps.py (session, settings for views); app.py and public.py are edges
     "rasa_ext": 9,
     "channels": 9,
