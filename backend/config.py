@@ -138,6 +138,9 @@ class Settings:
     outbox_delete_after_days: int = 180  # sent, blocked and dead rows deleted
     job_runs_keep_days: int = 90  # job history
     payment_link_minutes: int = 60
+    # a chat the team has (takeover) goes back to the bot after this long without a staff
+    # reply or take-over (job takeover_timeout; the customer is told once)
+    takeover_idle_minutes: int = 30
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -287,6 +290,7 @@ def _validate(settings: Settings) -> None:
         "outbox_delete_after_days",
         "job_runs_keep_days",
         "payment_link_minutes",
+        "takeover_idle_minutes",
         "unconsented_chat_retention_hours",
         "login_max_failures_account",
         "login_max_failures_ip",

@@ -1,13 +1,15 @@
-"""Scheduled sales work: the SLA check (see backend/sales/sla.py)."""
+"""Scheduled sales work: the SLA check (backend/sales/sla.py) and the takeover timeout."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from backend import chat_feed
 from backend.jobs.registry import job
-from backend.sales import sla
+from backend.sales import inbox, sla
 
 SLA_CHECK_EVERY = timedelta(minutes=1)  # the tightest SLA is 15 minutes (emergencies)
+TAKEOVER_CHECK_EVERY = timedelta(minutes=1)  # a chat is handed back within a minute of its time
 
 
 @job(
@@ -17,3 +19,13 @@ SLA_CHECK_EVERY = timedelta(minutes=1)  # the tightest SLA is 15 minutes (emerge
 )
 def sla_check(session, settings) -> dict:
     return sla.check_sla(session)
+
+
+@job(
+    "takeover_timeout",
+    every=lambda s: TAKEOVER_CHECK_EVERY,
+    description="hand chats back to the bot after TAKEOVER_IDLE_MINUTES without staff",
+)
+def takeover_timeout(session, settings) -> dict:
+    # the web windows' push (Redis when configured; without it they see it on their next poll)
+    return inbox.release_idle(session, settings=settings, feed=chat_feed.feed_for(settings))
