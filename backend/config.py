@@ -115,6 +115,9 @@ class Settings:
     twilio_sms_from: str = ""
     twilio_whatsapp_from: str = ""
     twilio_webhook_url: str = ""  # the URL Twilio calls (signature check behind a proxy)
+    twilio_content_api_base: str = "https://content.twilio.com"  # interactive WhatsApp templates
+    # WhatsApp buttons: "interactive" (quick replies / list picker, Content API) or "numbered"
+    twilio_whatsapp_buttons: str = "interactive"
     stripe_secret_key: str = secret_field()
     stripe_webhook_secret: str = secret_field()
     stripe_api_base: str = "https://api.stripe.com"
@@ -219,6 +222,8 @@ def _validate(settings: Settings) -> None:
         ("https://", "http://")
     ):
         raise ConfigError("TWILIO_WEBHOOK_URL must be the full http(s):// URL set in Twilio")
+    if settings.twilio_whatsapp_buttons not in ("interactive", "numbered"):
+        raise ConfigError("TWILIO_WHATSAPP_BUTTONS must be interactive or numbered")
     try:
         ZoneInfo(settings.shop_timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -456,10 +456,10 @@ def get_by_sku(session: Session, sku: str) -> Product | None:
     ).scalar_one_or_none()
 
 
-def image_url(product: Product, *, base_url: str) -> str | None:
-    """The product picture as an absolute URL (a site path is resolved against `base_url`,
-    the shop's PUBLIC_BASE_URL: Twilio fetches media from it), or None without a picture."""
-    image = (product.image or "").strip()
+def image_url(image: str | None, *, base_url: str) -> str | None:
+    """A product's picture (`Product.image`) as an absolute URL (a site path is resolved against
+    `base_url`, the shop's PUBLIC_BASE_URL: Twilio fetches media from it), or None."""
+    image = (image or "").strip()
     if not image:
         return None
     if image.startswith("/"):

@@ -26,7 +26,7 @@ def _summary(p: Product, settings: Settings) -> dict:
         "currency": p.currency,
         "stock_status": service.stock_status(p),
         "goals": list(p.goals or []),
-        "image_url": service.image_url(p, base_url=settings.public_base_url),
+        "image_url": service.image_url(p.image, base_url=settings.public_base_url),
     }
 
 

@@ -251,8 +251,8 @@ def test_a_whatsapp_chat_is_taken_by_a_reply_on_whatsapp(keys, session_factory, 
 # --- what only the website widget gets ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("sender", [WEB, "t1"])
-async def test_recommendations_come_as_product_cards_with_buttons_in_the_website_chat(sender):
+@pytest.mark.parametrize("sender", [WEB, WA, "t1"])
+async def test_recommendations_come_as_product_cards_with_pictures_and_buttons(sender):
     from actions import recommend
 
     messages, _ = await run(
@@ -265,16 +265,19 @@ async def test_recommendations_come_as_product_cards_with_buttons_in_the_website
         ),
     )
     assert "Why:" in messages[0]["text"]  # the text answer stays, for every channel
-    if sender != WEB:
+    if sender not in (WEB, WA):
         assert len(messages) == 1  # no custom payload: other channels would send it as JSON
         return
     cards = messages[1]["custom"]["cards"]
-    assert cards and {"sku", "name", "price", "stock", "why", "buttons"} <= set(cards[0])
+    assert cards and {"sku", "name", "price", "stock", "why", "image_url", "buttons"} <= set(
+        cards[0]
+    )
     assert cards[0]["price"].startswith("$")
-    name = cards[0]["name"]
-    assert [b["payload"] for b in cards[0]["buttons"]] == [
-        f'/checkout{{"product": "{name}"}}',
-        f'/ask_product_question{{"product": "{name}"}}',
+    sku = cards[0]["sku"]
+    assert cards[0]["image_url"].endswith(f"/static/products/{sku}.png")
+    assert [(b["title"], b["payload"]) for b in cards[0]["buttons"]] == [
+        ("Add to cart", f'/add_to_cart{{"sku": "{sku}"}}'),
+        ("Ask a question", f'/ask_product_question{{"product": "{sku}"}}'),
     ]
 
 
