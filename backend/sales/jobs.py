@@ -27,5 +27,15 @@ def sla_check(session, settings) -> dict:
     description="hand chats back to the bot after TAKEOVER_IDLE_MINUTES without staff",
 )
 def takeover_timeout(session, settings) -> dict:
-    # the web windows' push (Redis when configured; without it they see it on their next poll)
-    return inbox.release_idle(session, settings=settings, feed=chat_feed.feed_for(settings))
+    return inbox.release_idle(session, settings=settings, feed=_feed(settings))
+
+
+_feeds: dict[str, chat_feed.ChatFeed] = {}
+
+
+def _feed(settings) -> chat_feed.ChatFeed:
+    """The web windows' push, one per process (Redis when configured; without it a window
+    served by another process sees the notice on its next reconnect or poll)."""
+    if settings.redis_url not in _feeds:
+        _feeds[settings.redis_url] = chat_feed.feed_for(settings)
+    return _feeds[settings.redis_url]
