@@ -237,8 +237,9 @@ def test_whatsapp_takeover_holds_the_bot_answers_emergencies_and_hands_back(tmp_
             assert sent.channel == "whatsapp"
             lead_id, agent_id = lead.id, agent.id
         before = len(twilio.sent())
-        assert outbox.deliver_due(factory, settings, worker_id="e2e")["sent"] == 1
-        [(to, from_, body)] = twilio.sent()[before:]  # the customer gets it through Twilio
+        outbox.deliver_due(factory, settings, worker_id="e2e")  # the scheduler's outbox job
+        # the customer gets it through Twilio (the other rows due are CRM pushes, kept locally)
+        [(to, from_, body)] = twilio.sent()[before:]
         assert (to, from_) == (SENDER, f"whatsapp:{OUR_NUMBER}")
         assert body.startswith("Hi, Sam here. How can I help?")
 
