@@ -32,18 +32,26 @@ def _price(amount_minor: int, currency: str) -> str:
     return format_minor(amount_minor, currency)
 
 
-def _card(product) -> dict:
-    """One product as the website widget shows it: a card with its own buttons."""
-    entity_value = json.dumps({"product": product.name})
+def _card(product, *, base_url: str) -> dict:
+    """One product as a card: the website widget shows it with its picture and own buttons,
+    WhatsApp gets the picture as a media message (backend/rasa_ext/channels/twilio_signed.py).
+    "Add to cart" carries the sku (`/add_to_cart{"sku": …}`, the cart's intent)."""
+    from backend.catalog.service import image_url
+
     return {
         "sku": product.sku,
         "name": product.name,
         "price": _price(product.price_minor, product.currency),
         "stock": _stock_text(product.stock, product.low_stock),
+        "in_stock": product.stock > 0,
         "why": product.why,
+        "image_url": image_url(product.image, base_url=base_url),
         "buttons": [
-            {"title": "Buy this", "payload": f"/checkout{entity_value}"},
-            {"title": "Ask about it", "payload": f"/ask_product_question{entity_value}"},
+            {"title": "Add to cart", "payload": "/add_to_cart" + json.dumps({"sku": product.sku})},
+            {
+                "title": "Ask a question",
+                "payload": "/ask_product_question" + json.dumps({"product": product.sku}),
+            },
         ],
     }
 
@@ -54,6 +62,7 @@ class Recommend(BackendAction):
 
     async def act(self, dispatcher, tracker, domain):
         from backend.chat_ids import is_web_chat
+        from backend.config import get_settings
         from backend.contacts.service import show_recommendations
 
         if safety_check(dispatcher, tracker):
@@ -89,8 +98,13 @@ class Recommend(BackendAction):
             lines.append(f"Trending now: {', '.join(rec.trending_topics[:3])}.")
         lines.append(rec.disclaimer)
         dispatcher.utter_message(text="\n".join(lines), buttons=CTA_BUTTONS)
-        if is_web_chat(sender(tracker)):  # custom payloads are website-only (JSON text elsewhere)
-            dispatcher.utter_message(json_message={"cards": [_card(p) for p in rec.products]})
+        chat = sender(tracker)
+        # the widget draws cards, the signed WhatsApp channel sends their pictures; other
+        # channels would send a custom payload as JSON text, so they get the text alone
+        if is_web_chat(chat) or chat.startswith("whatsapp:"):
+            base_url = get_settings().public_base_url
+            cards = [_card(p, base_url=base_url) for p in rec.products]
+            dispatcher.utter_message(json_message={"cards": cards})
         recommended = [{"sku": p.sku, "name": p.name} for p in rec.products]
         return [SlotSet("recommended", recommended)]
 

@@ -121,6 +121,9 @@ class Settings:
     twilio_sms_from: str = ""
     twilio_whatsapp_from: str = ""
     twilio_webhook_url: str = ""  # the URL Twilio calls (signature check behind a proxy)
+    twilio_content_api_base: str = "https://content.twilio.com"  # interactive WhatsApp templates
+    # WhatsApp buttons: "interactive" (quick replies / list picker, Content API) or "numbered"
+    twilio_whatsapp_buttons: str = "interactive"
     stripe_secret_key: str = secret_field()
     stripe_webhook_secret: str = secret_field()
     stripe_api_base: str = "https://api.stripe.com"
@@ -156,6 +159,9 @@ class Settings:
     outbox_delete_after_days: int = 180  # sent, blocked and dead rows deleted
     job_runs_keep_days: int = 90  # job history
     payment_link_minutes: int = 60
+    # a chat the team has (takeover) goes back to the bot after this long without a staff
+    # reply or take-over (job takeover_timeout; the customer is told once)
+    takeover_idle_minutes: int = 30
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -238,6 +244,8 @@ def _validate(settings: Settings) -> None:
         ("https://", "http://")
     ):
         raise ConfigError("TWILIO_WEBHOOK_URL must be the full http(s):// URL set in Twilio")
+    if settings.twilio_whatsapp_buttons not in ("interactive", "numbered"):
+        raise ConfigError("TWILIO_WHATSAPP_BUTTONS must be interactive or numbered")
     try:
         ZoneInfo(settings.shop_timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -312,6 +320,7 @@ def _validate(settings: Settings) -> None:
         "outbox_delete_after_days",
         "job_runs_keep_days",
         "payment_link_minutes",
+        "takeover_idle_minutes",
         "unconsented_chat_retention_hours",
         "login_max_failures_account",
         "login_max_failures_ip",

@@ -17,8 +17,10 @@ errors, timeouts — after the `retry_delays`). Errors become IntegrationError:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
@@ -33,9 +35,29 @@ from backend.integrations import IntegrationError, RateLimited, retry_after
 from backend.logging_setup import redact_text
 
 DEFAULT_API_BASE = "https://api.twilio.com"
+DEFAULT_CONTENT_API_BASE = "https://content.twilio.com"
 DEFAULT_RETRY_AFTER = timedelta(seconds=30)
 TWILIO_UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient"
 RETRY_DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd try of a temporary failure (async)
+
+
+@dataclass(frozen=True)
+class Content:
+    """A Content API template to send instead of a plain body: its SID and variable values."""
+
+    sid: str
+    variables: dict[str, str]
+
+
+def _extra(body: str, media_url: str | None, content: Content | None) -> dict:
+    """The Messages create fields: Body, MediaUrl, or ContentSid with ContentVariables."""
+    extra: dict = {"body": body} if body or not (media_url or content) else {}
+    if media_url:
+        extra["media_url"] = [media_url]
+    if content is not None:
+        extra["content_sid"] = content.sid
+        extra["content_variables"] = json.dumps(content.variables, ensure_ascii=False)
+    return extra
 
 
 class RecipientUnsubscribed(IntegrationError):
@@ -115,11 +137,19 @@ class TwilioMessages:
         client.api.base_url = self.api_base
         return client
 
-    def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        from_: str,
+        body: str,
+        media_url: str | None = None,
+        content: Content | None = None,
+    ) -> str:
         """Send one message; returns Twilio's message SID. Raises IntegrationError."""
-        extra = {"media_url": [media_url]} if media_url else {}
+        extra = _extra(body, media_url, content)
         try:
-            return self.client.messages.create(to=to, from_=from_, body=body, **extra).sid
+            return self.client.messages.create(to=to, from_=from_, **extra).sid
         except TwilioRestException as exc:
             raise self.error(exc) from None  # exc.msg quotes the phone number: never re-raised
         except (TwilioException, requests.RequestException) as exc:
@@ -128,7 +158,13 @@ class TwilioMessages:
             ) from None
 
     async def send_async(
-        self, *, to: str, from_: str, body: str, media_url: str | None = None
+        self,
+        *,
+        to: str,
+        from_: str,
+        body: str,
+        media_url: str | None = None,
+        content: Content | None = None,
     ) -> str:
         """`send` on the event loop, temporary failures retried; raises IntegrationError."""
         loop = asyncio.get_running_loop()
@@ -136,9 +172,9 @@ class TwilioMessages:
             http = _RetryingAsyncClient(timeout=self.timeout, retry_delays=self.retry_delays)
             self._async = (loop, http, self._client(http))
         _, http, client = self._async
-        extra = {"media_url": [media_url]} if media_url else {}
+        extra = _extra(body, media_url, content)
         try:
-            message = await client.messages.create_async(to=to, from_=from_, body=body, **extra)
+            message = await client.messages.create_async(to=to, from_=from_, **extra)
             return message.sid
         except TwilioRestException as exc:
             raise self.error(exc, headers=http.last_headers) from None
@@ -174,3 +210,50 @@ class TwilioMessages:
         reason = str(exc.msg or "request rejected").removeprefix("Unable to create record: ")
         reason = redact_text(reason)[:200]
         return IntegrationError(f"twilio: {status} code {code}: {reason}", permanent=True)
+
+
+class TwilioContent:
+    """Twilio's Content API: creates the content templates interactive WhatsApp messages are
+    sent with (`POST /v1/Content`; twilio 8.2's client can list and fetch them, not create).
+    Blocking (requests); errors map like the Messages API's, without retries: the caller
+    falls back to a numbered list and asks again later."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        api_base: str = DEFAULT_CONTENT_API_BASE,
+        timeout: float = 10.0,
+    ):
+        self._auth = (account_sid, auth_token)
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+
+    def create(self, template: dict) -> str:
+        """Create one content template (friendly_name, language, variables, types); its HX SID."""
+        try:
+            response = requests.post(
+                f"{self.api_base}/v1/Content", json=template, auth=self._auth, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise IntegrationError(
+                f"twilio content: unreachable ({type(exc).__name__})", permanent=False
+            ) from None
+        if response.status_code in (401, 403):
+            raise IntegrationError(
+                f"twilio content: credentials rejected ({response.status_code})", permanent=True
+            )
+        if response.status_code >= 300:
+            try:
+                reason = str(response.json().get("message") or "")
+            except ValueError:
+                reason = ""
+            raise IntegrationError(
+                f"twilio content: {response.status_code}: {redact_text(reason)[:200]}",
+                permanent=response.status_code < 500 and response.status_code != 429,
+            )
+        sid = str((response.json() or {}).get("sid") or "")
+        if not sid.startswith("HX"):
+            raise IntegrationError("twilio content: answer without a content SID", permanent=False)
+        return sid

@@ -40,11 +40,13 @@ class FakeSender(MessageSender):
         self.threads: list[int] = []
         self.errors = list(errors or [])
 
-    def send(self, *, to, from_, body, media_url=None):
+    def send(self, *, to, from_, body, media_url=None, content=None):
         self.threads.append(threading.get_ident())
         if self.errors:
             raise self.errors.pop(0)
-        self.sent.append({"to": to, "from_": from_, "body": body, "media_url": media_url})
+        self.sent.append(
+            {"to": to, "from_": from_, "body": body, "media_url": media_url, "content": content}
+        )
         return f"SM{len(self.sent):032d}"
 
 
@@ -76,6 +78,7 @@ def make_channel(**overrides) -> SignedTwilioInput:
         "webhook_url": PUBLIC_URL,
         "sender": FakeSender(),
         "retry_delays": (0.0, 0.0),
+        "whatsapp_buttons": "numbered",  # interactive ones: tests pass their own templates
     }
     return SignedTwilioInput(**{**values, **overrides})
 
@@ -141,7 +144,7 @@ def twilio_created(form: dict[str, list[str]], n: int) -> Response:
         "sid": sid,
         "account_sid": ACCOUNT_SID,
         "api_version": "2010-04-01",
-        "body": form["Body"][0],
+        "body": form.get("Body", [""])[0],
         "to": form["To"][0],
         "from": form["From"][0],
         "status": "queued",
@@ -179,4 +182,46 @@ class FakeTwilio:
         return twilio_created(form, len(self.forms))
 
     def sent(self) -> list[tuple[str, str, str]]:
-        return [(f["To"][0], f["From"][0], f["Body"][0]) for f in self.forms]
+        """(To, From, Body) of each message; an interactive one shows its text (variable 1)."""
+        return [(f["To"][0], f["From"][0], _shown_text(f)) for f in self.forms]
+
+
+def _shown_text(form: dict[str, list[str]]) -> str:
+    if "ContentSid" in form:
+        return json.loads(form["ContentVariables"][0])["1"]
+    return form.get("Body", [""])[0]
+
+
+# --- a local server answering like Twilio's Content API ------------------------------------
+
+CONTENT_PATH = "/v1/Content"
+
+
+class FakeContentApi:
+    """Records each content template created and answers 201 with a new HX SID (or errors)."""
+
+    def __init__(self, errors: list[Response] | None = None):
+        self.created: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.errors = list(errors or [])
+
+    def __call__(self, request):
+        self.headers.append(dict(request.headers))
+        if self.errors:
+            return self.errors.pop(0)
+        template = json.loads(request.get_data(as_text=True))
+        self.created.append(template)
+        sid = f"HX{len(self.created):032x}"
+        body = {
+            "sid": sid,
+            "account_sid": ACCOUNT_SID,
+            "friendly_name": template.get("friendly_name"),
+            "language": template.get("language"),
+            "variables": template.get("variables", {}),
+            "types": template.get("types", {}),
+            "url": f"https://content.twilio.com/v1/Content/{sid}",
+            "date_created": "2026-12-01T12:00:00Z",
+            "date_updated": "2026-12-01T12:00:00Z",
+            "links": {},
+        }
+        return Response(json.dumps(body), status=201, content_type="application/json")

@@ -29,11 +29,13 @@ def origin_of(url: str) -> str:
 
 def content_security_policy(settings: Settings, *, embeddable: bool) -> str:
     """The shop page, widget, dashboards and sandbox page load only our own scripts and styles;
-    the widget talks to this origin and to Rasa's."""
+    the widget talks to this origin and to Rasa's, and shows product pictures from the shop's
+    public address (catalog image_url)."""
     connect = " ".join(filter(None, ["'self'", origin_of(settings.rasa_url)]))
+    images = " ".join(filter(None, ["'self'", "data:", origin_of(settings.public_base_url)]))
     ancestors = (settings.shop_frame_ancestors if embeddable else "") or "'none'"
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {images}; "
         f"connect-src {connect}; form-action 'self'; frame-ancestors {ancestors}; "
         "base-uri 'none'; object-src 'none'"
     )

@@ -33,6 +33,9 @@ DSHEA_DISCLAIMER = (
     "This product is not intended to diagnose, treat, cure, or prevent any disease."
 )
 GENERAL_DISCLAIMER = "General information only, not medical advice."
+# A product picture: a path on this site or an http(s) URL, no spaces, quotes or angle brackets
+# (the widget puts it in <img src>, Twilio fetches it as MediaUrl).
+IMAGE_RE = re.compile(r"(?:/(?!/)|https?://)[^\s\"'<>\\]{1,480}")
 LOW_STOCK_THRESHOLD = 5  # units; at or below this a product is "low stock" (as in trends)
 MAX_CATALOG_BYTES = 20 * 1024 * 1024
 
@@ -209,6 +212,10 @@ def _validate_record(number: int, record: dict) -> tuple[ProductRow | None, list
     if is_supplement and DSHEA_DISCLAIMER not in disclaimer:
         bad("disclaimer", "a supplement must carry the FDA/DSHEA disclaimer text")
 
+    image = _text(record.get("image"))
+    if image and not IMAGE_RE.fullmatch(image):
+        bad("image", "must be a site path (/static/…) or an http(s):// URL, ≤ 480 characters")
+
     for field in CLAIM_FIELDS:
         claims = sorted({m.group(0).lower() for m in CLAIM_RE.finditer(_text(record.get(field)))})
         if claims:
@@ -223,7 +230,7 @@ def _validate_record(number: int, record: dict) -> tuple[ProductRow | None, list
         price_minor=price_minor,
         currency=currency,
         stock=stock,
-        image=_text(record.get("image")),
+        image=image,
         usage=_text(record.get("usage")),
         description=_text(record.get("description")),
         disclaimer=disclaimer,
@@ -447,6 +454,17 @@ def get_by_sku(session: Session, sku: str) -> Product | None:
     return session.execute(
         select(Product).where(Product.sku == sku.strip().upper())
     ).scalar_one_or_none()
+
+
+def image_url(image: str | None, *, base_url: str) -> str | None:
+    """A product's picture (`Product.image`) as an absolute URL (a site path is resolved against
+    `base_url`, the shop's PUBLIC_BASE_URL: Twilio fetches media from it), or None."""
+    image = (image or "").strip()
+    if not image:
+        return None
+    if image.startswith("/"):
+        return base_url.rstrip("/") + image
+    return image
 
 
 def stock_status(product: Product) -> str:

@@ -7,15 +7,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.api.deps import session_dep
+from backend.api.deps import session_dep, settings_dep
 from backend.catalog import service
 from backend.catalog.models import Product
+from backend.config import Settings
 from backend.money import format_minor
 
 router = APIRouter()
 
 
-def _summary(p: Product) -> dict:
+def _summary(p: Product, settings: Settings) -> dict:
     return {
         "sku": p.sku,
         "name": p.name,
@@ -25,11 +26,16 @@ def _summary(p: Product) -> dict:
         "currency": p.currency,
         "stock_status": service.stock_status(p),
         "goals": list(p.goals or []),
+        "image_url": service.image_url(p.image, base_url=settings.public_base_url),
     }
 
 
 @router.get("/api/products")
-def list_products(goal: str | None = None, session: Session = Depends(session_dep)):
+def list_products(
+    goal: str | None = None,
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
     if goal is not None:
         if goal not in service.GOALS:
             return JSONResponse(
@@ -41,16 +47,20 @@ def list_products(goal: str | None = None, session: Session = Depends(session_de
         products = session.execute(
             select(Product).where(Product.active.is_(True)).order_by(Product.category, Product.name)
         ).scalars()
-    return {"products": [_summary(p) for p in products]}
+    return {"products": [_summary(p, settings) for p in products]}
 
 
 @router.get("/api/products/{sku}")
-def get_product(sku: str, session: Session = Depends(session_dep)):
+def get_product(
+    sku: str,
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
     product = service.get_by_sku(session, sku)
     if product is None or not product.active:
         return JSONResponse({"error": "no product with this sku"}, status_code=404)
     return {
-        **_summary(product),
+        **_summary(product, settings),
         "description": product.description,
         "usage": product.usage,
         "ingredients": list(product.ingredients or []),

@@ -64,6 +64,8 @@ class Conversation(Base):
     # A person from the team has the chat: the bot answers only safety (sales/takeover.py).
     handed_off = Column(Boolean, nullable=False, default=False)
     hold_notice_at = Column(DateTime(timezone=True))  # "a person is on it" said this takeover
+    # when the team last took or answered the chat: TAKEOVER_IDLE_MINUTES counts from here
+    handed_off_at = Column(DateTime(timezone=True))
     last_inbound_at = Column(DateTime(timezone=True))  # WhatsApp 24-hour window
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     # When this chat proved it belongs to its contact (a one-time code; a signed WhatsApp

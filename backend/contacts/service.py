@@ -665,7 +665,11 @@ def access_summary(session: Session, *, sender_id: str, key: str | None = None) 
 def mark_conversation(
     session: Session, *, sender_id: str, channel: str = "web", **flags
 ) -> Conversation:
-    """Set flags (sensitive, handed_off) on a conversation, creating its row if needed."""
+    """Set flags (sensitive, handed_off) on a conversation, creating its row if needed.
+
+    `handed_off=True` (re)starts the takeover's idle clock (`handed_off_at`)."""
+    if flags.get("handed_off"):
+        flags.setdefault("handed_off_at", utcnow())
     conversation = ensure_conversation(session, sender_id=sender_id, channel=channel)
     session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**flags))
     session.refresh(conversation)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -227,18 +227,10 @@ def reply(
         if decision.outcome == gate.REFUSE:
             reasons[candidate] = decision.reason
             continue
-        queued = messaging.queue_message(
-            session,
-            settings=settings,
-            contact=contact,
-            channel=candidate,
-            template=REPLY_TEMPLATE,
-            purpose=content.TRANSACTIONAL,
-            context=context,
-            idempotency_key=f"{REPLY_TOPIC}:{lead.id}:{uuid.uuid4().hex}",
-            topic=REPLY_TOPIC,
-            now=now,
-        )
+        queued = _queue_reply(
+            session, settings, contact, candidate, context,
+            key=f"{REPLY_TOPIC}:{lead.id}:{uuid.uuid4().hex}", now=now,
+        )  # fmt: skip
         before = lead.status
         lead.status = _next(lead, "reply")
         lead.assigned_to = lead.assigned_to or actor.id
@@ -254,6 +246,31 @@ def reply(
         return _reply_in_chat(session, lead, actor, body, now, feed)
     summary = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
     raise ReplyRefused(f"the send gate refused the reply ({summary})", reasons)
+
+
+def _queue_reply(
+    session: Session,
+    settings: Settings,
+    contact: Contact,
+    channel: str,
+    context: dict,
+    *,
+    key: str,
+    now: datetime,
+):
+    """A staff-side message (free text, transactional) into the outbox through the gate."""
+    return messaging.queue_message(
+        session,
+        settings=settings,
+        contact=contact,
+        channel=channel,
+        template=REPLY_TEMPLATE,
+        purpose=content.TRANSACTIONAL,
+        context=context,
+        idempotency_key=key,
+        topic=REPLY_TOPIC,
+        now=now,
+    )
 
 
 def _reply_in_chat(
@@ -362,6 +379,74 @@ def hand_back(
         )
     _record(session, lead, actor, "handed_back", lead.status)
     return lead
+
+
+IDLE_NOTICE = (
+    "Our team couldn't answer here in time, so the assistant is back in this chat. Your "
+    "request stays with the team; ask for a person again at any time."
+)
+
+
+def release_idle(
+    session: Session,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    feed: chat_feed.ChatFeed | None = None,
+) -> dict:
+    """Hand back every chat the team has had for TAKEOVER_IDLE_MINUTES without taking or
+    answering it again: the bot answers again, the customer is told once (in the website chat
+    window, or on WhatsApp through the send gate), and the lead's history records it."""
+    now = now or utcnow()
+    since = now - timedelta(minutes=settings.takeover_idle_minutes)
+    released = told = 0
+    for sender_id in takeover.idle_chats(session, since=since):
+        if not takeover.resume(session, sender_id=sender_id, only_if_paused=True):
+            continue  # another scheduler got there first
+        released += 1
+        lead = session.execute(
+            select(Lead).where(Lead.conversation_id == sender_id).order_by(Lead.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        if lead is None:
+            continue  # erased or never a lead: nobody to tell, no history to write
+        detail = {"reason": "idle", "idle_minutes": settings.takeover_idle_minutes}
+        detail.update(_tell_released(session, settings, lead, now, feed))
+        told += bool(detail.get("told"))
+        _record(session, lead, None, "handed_back", lead.status, detail=detail)
+    return {"released": released, "told": told}
+
+
+def _tell_released(
+    session: Session,
+    settings: Settings,
+    lead: Lead,
+    now: datetime,
+    feed: chat_feed.ChatFeed | None,
+) -> dict:
+    """Tell the customer in their own chat that the bot is back; what was done, for the history."""
+    if is_web_chat(lead.conversation_id):
+        shown = ChatReply(
+            lead_id=lead.id, conversation_id=lead.conversation_id, body=IDLE_NOTICE, created_at=now
+        )
+        session.add(shown)
+        session.flush()
+        for message in (reply_event(shown), {"type": "handback"}):
+            chat_feed.publish_after_commit(
+                session, feed=feed, conversation_id=lead.conversation_id, message=message
+            )
+        return {"told": CHAT, "chat_reply_id": shown.id}
+    contact = session.get(Contact, lead.contact_id) if lead.contact_id else None
+    if contact is None or _chat_channel(session, lead) != "whatsapp":
+        return {"told": None}
+    context = {"body": IDLE_NOTICE, "subject": None}
+    decision = _reply_decision(session, settings, contact, "whatsapp", context, now)
+    if decision.outcome == gate.REFUSE:
+        return {"told": None, "refused": decision.reason}
+    queued = _queue_reply(
+        session, settings, contact, "whatsapp", context,
+        key=f"takeover_idle:{lead.id}:{now.isoformat()}", now=now,
+    )  # fmt: skip
+    return {"told": "whatsapp", "outbox_id": queued.message.id}
 
 
 # --- reads -----------------------------------------------------------------------------------

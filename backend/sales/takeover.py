@@ -11,8 +11,10 @@ Rasa's own `ConversationPaused` is not used: a paused tracker runs no action at 
 emergency typed during a takeover would get no guidance.
 
 Starts: the person asks for a human and staff can reach them (`hand_over`), or a staff member
-takes the chat in the inbox or replies in it (backend/sales/inbox.py). Ends: the inbox's
-"hand back to the bot" (`resume`). Functions flush, never commit.
+takes the chat in the inbox or replies in it (backend/sales/inbox.py); each of these restarts the
+takeover's idle clock (`conversations.handed_off_at`). Ends: the inbox's "hand back to the bot"
+(`resume`), or TAKEOVER_IDLE_MINUTES without either (`idle_chats`, handed back by the
+`takeover_timeout` job: inbox.release_idle). Functions flush, never commit.
 """
 
 from __future__ import annotations
@@ -63,14 +65,30 @@ def pause(session: Session, *, sender_id: str, channel: str = "web") -> None:
     log.info("chat taken over", extra={"channel": channel})
 
 
-def resume(session: Session, *, sender_id: str) -> bool:
-    """The bot answers this chat again; the next takeover gets its own "a person is on it"."""
+def resume(session: Session, *, sender_id: str, only_if_paused: bool = False) -> bool:
+    """The bot answers this chat again; the next takeover gets its own "a person is on it".
+
+    With `only_if_paused` it is a compare-and-set: True only for the one caller that ended the
+    takeover (two schedulers never both tell the customer)."""
+    statement = update(Conversation).where(Conversation.sender_id == sender_id)
+    if only_if_paused:
+        statement = statement.where(Conversation.handed_off.is_(True))
     result = session.execute(
-        update(Conversation)
-        .where(Conversation.sender_id == sender_id)
-        .values(handed_off=False, hold_notice_at=None)
+        statement.values(handed_off=False, hold_notice_at=None, handed_off_at=None)
     )
     return result.rowcount > 0
+
+
+def idle_chats(session: Session, *, since: datetime, limit: int = 200) -> list[str]:
+    """Chats the team has had since before `since` without taking or answering them again."""
+    return list(
+        session.execute(
+            select(Conversation.sender_id)
+            .where(Conversation.handed_off.is_(True), Conversation.handed_off_at < since)
+            .order_by(Conversation.handed_off_at)
+            .limit(limit)
+        ).scalars()
+    )
 
 
 def hold_notice_due(session: Session, *, sender_id: str, now: datetime | None = None) -> bool:

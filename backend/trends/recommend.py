@@ -43,6 +43,7 @@ class RecommendedProduct:
     why: str
     disclaimer: str
     low_stock: bool
+    image: str | None = None  # the catalog's picture path or URL (catalog.service.image_url)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def recommend_for_goal(session: Session, *, goal: str, limit: int = 3) -> Recomm
                 why=why,
                 disclaimer=product_disclaimer(p),
                 low_stock=0 < p.stock <= LOW_STOCK_THRESHOLD,
+                image=p.image,
             )
         )
 

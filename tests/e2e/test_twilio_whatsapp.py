@@ -23,6 +23,7 @@ from backend.config import ROOT
 from backend.contacts import service as contacts
 from backend.contacts.models import ConsentEvent
 from backend.db import make_engine, make_session_factory, session_scope
+from backend.outbox import queue as outbox
 from backend.sales import inbox
 from backend.sales.models import Lead
 from tests.helpers import (
@@ -33,13 +34,16 @@ from tests.helpers import (
     stop_group,
     wait_http,
 )
+from tests.integration.messaging_support import make_settings
 from tests.twilio_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
+    CONTENT_PATH,
     MESSAGES_PATH,
     OUR_NUMBER,
     PUBLIC_URL,
     SENDER,
+    FakeContentApi,
     FakeTwilio,
     sign,
     twilio_form,
@@ -84,6 +88,8 @@ def whatsapp_stack(tmp_path, httpserver, *, seed=_seed_whatsapp_marketing_consen
     seed(factory)
     twilio = FakeTwilio()
     httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(twilio)
+    # interactive WhatsApp buttons: their content templates are created here
+    httpserver.expect_request(CONTENT_PATH, method="POST").respond_with_handler(FakeContentApi())
 
     action_port, rasa_port = free_port(), free_port()
     (tmp_path / "endpoints.yml").write_text(
@@ -101,6 +107,7 @@ def whatsapp_stack(tmp_path, httpserver, *, seed=_seed_whatsapp_marketing_consen
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_WHATSAPP_FROM": f"whatsapp:{OUR_NUMBER}",
         "TWILIO_API_BASE": httpserver.url_for("").rstrip("/"),
+        "TWILIO_CONTENT_API_BASE": httpserver.url_for("").rstrip("/"),
         "TWILIO_WEBHOOK_URL": PUBLIC_URL,
     }
     actions = start_action_server(action_port, env=env, log=tmp_path / "actions.log")
@@ -194,9 +201,19 @@ def _seed_whatsapp_receipts_consent(factory) -> None:
 
 
 def test_whatsapp_takeover_holds_the_bot_answers_emergencies_and_hands_back(tmp_path, httpserver):
+    """The issue's path on WhatsApp: the customer asks for a person, the agent answers from the
+    inbox and the customer receives it through Twilio, the bot stays quiet on a product question
+    but answers an emergency, the agent hands back and the bot answers again."""
     with whatsapp_stack(tmp_path, httpserver, seed=_seed_whatsapp_receipts_consent) as (
-        webhook, _, _, factory, twilio,
+        webhook, _, engine, factory, twilio,
     ):  # fmt: skip
+        settings = make_settings(
+            str(engine.url),
+            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            TWILIO_WHATSAPP_FROM=f"whatsapp:{OUR_NUMBER}",
+            TWILIO_API_BASE=httpserver.url_for("").rstrip("/"),
+        )
 
         def said(message: str) -> list[str]:
             before = len(twilio.sent())
@@ -206,17 +223,29 @@ def test_whatsapp_takeover_holds_the_bot_answers_emergencies_and_hands_back(tmp_
         said("hi")  # a message in Rasa's tracker: WhatsApp's 24-hour window is open
         [handover] = said("I want to talk to a real person")
         assert "here on WhatsApp" in handover and "stay quiet" in handover
-        assert said("how much is the blood pressure support kit?") == [HOLD_NOTICE]
-        assert said("/checkout") == []  # no product answer while a person has the chat
-        assert any("911" in body for body in said("I have chest pain and can't breathe"))
         with session_scope(factory) as s:
             auth.create_staff(
                 s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
             )
-        with session_scope(factory) as s:  # the inbox's hand-back
+        with session_scope(factory) as s:  # the agent answers from the inbox
             lead = s.execute(
                 select(Lead).where(Lead.conversation_id == SENDER, Lead.kind == "handoff")
             ).scalar_one()
             agent = s.execute(select(StaffUser).where(StaffUser.role == "sales")).scalar_one()
-            inbox.hand_back(s, lead_id=lead.id, actor=agent)
+            text = "Hi, Sam here. How can I help?"
+            sent = inbox.reply(s, settings=settings, lead_id=lead.id, actor=agent, text=text)
+            assert sent.channel == "whatsapp"
+            lead_id, agent_id = lead.id, agent.id
+        before = len(twilio.sent())
+        outbox.deliver_due(factory, settings, worker_id="e2e")  # the scheduler's outbox job
+        # the customer gets it through Twilio (the other rows due are CRM pushes, kept locally)
+        [(to, from_, body)] = twilio.sent()[before:]
+        assert (to, from_) == (SENDER, f"whatsapp:{OUR_NUMBER}")
+        assert body.startswith("Hi, Sam here. How can I help?")
+
+        assert said("how much is the blood pressure support kit?") == [HOLD_NOTICE]
+        assert said("/checkout") == []  # no product answer while a person has the chat
+        assert any("911" in body for body in said("I have chest pain and can't breathe"))
+        with session_scope(factory) as s:  # the inbox's hand-back
+            inbox.hand_back(s, lead_id=lead_id, actor=s.get(StaffUser, agent_id))
         assert said("/checkout") != []  # the bot answers again

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 
 import pytest
 from werkzeug.wrappers import Response
@@ -36,6 +37,30 @@ LAUNCH_ARGS = [
 ]
 
 
+SHOP = {"base": ""}  # the shop's address, for the product pictures' URLs
+RELEASE = threading.Event()  # the fake Rasa answers "slow please" once this is set
+
+
+def product_card(sku: str, name: str, *, in_stock: bool) -> dict:
+    """A card as action_recommend sends it (actions/recommend.py `_card`)."""
+    return {
+        "sku": sku,
+        "name": name,
+        "price": "$19.99",
+        "stock": "in stock" if in_stock else "out of stock",
+        "in_stock": in_stock,
+        "why": "popular",
+        "image_url": f"{SHOP['base']}/static/products/{sku}.png",
+        "buttons": [
+            {"title": "Add to cart", "payload": "/add_to_cart" + json.dumps({"sku": sku})},
+            {
+                "title": "Ask a question",
+                "payload": "/ask_product_question" + json.dumps({"product": sku}),
+            },
+        ],
+    }
+
+
 @pytest.fixture
 def fake_rasa(httpserver):
     received: list[dict] = []
@@ -56,21 +81,17 @@ def fake_rasa(httpserver):
                 {"recipient_id": body["sender"], "custom": {"handoff": True}},
             ]
         elif body["message"] == "show me picks":
-            card = {
-                "sku": "WL-001",
-                "name": "<i>Green</i> Tea Extract",
-                "price": "$19.99",
-                "stock": "in stock",
-                "why": "popular",
-                "buttons": [
-                    {"title": "Buy this", "payload": '/checkout{"product": "Green Tea Extract"}'},
-                    {"title": "Ask about it", "payload": "/ask_product_question"},
-                ],
-            }
+            cards = [
+                product_card("WL-001", "<i>Green</i> Tea Extract", in_stock=True),
+                product_card("WL-007", "Keto Shake", in_stock=False),
+            ]
             replies = [
                 {"recipient_id": body["sender"], "text": "Here's what matches:"},
-                {"recipient_id": body["sender"], "custom": {"cards": [card]}},
+                {"recipient_id": body["sender"], "custom": {"cards": cards}},
             ]
+        elif body["message"] == "slow please":
+            assert RELEASE.wait(30), "the test never released the slow answer"
+            replies = [{"recipient_id": body["sender"], "text": "Sorry for the wait."}]
         elif body["message"] == "delete my data":
             replies = [
                 {"recipient_id": body["sender"], "text": "Done: erased."},
@@ -126,7 +147,10 @@ def shop(tmp_path, fake_rasa):
     }
     assert backend_cli("db", "upgrade", env=env).returncode == 0
     with serve_backend(env) as base:
+        SHOP["base"] = base.rstrip("/")
+        RELEASE.clear()
         yield base + "/"
+        RELEASE.set()  # never leave the fake Rasa's thread waiting
 
 
 def open_chat(pw, shop: str):
@@ -226,22 +250,102 @@ def test_the_visible_history_survives_a_reload_and_an_erasure_clears_it(shop, fa
     assert received[0]["sender"] == received[2]["sender"] != received[3]["sender"]
 
 
-def test_product_cards_show_as_text_with_a_button_each(shop, fake_rasa):
+def test_product_cards_with_pictures_are_used_with_the_keyboard_alone(shop, fake_rasa):
+    from playwright.sync_api import sync_playwright
+
+    _, received = fake_rasa
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page()
+        page.goto(shop)
+        page.focus(".chat-toggle")
+        page.keyboard.press("Enter")  # opens the window; focus goes to the message box
+        page.wait_for_selector(".msg.buttons button")
+        assert page.evaluate("document.activeElement.id") == "chat-input"
+        page.keyboard.type("show me picks")
+        page.keyboard.press("Enter")
+        card = page.wait_for_selector(".msg.cards .card")
+        assert card.get_attribute("aria-label") == "<i>Green</i> Tea Extract"
+        assert "$19.99" in card.inner_text() and "in stock" in card.inner_text()
+        assert page.locator(".chat-log i").count() == 0  # the name is text, never HTML
+        picture = page.locator(".card img").first
+        picture.wait_for()
+        assert picture.get_attribute("alt") == "<i>Green</i> Tea Extract"
+        # the picture really loaded from the shop (served, and allowed by the page's CSP)
+        assert page.locator(".card img").evaluate_all(
+            "imgs => imgs.map(i => i.complete && i.naturalWidth)"
+        ) == [240, 240]
+        out_of_stock = page.locator(".card").nth(1)
+        assert out_of_stock.locator("text=Add to cart").is_disabled()
+        assert out_of_stock.locator("text=Ask a question").is_enabled()
+        # Shift+Tab from the message box walks back through the cards' buttons
+        focused = []
+        for _ in range(4):
+            page.keyboard.press("Shift+Tab")
+            focused.append(page.evaluate("document.activeElement.getAttribute('aria-label')"))
+            if focused[-1] == "Add to cart: <i>Green</i> Tea Extract":
+                break
+        assert focused == [
+            "Ask a question: Keto Shake",
+            "Ask a question: <i>Green</i> Tea Extract",  # the disabled button is skipped
+            "Add to cart: <i>Green</i> Tea Extract",
+        ]
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=echo /add_to_cart")
+        browser.close()
+    assert received[-1]["message"] == '/add_to_cart{"sku": "WL-001"}'
+
+
+def test_typing_indicator_unread_badge_and_escape_with_a_screen_reader_in_mind(shop, fake_rasa):
     from playwright.sync_api import sync_playwright
 
     _, received = fake_rasa
     with sync_playwright() as pw:
         browser, page = open_chat(pw, shop)
-        page.fill("#chat-input", "show me picks")
+        assert page.get_attribute(".chat-log", "aria-live") == "polite"
+        assert page.get_attribute(".chat-log", "role") == "log"
+        quick = page.locator(".msg.buttons")
+        assert quick.get_attribute("role") == "group"
+        page.click("text=I accept")  # a quick reply: used once, then disabled
+        page.wait_for_selector("text=echo /affirm")
+        assert quick.locator("button").first.is_disabled()
+        assert page.evaluate("document.activeElement.id") == "chat-input"
+        page.fill("#chat-input", "slow please")
         page.press("#chat-input", "Enter")
-        card = page.wait_for_selector(".msg.cards .card")
-        assert card.get_attribute("aria-label") == "<i>Green</i> Tea Extract"
-        assert "$19.99 · in stock" in card.inner_text()
-        assert page.locator(".chat-log i").count() == 0  # the name is text, never HTML
-        page.click("text=Buy this")
-        page.wait_for_selector("text=echo /checkout")
+        indicator = page.locator(".typing-indicator")
+        indicator.wait_for(state="visible")  # while the bot has not answered
+        assert indicator.get_attribute("role") == "status"
+        assert indicator.inner_text().strip() == "The assistant is typing…"
+        page.keyboard.press("Escape")  # closes the window, focus back on the toggle
+        page.wait_for_selector("#chat-panel", state="hidden")
+        assert "chat-toggle" in page.evaluate("document.activeElement.className")
+        assert page.get_attribute(".chat-toggle", "aria-expanded") == "false"
+        RELEASE.set()  # the answer arrives while the window is closed
+        badge = page.wait_for_selector(".unread-badge:not([hidden])")
+        assert badge.inner_text() == "1" and badge.get_attribute("aria-label") == "1 unread message"
+        page.keyboard.press("Enter")  # the toggle still has focus
+        page.wait_for_selector("text=Sorry for the wait.")
+        assert page.locator(".unread-badge").is_hidden()
+        assert indicator.is_hidden()
+        assert page.evaluate("document.activeElement.id") == "chat-input"
         browser.close()
-    assert received[-1]["message"] == '/checkout{"product": "Green Tea Extract"}'
+    assert [r["message"] for r in received] == ["/greet", "/affirm", "slow please"]
+
+
+def test_on_a_phone_the_chat_window_takes_the_screen_width(shop, fake_rasa):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 375, "height": 667}, is_mobile=True)
+        page.goto(shop)
+        page.click("text=Chat with us")
+        page.wait_for_selector(".msg.buttons button")
+        panel = page.locator("#chat-panel").bounding_box()
+        assert panel["width"] >= 375 - 2 * 8 - 1  # full width but for small margins
+        assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 375
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scroll
+        browser.close()
 
 
 def _staff_key(factory) -> str:

@@ -212,11 +212,16 @@ def test_cli_load_default_then_versions_and_diff(cli_db, session, capsys, tmp_pa
     assert "catalog version 9 does not exist" in capsys.readouterr().err
 
 
-def test_products_api_lists_and_404s(session_factory, settings):
+def sample_shop(session_factory, settings) -> TestClient:
+    """The web app over a database holding the sample catalog."""
     with session_factory() as s:
         service.load_rows(s, rows=sample_rows(), source="sample")
         s.commit()
-    client = TestClient(create_app(settings, session_factory))
+    return TestClient(create_app(settings, session_factory))
+
+
+def test_products_api_lists_and_404s(session_factory, settings):
+    client = sample_shop(session_factory, settings)
     listing = client.get("/api/products").json()["products"]
     assert len(listing) == len(sample_rows())
     wl = next(p for p in listing if p["sku"] == "WL-001")
@@ -230,6 +235,18 @@ def test_products_api_lists_and_404s(session_factory, settings):
     assert detail["is_supplement"] is False and detail["disclaimer"].startswith("General")
     missing = client.get("/api/products/ZZ-999")
     assert missing.status_code == 404 and missing.json() == {"error": "no product with this sku"}
+
+
+def test_every_sample_product_has_its_picture_served_by_the_app(session_factory, settings):
+    client = sample_shop(session_factory, settings)
+    listing = client.get("/api/products").json()["products"]
+    base = settings.public_base_url.rstrip("/")
+    for item in listing:
+        assert item["image_url"] == f"{base}/static/products/{item['sku']}.png"
+        picture = client.get(item["image_url"].removeprefix(base))
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+        assert picture.content.startswith(b"\x89PNG") and len(picture.content) < 16_000
+    assert client.get("/api/products/BP-002").json()["image_url"].endswith("/BP-002.png")
 
 
 # --- Postgres --------------------------------------------------------------------------

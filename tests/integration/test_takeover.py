@@ -3,6 +3,7 @@ actions that start and end a takeover, on a real migrated SQLite database."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from actions import rights
 from actions import takeover as hold
@@ -21,6 +22,7 @@ from backend import safety
 from backend.contacts.models import Conversation
 from backend.contacts.service import mark_conversation
 from backend.db import session_scope, utcnow
+from backend.outbox.models import OutboxMessage
 from backend.rasa_ext import takeover_policy
 from backend.sales import inbox, takeover
 from backend.sales.models import ChatReply, Lead, LeadActivity
@@ -249,8 +251,8 @@ def test_a_whatsapp_chat_is_taken_by_a_reply_on_whatsapp(keys, session_factory, 
 # --- what only the website widget gets ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("sender", [WEB, "t1"])
-async def test_recommendations_come_as_product_cards_with_buttons_in_the_website_chat(sender):
+@pytest.mark.parametrize("sender", [WEB, WA, "t1"])
+async def test_recommendations_come_as_product_cards_with_pictures_and_buttons(sender):
     from actions import recommend
 
     messages, _ = await run(
@@ -263,16 +265,19 @@ async def test_recommendations_come_as_product_cards_with_buttons_in_the_website
         ),
     )
     assert "Why:" in messages[0]["text"]  # the text answer stays, for every channel
-    if sender != WEB:
+    if sender not in (WEB, WA):
         assert len(messages) == 1  # no custom payload: other channels would send it as JSON
         return
     cards = messages[1]["custom"]["cards"]
-    assert cards and {"sku", "name", "price", "stock", "why", "buttons"} <= set(cards[0])
+    assert cards and {"sku", "name", "price", "stock", "why", "image_url", "buttons"} <= set(
+        cards[0]
+    )
     assert cards[0]["price"].startswith("$")
-    name = cards[0]["name"]
-    assert [b["payload"] for b in cards[0]["buttons"]] == [
-        f'/checkout{{"product": "{name}"}}',
-        f'/ask_product_question{{"product": "{name}"}}',
+    sku = cards[0]["sku"]
+    assert cards[0]["image_url"].endswith(f"/static/products/{sku}.png")
+    assert [(b["title"], b["payload"]) for b in cards[0]["buttons"]] == [
+        ("Add to cart", f'/add_to_cart{{"sku": "{sku}"}}'),
+        ("Ask a question", f'/ask_product_question{{"product": "{sku}"}}'),
     ]
 
 
@@ -286,3 +291,109 @@ def test_erasure_tells_only_the_website_widget_to_forget_its_history(sender, cus
     assert "history will be deleted" in message["text"]
     # other channels would send a custom payload as JSON text: the widget alone gets it
     assert message["custom"] == (custom or {})
+
+
+# --- the takeover timeout (TAKEOVER_IDLE_MINUTES, job takeover_timeout) ------------------------
+
+
+class RecordingFeed:
+    """A chat feed that records what would be pushed to the website chat windows."""
+
+    def __init__(self):
+        self.pushed: list[tuple[str, dict]] = []
+
+    def publish(self, conversation_id: str, message: dict) -> None:
+        self.pushed.append((conversation_id, message))
+
+
+def _idle_history(session_factory, lead_id: int) -> list[tuple[str, int | None, dict]]:
+    with session_scope(session_factory) as s:
+        rows = s.execute(
+            select(LeadActivity).where(LeadActivity.lead_id == lead_id).order_by(LeadActivity.id)
+        ).scalars()
+        return [(a.action, a.actor_id, dict(a.detail)) for a in rows]
+
+
+def test_an_idle_takeover_of_a_website_chat_is_handed_back_once_and_recorded(
+    session_factory, settings
+):
+    lead_id = _open_lead(session_factory, paused=True)
+    taken_at = _conversation(session_factory).handed_off_at
+    assert taken_at is not None
+    feed = RecordingFeed()
+    minutes = settings.takeover_idle_minutes
+    with session_scope(session_factory) as s:  # not yet idle long enough: nothing changes
+        early = inbox.release_idle(
+            s, settings=settings, now=utcnow() + timedelta(minutes=minutes - 1), feed=feed
+        )
+    assert early == {"released": 0, "told": 0} and _conversation(session_factory).handed_off
+    later = utcnow() + timedelta(minutes=minutes + 1)
+    with session_scope(session_factory) as s:
+        assert inbox.release_idle(s, settings=settings, now=later, feed=feed) == {
+            "released": 1,
+            "told": 1,
+        }
+    conversation = _conversation(session_factory)
+    assert not conversation.handed_off and conversation.handed_off_at is None
+    with session_scope(session_factory) as s:
+        assert s.execute(select(ChatReply.body)).scalars().all() == [inbox.IDLE_NOTICE]
+    assert [m["type"] for _, m in feed.pushed] == ["reply", "handback"]
+    assert feed.pushed[0][1]["text"] == inbox.IDLE_NOTICE
+    [(action, actor, detail)] = _idle_history(session_factory, lead_id)
+    assert (action, actor) == ("handed_back", None)  # the system, not a person
+    assert detail["reason"] == "idle" and detail["told"] == "chat"
+    with session_scope(session_factory) as s:  # a second run (or scheduler) tells nobody again
+        assert inbox.release_idle(s, settings=settings, now=later, feed=feed)["released"] == 0
+    assert len(feed.pushed) == 2
+
+
+def test_a_staff_reply_restarts_the_idle_clock(keys, session_factory, settings):
+    lead_id = _open_lead(session_factory, paused=True)
+    minutes = settings.takeover_idle_minutes
+    with session_scope(session_factory) as s:
+        s.execute(
+            update(Conversation)
+            .where(Conversation.sender_id == WEB)
+            .values(handed_off_at=utcnow() - timedelta(minutes=minutes + 5))
+        )
+        inbox.reply(
+            s, settings=settings, lead_id=lead_id, actor=_staff(s), text="On it", channel="chat"
+        )
+    with session_scope(session_factory) as s:
+        assert inbox.release_idle(s, settings=settings, now=utcnow())["released"] == 0
+    assert _conversation(session_factory).handed_off
+
+
+def test_an_idle_whatsapp_takeover_tells_the_customer_on_whatsapp_through_the_gate(
+    keys, session_factory, settings, db
+):
+    make_contact(db, sender=WA, marketing=(), transactional=("whatsapp",))
+    mark_conversation(db, sender_id=WA, channel="whatsapp", last_inbound_at=utcnow())
+    db.commit()
+    lead_id = _open_lead(session_factory, WA, paused=True)
+    later = utcnow() + timedelta(minutes=settings.takeover_idle_minutes + 1)
+    with session_scope(session_factory) as s:
+        assert inbox.release_idle(s, settings=settings, now=later)["told"] == 1
+    assert not _conversation(session_factory, WA).handed_off
+    with session_scope(session_factory) as s:
+        [queued] = (
+            s.execute(select(OutboxMessage).where(OutboxMessage.kind == "whatsapp")).scalars().all()
+        )
+        assert (queued.kind, queued.purpose) == ("whatsapp", "transactional")
+        assert queued.payload["context"]["body"] == inbox.IDLE_NOTICE
+    [(action, _, detail)] = _idle_history(session_factory, lead_id)
+    assert action == "handed_back" and detail["told"] == "whatsapp"
+    assert detail["outbox_id"] == queued.id
+
+
+def test_the_takeover_timeout_job_is_registered_and_runs(session_factory, settings):
+    from backend import bootstrap
+    from backend.jobs.registry import REGISTRY
+
+    bootstrap.load_jobs()
+    _open_lead(session_factory, paused=True)
+    with session_scope(session_factory) as s:
+        s.execute(update(Conversation).values(handed_off_at=utcnow() - timedelta(days=1)))
+    with session_scope(session_factory) as s:
+        assert REGISTRY["takeover_timeout"].fn(s, settings) == {"released": 1, "told": 1}
+    assert not _conversation(session_factory).handed_off

@@ -20,10 +20,12 @@ from tests.helpers import free_port
 from tests.twilio_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
+    CONTENT_PATH,
     GOAL_BUTTONS,
     MESSAGES_PATH,
     OUR_NUMBER,
     SENDER,
+    FakeContentApi,
     FakeTwilio,
     ScriptedAgent,
     make_channel,
@@ -113,6 +115,7 @@ async def test_conversation_round_trip_through_the_fake_twilio(fake_twilio, api_
         webhook_url="https://bot.shop.test/webhooks/twilio_signed/webhook",
         api_base=api_base,
         retry_delays=(0.0,),
+        whatsapp_buttons="numbered",
     )
     assert isinstance(channel.sender, TwilioMessages)
     agent = ScriptedAgent(script)
@@ -249,3 +252,127 @@ async def test_bot_replies_use_no_worker_thread(fake_twilio, api_base):
         await post(client, twilio_form("hi"))
     await channel.sender.aclose()
     assert fake_twilio.sent() == [(SENDER, f"whatsapp:{OUR_NUMBER}", "Hello!")]
+
+
+# --- interactive WhatsApp messages (Content API) and product pictures ------------------------
+
+MANY_BUTTONS = [{"title": f"Product number {i}", "payload": f"/pick{i}"} for i in range(1, 6)]
+
+
+@pytest.fixture
+def fake_content(httpserver):
+    fake = FakeContentApi()
+    httpserver.expect_request(CONTENT_PATH, method="POST").respond_with_handler(fake)
+    return fake
+
+
+def interactive_channel(api_base: str) -> SignedTwilioInput:
+    return make_channel(
+        sender=None,
+        api_base=api_base,
+        content_api_base=api_base,
+        whatsapp_buttons="interactive",
+        retry_delays=(0.0,),
+    )
+
+
+async def test_buttons_go_as_quick_replies_or_a_list_and_a_tap_maps_back(
+    fake_twilio, fake_content, api_base
+):
+    def script(text):
+        if text in ("hi", "again"):
+            return [{"text": "Which area?", "buttons": GOAL_BUTTONS}]
+        if text == "more":
+            return [{"text": "Pick one", "buttons": MANY_BUTTONS}]
+        return [{"text": "Noted."}]
+
+    channel = interactive_channel(api_base)
+    agent = ScriptedAgent(script)
+    async with served(channel, agent) as client:
+        await post(client, twilio_form("hi"))
+        tap = twilio_form("Blood pressure", ButtonText="Blood pressure", ButtonPayload="2")
+        await post(client, tap)
+        await post(client, twilio_form("again"))  # same shape: the template is reused
+        await post(client, twilio_form("more"))
+        await post(client, twilio_form("Product number 4", ListId="4", ListTitle="Product nu…"))
+    await channel.sender.aclose()
+    assert agent.texts == ["hi", GOAL_BUTTONS[1]["payload"], "again", "more", "/pick4"]
+    quick, lst = fake_content.created
+    assert quick["friendly_name"] == "hts_quick_reply_3"
+    assert quick["types"]["twilio/quick-reply"]["actions"] == [
+        {"title": "{{2}}", "id": "1"},
+        {"title": "{{3}}", "id": "2"},
+        {"title": "{{4}}", "id": "3"},
+    ]
+    assert lst["friendly_name"] == "hts_list_picker_5"
+    items = lst["types"]["twilio/list-picker"]["items"]
+    assert len(items) == 5 and items[3] == {"item": "{{8}}", "id": "4", "description": "{{9}}"}
+    expected_auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    assert {h["Authorization"] for h in fake_content.headers} == {expected_auth}
+    menus = [f for f in fake_twilio.forms if "ContentSid" in f]
+    assert [f["ContentSid"][0] for f in menus] == ["HX" + "0" * 31 + "1"] * 2 + [
+        "HX" + "0" * 31 + "2"
+    ]
+    assert all("Body" not in f for f in menus)  # the template carries the text
+    assert json.loads(menus[0]["ContentVariables"][0]) == {
+        "1": "Which area?",
+        "2": "Lose weight",
+        "3": "Blood pressure",
+        "4": "Blood sugar",
+    }
+    variables = json.loads(menus[2]["ContentVariables"][0])
+    assert variables["1"] == "Pick one" and variables["8"] == "Product number 4"
+
+
+async def test_without_the_content_api_buttons_fall_back_to_a_numbered_list(
+    httpserver, fake_twilio, api_base
+):
+    refusing = FakeContentApi(errors=[twilio_error(400, 20001, "Invalid types")])
+    httpserver.expect_request(CONTENT_PATH, method="POST").respond_with_handler(refusing)
+    channel = interactive_channel(api_base)
+    agent = ScriptedAgent(lambda text: [{"text": "Which area?", "buttons": GOAL_BUTTONS}])
+    async with served(channel, agent) as client:
+        await post(client, twilio_form("hi"))
+        await post(client, twilio_form("hi again"))  # no second try within 5 minutes
+        await post(client, twilio_form("3"))  # the typed number still maps
+    await channel.sender.aclose()
+    assert len(refusing.headers) == 1
+    assert all("ContentSid" not in f for f in fake_twilio.forms)
+    [first, *_] = [body for _, _, body in fake_twilio.sent()]
+    assert first.startswith("Which area?\n\n1. Lose weight\n2. Blood pressure\n3. Blood sugar")
+    assert agent.texts[-1] == GOAL_BUTTONS[2]["payload"]
+
+
+async def test_sms_and_eleven_buttons_stay_numbered_lists(fake_twilio, fake_content, api_base):
+    eleven = [{"title": f"Option {i}", "payload": f"/o{i}"} for i in range(1, 12)]
+    channel = interactive_channel(api_base)
+    agent = ScriptedAgent(lambda text: [{"text": "Pick", "buttons": eleven}])
+    async with served(channel, agent) as client:
+        await post(client, twilio_form("hi"))
+        await post(client, twilio_form("hi", sender="+14155550123"))  # SMS
+    await channel.sender.aclose()
+    assert fake_content.created == [] and all("ContentSid" not in f for f in fake_twilio.forms)
+    assert [body.splitlines()[-2] for _, _, body in fake_twilio.sent()] == ["11. Option 11"] * 2
+
+
+async def test_product_cards_send_their_pictures_as_whatsapp_media(fake_twilio, api_base):
+    card = {
+        "sku": "BP-001",
+        "name": "Blood Pressure Support Kit",
+        "price": "$39.99",
+        "stock": "in stock",
+        "image_url": "https://shop.test/static/products/BP-001.png",
+        "buttons": [{"title": "Add to cart", "payload": '/add_to_cart{"sku": "BP-001"}'}],
+    }
+    script = lambda text: [{"text": "Here's what matches"}, {"custom": {"cards": [card]}}]  # noqa: E731
+    channel = make_channel(sender=None, api_base=api_base, retry_delays=(0.0,))
+    async with served(channel, ScriptedAgent(script)) as client:
+        await post(client, twilio_form("hi"))
+        await post(client, twilio_form("hi", sender="+14155550123"))  # SMS: no MMS, no JSON
+        await post(client, twilio_form("hi", sender="whatsapp:+14155550999"))
+    await channel.sender.aclose()
+    pictures = [f for f in fake_twilio.forms if "MediaUrl" in f]
+    assert [f["To"][0] for f in pictures] == [SENDER, "whatsapp:+14155550999"]
+    assert pictures[0]["MediaUrl"] == [card["image_url"]]
+    assert pictures[0]["Body"] == ["Blood Pressure Support Kit: $39.99, in stock"]
+    assert not any("{" in body for _, _, body in fake_twilio.sent())  # never JSON text

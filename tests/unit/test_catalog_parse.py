@@ -30,7 +30,7 @@ def product(**overrides) -> dict:
         "price": "24.99",
         "currency": "USD",
         "stock": 10,
-        "image": "/static/products/WL-101.svg",
+        "image": "/static/products/WL-101.png",
         "usage": "Take 2 capsules before meals.",
         "description": "Supports satiety as part of a calorie-controlled diet.",
         "disclaimer": DSHEA_DISCLAIMER,
@@ -176,3 +176,23 @@ def test_the_bundled_sample_catalogs_validate_and_agree():
         assert sum(goal in r.goals for r in json_rows) >= 5, goal
     assert any(r.stock == 0 for r in json_rows) and any(0 < r.stock <= 5 for r in json_rows)
     assert any(not r.is_supplement for r in json_rows)
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["javascript:alert(1)", "//evil.test/x.png", "/static/a b.png", '/x.png" onerror="x', "x.png"],
+)
+def test_a_product_picture_must_be_a_site_path_or_a_web_url(image):
+    assert problems_of(as_json(product(image=image))) == [(1, "WL-101", "image")]
+
+
+def test_a_picture_path_becomes_an_absolute_url_for_the_widget_and_twilio():
+    from backend.catalog import service
+
+    local, remote = "/static/products/WL-101.png", "https://cdn.shop.test/p.png"
+    assert (
+        service.image_url(local, base_url="https://shop.test/")
+        == "https://shop.test/static/products/WL-101.png"
+    )
+    assert service.image_url(remote, base_url="https://shop.test") == "https://cdn.shop.test/p.png"
+    assert service.image_url(None, base_url="https://x") is None

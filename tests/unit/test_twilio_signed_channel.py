@@ -250,7 +250,13 @@ async def test_replies_are_sent_off_the_event_loop_with_whatsapp_numbers():
     async with served(channel, agent) as client:
         await post(client, twilio_form("hi"))
     assert channel.sender.sent == [
-        {"to": SENDER, "from_": f"whatsapp:{OUR_NUMBER}", "body": "Hello!", "media_url": None}
+        {
+            "to": SENDER,
+            "from_": f"whatsapp:{OUR_NUMBER}",
+            "body": "Hello!",
+            "media_url": None,
+            "content": None,
+        }
     ]
     assert channel.sender.threads[0] != threading.get_ident()  # ran in the executor
 

@@ -6,6 +6,11 @@
 // seconds (GET /chat/<sender>/replies with the token), until the chat is handed back to the bot.
 // The visible history (last 60 lines, text only) is kept in localStorage for this chat id, so
 // a reload shows it again; a new chat id or an erasure clears it.
+// Product cards (picture, name, price, stock, "Add to cart", "Ask a question"), quick replies,
+// a typing indicator while the bot answers, an unread badge while the window is closed.
+// Keyboard and screen readers: every control is a native button (Tab reaches it), new lines
+// are announced by the log's aria-live region, Escape closes the window and focus goes back to
+// the toggle; opening it puts focus in the message box.
 (function () {
   "use strict";
   var root = document.getElementById("chat-widget");
@@ -37,10 +42,14 @@
   }
 
   root.innerHTML =
-    '<button type="button" class="chat-toggle" aria-expanded="false" aria-controls="chat-panel">Chat with us</button>' +
+    '<button type="button" class="chat-toggle" aria-expanded="false" aria-controls="chat-panel">' +
+    '<span class="chat-toggle-label">Chat with us</span> <span class="unread-badge" hidden></span></button>' +
     '<section id="chat-panel" class="chat-panel" hidden aria-label="Chat">' +
     '  <header>Wellness assistant <small>General information only, not medical advice.</small></header>' +
-    '  <ol class="chat-log" aria-live="polite"></ol>' +
+    '  <ol class="chat-log" role="log" aria-live="polite" aria-relevant="additions"></ol>' +
+    '  <p class="typing-indicator" role="status" aria-live="polite" hidden>' +
+    '<span class="dots" aria-hidden="true"><span></span><span></span><span></span></span>' +
+    '<span class="typing-text">The assistant is typing…</span></p>' +
     '  <form class="chat-form"><label class="visually-hidden" for="chat-input">Message</label>' +
     '    <input id="chat-input" name="message" autocomplete="off" placeholder="Type a message…" required>' +
     '    <button type="submit">Send</button></form>' +
@@ -50,7 +59,10 @@
   var log = root.querySelector(".chat-log");
   var form = root.querySelector(".chat-form");
   var input = root.querySelector("#chat-input");
+  var typing = root.querySelector(".typing-indicator");
+  var badge = root.querySelector(".unread-badge");
   var started = false;
+  var unread = 0;
 
   function add(text, who) {
     var item = document.createElement("li");
@@ -58,7 +70,30 @@
     item.textContent = text; // never innerHTML: bot and user text are data
     log.appendChild(item);
     log.scrollTop = log.scrollHeight;
+    if (who !== "user") noteUnread();
     return item;
+  }
+
+  // --- unread badge and typing indicator ------------------------------------------------
+  function noteUnread() {
+    if (!panel.hidden || !started) return; // seen as it arrives (or a reload's old lines)
+    unread += 1;
+    badge.textContent = String(unread);
+    badge.setAttribute("aria-label", unread + (unread === 1 ? " unread message" : " unread messages"));
+    badge.hidden = false;
+  }
+
+  function clearUnread() {
+    unread = 0;
+    badge.hidden = true;
+    badge.textContent = "";
+  }
+
+  var waitingFor = 0; // messages sent and not answered yet
+  function showTyping(on) {
+    waitingFor = Math.max(0, waitingFor + (on ? 1 : -1));
+    typing.hidden = waitingFor === 0;
+    if (!typing.hidden) log.scrollTop = log.scrollHeight;
   }
 
   function history() {
@@ -78,45 +113,77 @@
     [senderKey, tokenKey, teamKey, historyKey].forEach(function (k) { localStorage.removeItem(k); });
   }
 
+  // Quick replies: one tap answers; the set is then disabled (an old question is not answered
+  // twice) and focus goes back to the message box.
   function addButtons(buttons) {
     var item = document.createElement("li");
     item.className = "msg buttons";
+    item.setAttribute("role", "group");
+    item.setAttribute("aria-label", "Quick replies");
     buttons.forEach(function (b) {
       var btn = document.createElement("button");
       btn.type = "button";
       btn.textContent = b.title;
-      btn.addEventListener("click", function () { send(b.payload, b.title); });
+      btn.addEventListener("click", function () {
+        item.querySelectorAll("button").forEach(function (other) { other.disabled = true; });
+        btn.classList.add("chosen");
+        send(b.payload, b.title);
+        input.focus();
+      });
       item.appendChild(btn);
     });
     log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
   }
 
-  // Product cards (custom payload {"cards": [...]}): name, price, stock, why, a button each.
+  // Product cards (custom payload {"cards": [...]}): picture, name, price, stock, why, and
+  // "Add to cart" (its payload carries the sku) / "Ask a question" buttons.
   function addCards(cards) {
     var item = document.createElement("li");
     item.className = "msg cards";
-    cards.forEach(function (c) {
-      var card = document.createElement("div");
-      card.className = "card";
-      card.setAttribute("role", "group");
-      card.setAttribute("aria-label", c.name);
-      [["strong", c.name], ["span", c.price + " · " + c.stock], ["small", c.why]].forEach(function (p) {
-        var el = document.createElement(p[0]);
-        el.textContent = p[1] || ""; // text, never HTML
-        card.appendChild(el);
-      });
-      (c.buttons || []).forEach(function (b) {
-        var btn = document.createElement("button");
-        btn.type = "button";
-        btn.textContent = b.title;
-        btn.setAttribute("aria-label", b.title + ": " + c.name);
-        btn.addEventListener("click", function () { send(b.payload, b.title + ": " + c.name); });
-        card.appendChild(btn);
-      });
-      item.appendChild(card);
-    });
+    cards.forEach(function (c) { item.appendChild(productCard(c)); });
     log.appendChild(item);
     log.scrollTop = log.scrollHeight;
+    noteUnread();
+  }
+
+  function productCard(c) {
+    var card = document.createElement("article");
+    card.className = "card";
+    card.setAttribute("aria-label", c.name);
+    if (c.image_url && /^https?:\/\//.test(c.image_url)) {
+      var img = document.createElement("img");
+      img.src = c.image_url; // an attribute, never markup
+      img.alt = c.name || "";
+      img.width = 72; img.height = 72; img.loading = "lazy";
+      img.addEventListener("error", function () { img.remove(); });
+      card.appendChild(img);
+    }
+    var body = document.createElement("div");
+    body.className = "card-body";
+    [["strong", "card-name", c.name], ["span", "card-price", c.price],
+     ["span", "card-stock" + (c.in_stock === false ? " out" : ""), c.stock],
+     ["small", "card-why", c.why]].forEach(function (p) {
+      if (!p[2]) return;
+      var el = document.createElement(p[0]);
+      el.className = p[1];
+      el.textContent = p[2]; // text, never HTML
+      body.appendChild(el);
+    });
+    var actions = document.createElement("div");
+    actions.className = "card-actions";
+    (c.buttons || []).forEach(function (b) {
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.textContent = b.title;
+      btn.setAttribute("aria-label", b.title + ": " + c.name);
+      if (c.in_stock === false && /^\/add_to_cart/.test(b.payload)) btn.disabled = true;
+      btn.addEventListener("click", function () { send(b.payload, b.title + ": " + c.name); });
+      actions.appendChild(btn);
+    });
+    body.appendChild(actions);
+    card.appendChild(body);
+    return card;
   }
 
   function addLink(text) {
@@ -153,7 +220,7 @@
       add(shown || message, "user");
       remember(shown || message, "user");
     }
-    var waiting = add("…", "bot typing");
+    showTyping(true);
     post(message)
       .then(function (r) {
         if (r.status === 413) { var e = new Error(TOO_LONG); e.shown = true; throw e; }
@@ -162,7 +229,7 @@
         return r.json();
       })
       .then(function (replies) {
-        waiting.remove();
+        showTyping(false);
         if (!replies.length) add("Sorry, something went wrong on our side. Please try again.", "bot error");
         replies.forEach(function (r) {
           if (r.text) addLink(r.text);
@@ -173,7 +240,7 @@
         });
       })
       .catch(function (err) {
-        waiting.remove();
+        showTyping(false);
         add(err.shown ? err.message : "The assistant is not reachable right now. Please try again in a moment.", "bot error");
       });
   }
@@ -214,7 +281,6 @@
     add(r.from + ": " + r.text, "staff");
     remember(r.from + ": " + r.text, "staff");
     localStorage.setItem(teamKey, String(r.id));
-    if (panel.hidden) toggle.textContent = "Chat with us (new reply)";
   }
 
   function fetchReplies() {
@@ -236,14 +302,21 @@
   if (log.children.length) started = true;
   if (localStorage.getItem(teamKey) !== null) withTeam(); // a reload while with the team
 
-  toggle.addEventListener("click", function () {
-    toggle.textContent = "Chat with us";
-    var open = panel.hidden;
+  function setOpen(open) {
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
+    if (open) clearUnread();
+  }
+
+  toggle.addEventListener("click", function () {
+    var open = panel.hidden;
+    setOpen(open);
     // The opening greeting is the bot's alone: no "Hi" bubble as if the visitor had said it.
     if (open && !started) { started = true; send("/greet", null); }
     if (open) input.focus();
+  });
+  panel.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") { setOpen(false); toggle.focus(); }
   });
   form.addEventListener("submit", function (e) {
     e.preventDefault();

@@ -9,7 +9,12 @@ cannot map a typed button number back. This channel, named `twilio_signed` (webh
   everything (503) while the Twilio credentials are placeholders;
 * turns a carrier opt-out word (STOP, UNSUBSCRIBE, …: the whole message) into `/opt_out`, so
   the opt-out action records the withdrawal whatever the classifier would have made of it;
-* numbers the buttons of a reply and maps a typed "2" back to that button's payload;
+* sends a reply's buttons on WhatsApp as tappable quick replies (up to 3 short titles) or a
+  list picker (up to 10), through content templates it creates once with Twilio's Content
+  API and sends with ContentSid + ContentVariables; elsewhere, with more buttons, with
+  TWILIO_WHATSAPP_BUTTONS=numbered or when the Content API fails, as a numbered list. A tap
+  (ButtonPayload / ListId) and a typed "2" both map back to that button's payload;
+* sends product cards' pictures on WhatsApp as media messages (MediaUrl) with a short caption;
 * handles each MessageSid once: a replayed signed request (or Twilio's re-delivery) is answered
   with an empty reply and never reaches Rasa;
 * keeps those menus and MessageSids in Redis when REDIS_URL is set (`SET NX EX`, keys expire),
@@ -34,6 +39,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -71,8 +77,25 @@ REDIS_PREFIX = "hts:twilio"
 SEND_RETRY_DELAYS = twilio_api.RETRY_DELAYS  # pauses before the 2nd and 3rd try of a reply
 NOT_TEXT_REPLY = "Sorry, I can only read text messages here."
 CREDENTIAL_KEYS = frozenset(
-    {"account_sid", "auth_token", "twilio_number", "sms_number", "webhook_url", "api_base"}
+    {
+        "account_sid",
+        "auth_token",
+        "twilio_number",
+        "sms_number",
+        "webhook_url",
+        "api_base",
+        "content_api_base",
+        "whatsapp_buttons",
+    }
 )
+BUTTON_STYLES = ("interactive", "numbered")
+# WhatsApp's limits for interactive messages sent in the 24-hour session (Content API docs)
+INTERACTIVE_BODY = 1024  # characters of the text above the buttons
+QUICK_REPLY_MAX, QUICK_REPLY_TITLE = 3, 20  # in session: at most 3 quick-reply buttons
+LIST_MAX, LIST_ITEM, LIST_DESCRIPTION, LIST_BUTTON = 10, 24, 72, "Choose"
+SHORT_BODY = "Choose an option:"  # above the buttons when the text went first, on its own
+TEMPLATE_SECONDS = 30 * 24 * 60 * 60  # a created template's SID is reused this long
+TEMPLATE_RETRY_SECONDS = 5 * 60  # after a failed creation, numbered lists for this long
 
 
 # --- inbound text --------------------------------------------------------------------------
@@ -280,18 +303,126 @@ def sender_address(recipient: str, *, whatsapp_from: str, sms_from: str) -> str:
     return sms_from or bare
 
 
+def _var(number: int) -> str:
+    return "{{" + str(number) + "}}"
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Interactive:
+    """One interactive WhatsApp message: the template's shape (created once per shape) and this
+    message's values for its variables. Item ids are the button numbers ("1", "2", …), so a
+    tap comes back like a typed number and maps through the same ButtonMemory."""
+
+    name: str
+    template: dict
+    variables: dict[str, str]
+
+
+def interactive(text: str, buttons: list[dict[str, Any]]) -> Interactive | None:
+    """Quick replies for up to 3 short titles, a list picker for up to 10; None otherwise."""
+    titles = [str(b.get("title") or b.get("payload") or "") for b in buttons]
+    count = len(titles)
+    if not 1 <= count <= LIST_MAX or not all(t.strip() for t in titles):
+        return None
+    values = {"1": text}
+    if count <= QUICK_REPLY_MAX and all(len(t) <= QUICK_REPLY_TITLE for t in titles):
+        name = f"hts_quick_reply_{count}"
+        actions = [{"title": _var(i + 2), "id": str(i + 1)} for i in range(count)]
+        kind = {"twilio/quick-reply": {"body": "{{1}}", "actions": actions}}
+        values.update({str(i + 2): t for i, t in enumerate(titles)})
+    else:
+        name = f"hts_list_picker_{count}"
+        items = [
+            {"item": _var(2 * i + 2), "id": str(i + 1), "description": _var(2 * i + 3)}
+            for i in range(count)
+        ]
+        kind = {"twilio/list-picker": {"body": "{{1}}", "button": LIST_BUTTON, "items": items}}
+        for i, title in enumerate(titles):
+            values[str(2 * i + 2)] = _cut(title, LIST_ITEM)
+            values[str(2 * i + 3)] = _cut(title, LIST_DESCRIPTION)
+    template = {
+        "friendly_name": name,
+        "language": "en",
+        # samples (required at creation) and the fallback values
+        "variables": {k: f"Option {k}" for k in values},
+        "types": {**kind, "twilio/text": {"body": "{{1}}"}},
+    }
+    return Interactive(name, template, values)
+
+
+class ContentTemplates:
+    """The SIDs of the interactive templates, created on first use through `create` (Twilio's
+    Content API) and kept (in Redis when REDIS_URL is set, so every worker reuses them). A
+    failed creation is not retried for TEMPLATE_RETRY_SECONDS: numbered lists meanwhile."""
+
+    def __init__(
+        self,
+        create: Callable[[dict], str],
+        *,
+        store: ExpiringLru | RedisExpiringMap | None = None,
+        clock=time.monotonic,
+    ):
+        self._create = create
+        self._sids = store or ExpiringLru(max_entries=64, ttl_seconds=TEMPLATE_SECONDS)
+        self._failed = ExpiringLru(max_entries=64, ttl_seconds=TEMPLATE_RETRY_SECONDS, clock=clock)
+
+    def known(self, message: Interactive) -> str | None:
+        """The template's SID when it was created already (no call to Twilio)."""
+        return self._sids.get(message.name)
+
+    def sid_for(self, message: Interactive) -> str | None:
+        """The template's SID, created on first use (blocking); None while creation fails."""
+        sid = self._sids.get(message.name)
+        if sid or self._failed.get(message.name):
+            return sid
+        try:
+            sid = self._create(message.template)
+        except IntegrationError as exc:
+            self._failed.put(message.name, 1)
+            log_event(
+                log,
+                f"twilio content template not created: {exc.message}",
+                logging.WARNING,
+                error=exc.message,
+            )
+            return None
+        self._sids.put(message.name, sid)
+        return sid
+
+
 class MessageSender(ABC):
     """Sends one SMS/WhatsApp message; raises IntegrationError."""
 
     @abstractmethod
-    def send(self, *, to: str, from_: str, body: str, media_url: str | None = None) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        from_: str,
+        body: str,
+        media_url: str | None = None,
+        content: twilio_api.Content | None = None,
+    ) -> str:
         """Send one message (blocking); returns the provider's message id."""
 
     async def send_async(
-        self, *, to: str, from_: str, body: str, media_url: str | None = None
+        self,
+        *,
+        to: str,
+        from_: str,
+        body: str,
+        media_url: str | None = None,
+        content: twilio_api.Content | None = None,
     ) -> str:
         """Send from the event loop; a blocking sender runs in the default executor."""
-        send = functools.partial(self.send, to=to, from_=from_, body=body, media_url=media_url)
+        send = functools.partial(
+            self.send, to=to, from_=from_, body=body, media_url=media_url, content=content
+        )
         return await asyncio.get_running_loop().run_in_executor(None, send)
 
 
@@ -314,11 +445,13 @@ class SignedTwilioOutput(OutputChannel):
         whatsapp_from: str,
         sms_from: str,
         memory: ButtonMemory,
+        templates: ContentTemplates | None = None,
     ):
         self.sender = sender
         self.whatsapp_from = whatsapp_from
         self.sms_from = sms_from
         self.memory = memory
+        self.templates = templates  # None: numbered lists only
         self._turn_recipients: set[str] = set()
 
     def _start_turn(self, recipient_id: str) -> None:
@@ -337,18 +470,67 @@ class SignedTwilioOutput(OutputChannel):
     ) -> None:
         self._start_turn(recipient_id)
         self.memory.remember(recipient_id, [b.get("payload") or b.get("title") for b in buttons])
+        if await self._send_interactive(recipient_id, text or "", buttons):
+            return
         for part in split_body(render_buttons(text, buttons)):
             await self._deliver(recipient_id, body=part)
+
+    async def _send_interactive(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]]
+    ) -> bool:
+        """Quick replies or a list picker on WhatsApp; False when the numbered list must do."""
+        if self.templates is None or self.sender is None:
+            return False
+        if not recipient_id.startswith(WHATSAPP_PREFIX):
+            return False  # SMS has no buttons
+        body = text.strip()
+        fits = 0 < len(body) <= INTERACTIVE_BODY
+        message = interactive(body if fits else SHORT_BODY, buttons)
+        if message is None:
+            return False
+        sid = self.templates.known(message)
+        if sid is None:  # first use of this shape: created once, off the event loop
+            loop = asyncio.get_running_loop()
+            sid = await loop.run_in_executor(None, self.templates.sid_for, message)
+        if sid is None:
+            return False
+        if not fits and body:  # a long text goes first, on its own
+            for part in split_body(body):
+                await self._deliver(recipient_id, body=part)
+        content = twilio_api.Content(sid, message.variables)
+        return await self._deliver(recipient_id, body="", content=content)
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         self._start_turn(recipient_id)
         await self._deliver(recipient_id, body="", media_url=image)
 
-    async def _deliver(self, recipient_id: str, *, body: str, media_url: str | None = None) -> None:
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        """Product cards: each picture as a WhatsApp media message with a one-line caption.
+        Other custom payloads (and cards on SMS) are for the website widget: never sent as
+        JSON text, which is what Rasa's default would do."""
+        self._start_turn(recipient_id)
+        if not recipient_id.startswith(WHATSAPP_PREFIX):
+            return
+        for card in (json_message or {}).get("cards") or []:
+            image = card.get("image_url")
+            if isinstance(image, str) and image.startswith(("https://", "http://")):
+                caption = f"{card.get('name')}: {card.get('price')}, {card.get('stock')}"
+                await self._deliver(recipient_id, body=caption[:MAX_BODY], media_url=image)
+
+    async def _deliver(
+        self,
+        recipient_id: str,
+        *,
+        body: str,
+        media_url: str | None = None,
+        content: twilio_api.Content | None = None,
+    ) -> bool:
         """Send one message; log a failure (after the sender's retries) without the number."""
         if self.sender is None:
             log_event(log, "twilio not configured: reply dropped", logging.WARNING)
-            return
+            return False
         try:
             await self.sender.send_async(
                 to=recipient_id,
@@ -357,7 +539,9 @@ class SignedTwilioOutput(OutputChannel):
                 ),
                 body=body,
                 media_url=media_url,
+                content=content,
             )
+            return True
         except IntegrationError as exc:
             # the fields are lost in Rasa's own log format: the (number-free) error is
             # repeated in the message
@@ -368,6 +552,7 @@ class SignedTwilioOutput(OutputChannel):
                 error=exc.message,
                 permanent=exc.permanent,
             )
+            return False
 
 
 # --- the channel ---------------------------------------------------------------------------
@@ -395,7 +580,13 @@ def shared_state(redis_url: str) -> dict[str, Any]:
     if not redis_url:
         return {}
     client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-    return {"memory": ButtonMemory.in_redis(client), "seen": SeenMessages.in_redis(client)}
+    return {
+        "memory": ButtonMemory.in_redis(client),
+        "seen": SeenMessages.in_redis(client),
+        "template_store": RedisExpiringMap(
+            client, namespace="content", ttl_seconds=TEMPLATE_SECONDS
+        ),
+    }
 
 
 class SignedTwilioInput(InputChannel):
@@ -423,6 +614,8 @@ class SignedTwilioInput(InputChannel):
             sms_from=given.get("sms_number", settings.twilio_sms_from),
             webhook_url=given.get("webhook_url", settings.twilio_webhook_url),
             api_base=given.get("api_base", settings.twilio_api_base),
+            content_api_base=given.get("content_api_base", settings.twilio_content_api_base),
+            whatsapp_buttons=given.get("whatsapp_buttons", settings.twilio_whatsapp_buttons),
             **shared_state(settings.redis_url),
         )
         # The Rasa process has no redaction of its own: its debug lines quote sender ids
@@ -439,13 +632,19 @@ class SignedTwilioInput(InputChannel):
         sms_from: str = "",
         webhook_url: str = "",
         api_base: str = DEFAULT_API_BASE,
+        content_api_base: str = twilio_api.DEFAULT_CONTENT_API_BASE,
+        whatsapp_buttons: str = "interactive",
         sender: MessageSender | None = None,
         memory: ButtonMemory | None = None,
         seen: SeenMessages | None = None,
+        templates: ContentTemplates | None = None,
+        template_store: RedisExpiringMap | None = None,
         retry_delays: tuple[float, ...] = SEND_RETRY_DELAYS,
     ):
         if webhook_url and not webhook_url.startswith(("https://", "http://")):
             raise ConfigError("TWILIO_WEBHOOK_URL must be the full http(s):// URL set in Twilio")
+        if whatsapp_buttons not in BUTTON_STYLES:
+            raise ConfigError(f"TWILIO_WHATSAPP_BUTTONS must be one of {', '.join(BUTTON_STYLES)}")
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.whatsapp_from = whatsapp_from
@@ -461,6 +660,12 @@ class SignedTwilioInput(InputChannel):
                 retry_delays=retry_delays,
             )
         self.sender = sender
+        if templates is None and self.configured and whatsapp_buttons == "interactive":
+            content = twilio_api.TwilioContent(
+                account_sid=account_sid, auth_token=auth_token, api_base=content_api_base
+            )
+            templates = ContentTemplates(content.create, store=template_store)
+        self.templates = templates if whatsapp_buttons == "interactive" else None
         self.memory = ButtonMemory() if memory is None else memory
         # Twilio may deliver one message twice (its fallback URL after a slow answer), and a
         # captured signed request stays valid forever: each MessageSid is handled once.
@@ -472,6 +677,7 @@ class SignedTwilioInput(InputChannel):
             whatsapp_from=self.whatsapp_from,
             sms_from=self.sms_from,
             memory=self.memory,
+            templates=self.templates,
         )
 
     def signed_url(self, request: Request) -> str:
@@ -518,7 +724,8 @@ class SignedTwilioInput(InputChannel):
             if not sender:
                 return response.text("missing From", status=400)
             message_sid = params.get("MessageSid") or ""
-            body = params.get("Body") or ""
+            # a tapped quick reply / list item names its id: the button's number (interactive)
+            body = params.get("ButtonPayload") or params.get("ListId") or params.get("Body") or ""
             text = inbound_text(
                 body,
                 sender=sender,
