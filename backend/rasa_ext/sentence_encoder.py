@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ import numpy as np
 
 MODEL_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 LENGTH_BUCKETS = (8, 16, 32, 64, 128, 256)  # padded token counts of the one-message path
+CACHE_SETTING = "ENCODER_CACHE_SIZE"  # vectors of recent one-message texts kept (0: none)
+DEFAULT_CACHE_SIZE = 4096  # ~6 MB (384 float32 + the text each)
 
 
 class EncoderMissing(RuntimeError):
@@ -39,6 +42,16 @@ class EncoderMissing(RuntimeError):
             f"sentence encoder not found in {where}: run `make setup` "
             "(or `.venv/bin/python scripts/fetch_encoder.py`) to fetch it"
         )
+
+
+def cache_size(environ: dict[str, str] | None = None) -> int:
+    """ENCODER_CACHE_SIZE: a whole number >= 0 (default 4096); anything else is refused."""
+    value = (environ if environ is not None else os.environ).get(CACHE_SETTING, "").strip()
+    if not value:
+        return DEFAULT_CACHE_SIZE
+    if not value.isdigit():
+        raise ValueError(f"{CACHE_SETTING} must be a whole number >= 0 (got {value!r})")
+    return int(value)
 
 
 def default_dir() -> Path:
@@ -122,11 +135,15 @@ class SentenceEncoder:
         # The compiled function for each padded length, called directly: tf.function's own
         # dispatch (matching the arguments to a trace) cost ~5 % of the encoding under load.
         self._compiled: dict[int, Any] = {}
+        # A chat repeats itself ("yes", "hi", "thanks", a button's title): the vector of a text
+        # seen lately is taken from here instead of running the model again (same numbers).
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_max = cache_size()
 
     def warm_up(self) -> None:
         """Compile the one-message path for the usual lengths now, not on a customer's turn."""
         for length in LENGTH_BUCKETS[:3]:
-            self._encode_one(" ".join(["a"] * (length - 2)))
+            self._run_one(" ".join(["a"] * (length - 2)))
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if len(texts) == 1:
@@ -140,6 +157,19 @@ class SentenceEncoder:
         return out
 
     def _encode_one(self, text: str) -> np.ndarray:
+        vector = self._recent.get(text)
+        if vector is not None:
+            self._recent.move_to_end(text)
+            return vector
+        vector = self._run_one(text)
+        if self._recent_max:
+            vector.setflags(write=False)  # shared by every later caller: nobody may change it
+            self._recent[text] = vector
+            if len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+        return vector
+
+    def _run_one(self, text: str) -> np.ndarray:
         ids = self.tokenizer.encode(text)
         length = next(b for b in LENGTH_BUCKETS if b >= len(ids))
         compiled = self._compiled.get(length)

@@ -71,6 +71,32 @@ def test_vectors_have_length_one_and_do_not_depend_on_the_batch(encoder):
         assert np.allclose(encoder.encode([text])[0], row, atol=1e-4)  # XLA one-message path
 
 
+def test_recent_texts_give_the_same_vector_without_running_the_model(monkeypatch):
+    monkeypatch.setenv("ENCODER_CACHE_SIZE", "2")
+    encoder = sentence_encoder.SentenceEncoder(sentence_encoder.default_dir())
+    runs = []
+    run_one = encoder._run_one
+    monkeypatch.setattr(encoder, "_run_one", lambda text: runs.append(text) or run_one(text))
+    first = encoder.encode(["yes"])[0].copy()
+    again = encoder.encode(["yes"])[0]
+    assert runs == ["yes"]
+    assert np.array_equal(first, again)
+    assert np.array_equal(again, run_one("yes"))
+    with pytest.raises(ValueError):
+        again[0] = 1.0  # a kept vector is shared: read-only
+    encoder.encode(["no"])
+    encoder.encode(["hi"])  # two kept at most: "yes" (the least recent) goes
+    encoder.encode(["yes"])
+    assert runs == ["yes", "no", "hi", "yes"]
+
+
+def test_the_cache_size_setting_is_parsed_strictly():
+    assert sentence_encoder.cache_size({}) == sentence_encoder.DEFAULT_CACHE_SIZE
+    assert sentence_encoder.cache_size({"ENCODER_CACHE_SIZE": "0"}) == 0
+    with pytest.raises(ValueError, match="ENCODER_CACHE_SIZE must be a whole number"):
+        sentence_encoder.cache_size({"ENCODER_CACHE_SIZE": "-1"})
+
+
 def test_paraphrases_are_closer_than_unrelated_messages(encoder):
     price, cost, human, weather = encoder.encode(
         [
