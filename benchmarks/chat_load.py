@@ -120,6 +120,18 @@ def start(argv: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
     )
 
 
+def rss_mb(proc: subprocess.Popen) -> dict[str, float]:
+    """Resident memory (MB) of each process in `proc`'s group (a Sanic parent and its workers)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == proc.pid:  # the process group id
+                pages = int((stat.parent / "statm").read_text().split()[1])
+                found[stat.parent.name] = round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    return found
+
+
 def stop(*procs: subprocess.Popen) -> None:
     for p in procs:
         stop_group(p)  # with its forked Sanic workers
@@ -137,7 +149,7 @@ def measure(url: str, script: list[str], users: int, turns: int) -> dict:
 
 
 @contextlib.contextmanager
-def baseline(work: Path, workers: int = 1, redis_url: str | None = None):
+def baseline(work: Path, workers: int = 1, redis_url: str | None = None, procs: dict | None = None):
     """The `rasa init` bot with the same Sanic workers, lock store (Redis when several workers)
     and TensorFlow thread setting as the full stack: a ratio on equal terms."""
     bot = work / "initbot"
@@ -163,7 +175,9 @@ def baseline(work: Path, workers: int = 1, redis_url: str | None = None):
         argv += ["--endpoints", "endpoints_bench.yml"]
     proc = start(argv, env, bot, work / "initbot.log")
     try:
-        wait_http(f"http://127.0.0.1:{port}/", timeout=180, proc=proc)
+        wait_http(f"http://127.0.0.1:{port}/", timeout=600, proc=proc)
+        if procs is not None:
+            procs["rasa_init_bot"] = proc
         yield f"http://127.0.0.1:{port}/webhooks/rest/webhook"
     finally:
         stop(proc)
@@ -176,6 +190,7 @@ def full_stack(
     action_workers: int,
     redis_url: str | None,
     extra_env: dict[str, str] | None = None,
+    procs: dict | None = None,
 ):
     from backend.config import load_settings
     from backend.supervisor import rasa_env
@@ -240,7 +255,9 @@ def full_stack(
     )
     try:
         wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=120, proc=actions)
-        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=180, proc=rasa)
+        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=rasa)
+        if procs is not None:
+            procs.update(full_stack_rasa=rasa, action_server=actions)
         yield f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
     finally:
         stop(rasa, actions)
@@ -285,11 +302,16 @@ def main() -> None:
     redis_url = args.redis_url if args.workers > 1 else None
     try:
         with contextlib.ExitStack() as stack:
-            ours = stack.enter_context(full_stack(work, args.workers, action_workers, redis_url))
+            procs: dict[str, subprocess.Popen] = {}  # whose memory is reported
+            ours = stack.enter_context(
+                full_stack(work, args.workers, action_workers, redis_url, procs=procs)
+            )
             init_url = None
             if not args.skip_baseline:
                 cache.mkdir(exist_ok=True)
-                init_url = stack.enter_context(baseline(cache, args.workers, redis_url))
+                init_url = stack.enter_context(
+                    baseline(cache, args.workers, redis_url, procs=procs)
+                )
             for _ in range(args.rounds):
                 one: dict = {}
                 if init_url:
@@ -301,6 +323,8 @@ def main() -> None:
                         / one["rasa_init_bot"]["load"]["msg_per_s"],
                         2,
                     )
+                # after the load: every process has seen the whole script (RSS, MB)
+                one["rss_mb"] = {name: rss_mb(proc) for name, proc in procs.items()}
                 result["rounds"].append(one)
                 print(json.dumps(one), flush=True)
     finally:

