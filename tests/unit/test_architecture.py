@@ -63,6 +63,7 @@ LAYERS: dict[str, int] = {
     "orders": 6,
     "messaging": 7,
     "sales": 8,
+    "alerts": 8,  # team alerts: outbox rows to Slack/Teams/the team mailbox (no customer data)
     # entrypoints and wiring
     "dashboard": 9,
     "api": 2,  # api/deps.py (session, settings for views); app.py and public.py are edges
