@@ -1,4 +1,5 @@
-"""what each sales user covers for lead routing: goals, regions, active flag
+"""what each sales user covers for lead routing: goals, regions, active flag; an index for
+counting each user's open leads
 
 Revision ID: sales_0004
 Revises: sales_0003
@@ -26,7 +27,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["staff_user_id"], ["staff_users.id"]),
         sa.PrimaryKeyConstraint("staff_user_id"),
     )
+    op.create_index("ix_leads_assigned_status", "leads", ["assigned_to", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_leads_assigned_status", table_name="leads")
     op.drop_table("staff_coverage")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
 
 from backend.db import Base, utcnow
 
 
 class Lead(Base):
     __tablename__ = "leads"
+    # routing counts each candidate's open leads (backend/sales/assignment.py)
+    __table_args__ = (Index("ix_leads_assigned_status", "assigned_to", "status"),)
 
     id = Column(Integer, primary_key=True)
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)

@@ -422,7 +422,8 @@ def team_page(
 
 
 def _team_page(request, session, settings, staff, *, done=0, error="", status_code=200):
-    response = templates.TemplateResponse(
+    """The Team page: each sales/admin user's coverage form, open leads, last routed."""
+    return templates.TemplateResponse(
         request,
         "dashboard/team.html",
         {
@@ -432,7 +433,6 @@ def _team_page(request, session, settings, staff, *, done=0, error="", status_co
         },
         status_code=status_code,
     )  # fmt: skip
-    return response
 
 
 @router.post("/dashboard/team/{staff_id}/coverage")
