@@ -23,7 +23,7 @@ matching users". Functions flush, never commit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from zoneinfo import available_timezones
@@ -66,6 +66,7 @@ class Decision:
     staff_id: int | None  # None: left in the shared queue
     reason: str
     candidates: int
+    coverage: StaffCoverage | None = field(default=None, repr=False, compare=False)
 
 
 # --- the lead's facts ------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def decide(session: Session, facts: LeadFacts) -> Decision:
         reason += f", fewest among {len(matched)} matching users"
         if load.get(matched[1][0].staff_user_id, 0) == n:
             reason += " (tie: least recently routed to)"
-    return Decision(chosen.staff_user_id, reason, len(matched))
+    return Decision(chosen.staff_user_id, reason, len(matched), chosen)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -276,7 +277,7 @@ def route_new_lead(session: Session, *, lead: Lead, contact: Contact | None) -> 
     detail = {"reason": decision.reason, "goal": facts.goal, "region": facts.country}
     if decision.staff_id is not None:
         lead.status, lead.assigned_to = "assigned", decision.staff_id
-        session.get(StaffCoverage, decision.staff_id).last_routed_at = now
+        decision.coverage.last_routed_at = now
         detail["to_staff_id"] = decision.staff_id
     session.add(
         LeadActivity(
