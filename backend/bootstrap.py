@@ -21,14 +21,18 @@ from backend.events import (
     ContactChanged,
     ContactDetailsSubmitted,
     ContactErased,
+    IncidentOpened,
     LeadCreated,
+    LeadSlaAtRisk,
     OrderPaid,
+    OutboxMessageDead,
 )
 from backend.privacy import registry as privacy
 
 
 def handler_table() -> dict[type, list]:
     """Event → handlers, in the order they run."""
+    from backend.alerts import handlers as alerts
     from backend.crm import handlers as crm
     from backend.messaging import handlers as messaging
     from backend.sales import handlers as sales
@@ -46,8 +50,15 @@ def handler_table() -> dict[type, list]:
         ContactDetailsSubmitted: [messaging.goal_follow_ups],
         # right to erasure: the CRM deletes the contact, leads lose personal details
         ContactErased: [crm.erase_contact, sales.redact_erased],
-        # a lead for the sales team: pushed to the CRM (not sensitive/emergency ones)
-        LeadCreated: [crm.push_lead],
+        # a lead for the sales team: pushed to the CRM (not sensitive/emergency ones); an
+        # urgent lead or a handoff alerts the team (Slack/Teams/mailbox, through the outbox)
+        LeadCreated: [crm.push_lead, alerts.new_lead],
+        # most of a waiting lead's SLA window is gone: the team is warned, once per lead
+        LeadSlaAtRisk: [alerts.sla_at_risk],
+        # an SLA breach or a ledger/receipt mismatch: the team is alerted, once per record
+        IncidentOpened: [alerts.incident],
+        # an outbox row gave up (not an alert row itself): the team is alerted
+        OutboxMessageDead: [alerts.outbox_dead],
         # a callback: a confirmation message is scheduled
         CallbackRequested: [messaging.callback_confirmation],
         # payment succeeded: the receipt email is scheduled
@@ -88,6 +99,16 @@ class Adapters:
 
         return payment_provider(self.settings)  # Stripe with a real key, else the sandbox
 
+    def team_alerts(self, channel: str):
+        """The team's Slack or Teams webhook, or the team mailbox through the email sender."""
+        from backend.alerts.transports import SlackWebhook, TeamMailbox, TeamsWebhook
+
+        if channel == "slack":
+            return SlackWebhook(self.settings.team_slack_webhook_url)
+        if channel == "teams":
+            return TeamsWebhook(self.settings.team_teams_webhook_url)
+        return TeamMailbox(self.settings.team_alert_email, self.email)
+
     @functools.cached_property
     def chat_feed(self):
         from backend.chat_feed import feed_for
@@ -125,6 +146,8 @@ def adapters(settings: Settings) -> Adapters:
 
 
 def wire_deliverers() -> None:
+    from backend.alerts.deliver import AlertDeliverer
+    from backend.alerts.service import OUTBOX_KIND
     from backend.crm.deliver import KIND as CRM
     from backend.crm.deliver import CrmDeliverer
     from backend.messaging.deliver import MessageDeliverer
@@ -140,6 +163,10 @@ def wire_deliverers() -> None:
         outbox.register(
             channel, messages, provider="twilio" if channel in ("sms", "whatsapp") else channel
         )
+    # team alerts: their own lanes and circuits, no customer send gate (staff, no customer data)
+    alerts = AlertDeliverer(lambda settings, channel: adapters(settings).team_alerts(channel))
+    for kind in OUTBOX_KIND.values():
+        outbox.register(kind, alerts)
 
 
 # --- scheduled jobs, web routes, CLI commands ------------------------------------------------
@@ -160,6 +187,7 @@ def load_jobs() -> None:
 def routers() -> list:
     """Every area's web routes, in the order the app adds them (after backend/api/public.py)."""
     from backend.admin import views as admin
+    from backend.alerts import views as alerts
     from backend.catalog import views as catalog
     from backend.contacts import views as contacts
     from backend.dashboard import views as dashboard
@@ -171,7 +199,7 @@ def routers() -> list:
 
     return [
         m.router
-        for m in (orders, trends, catalog, dashboard, jobs, admin, messaging, sales, contacts)
+        for m in (orders, trends, catalog, dashboard, jobs, admin, messaging, sales, contacts, alerts)
     ]
 
 

@@ -133,6 +133,12 @@ class Settings:
     # unique-value contact property holding our contact's opaque id: contacts without an email
     # are upserted by it (created on first use); empty: they are created anew on every push
     hubspot_id_property: str = "shop_contact_ref"
+    # team alerts (backend/alerts/): urgent leads, handoffs, SLA, dead outbox rows, mismatches;
+    # each channel empty or a placeholder = not configured (the dashboard still lists alerts)
+    team_slack_webhook_url: str = secret_field()  # a Slack incoming webhook (the URL is a secret)
+    team_teams_webhook_url: str = secret_field()  # a Microsoft Teams incoming webhook/workflow
+    team_alert_email: str = ""  # the team mailbox (sent with the email provider)
+    sla_warning_percent: int = 80  # share of a lead's SLA window gone when the team is warned
     # jobs
     trend_ingest_minutes: int = 60
     trend_history_days: int = 365  # the trend score time series (trend_history) is kept this long
@@ -273,6 +279,14 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "HUBSPOT_ID_PROPERTY must be a HubSpot property name such as shop_contact_ref"
         )
+    for name in ("team_slack_webhook_url", "team_teams_webhook_url"):
+        value = getattr(settings, name)
+        if value and not is_placeholder(value) and not value.startswith(("https://", "http://")):
+            raise ConfigError(f"{name.upper()} must be the full https:// webhook URL")
+    if settings.team_alert_email and "@" not in settings.team_alert_email:
+        raise ConfigError("TEAM_ALERT_EMAIL must be an email address (the team mailbox)")
+    if not 1 <= settings.sla_warning_percent <= 99:
+        raise ConfigError("SLA_WARNING_PERCENT must be between 1 and 99")
     if settings.x_monthly_post_reads < 0:
         raise ConfigError("X_MONTHLY_POST_READS must be 0 or more")
     if len(settings.default_region) != 2:

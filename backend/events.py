@@ -88,3 +88,32 @@ class OrderPaid(Event):
 
     order_id: int
     contact_id: int | None
+
+
+@dataclass(frozen=True)
+class LeadSlaAtRisk(Event):
+    """A lead still waits for a first human reply and most of its SLA window is gone."""
+
+    lead_id: int
+    kind: str
+    priority: str
+
+
+@dataclass(frozen=True)
+class IncidentOpened(Event):
+    """An incident was raised (backend/incidents.py): SLA breach, ledger mismatch, failed job…"""
+
+    incident_id: int
+    kind: str
+    severity: str
+    entity_type: str | None
+    entity_id: str | None
+
+
+@dataclass(frozen=True)
+class OutboxMessageDead(Event):
+    """An outbox row gave up (permanent error or too many attempts): nothing will send it."""
+
+    message_id: int
+    kind: str
+    topic: str

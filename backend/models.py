@@ -1,5 +1,6 @@
 """Imports every area's models so the metadata (and Alembic) sees all tables."""
 
+from backend.alerts.models import TeamAlert
 from backend.auth.models import AccessLog, ApiKey, LoginFailure, StaffSession, StaffUser
 from backend.catalog.models import CatalogVersion, Product
 from backend.contacts.models import (
@@ -28,7 +29,7 @@ from backend.orders.models import (
     Receipt,
 )
 from backend.outbox.models import OutboxCircuit, OutboxMessage, OutboxRateBucket
-from backend.sales.models import Lead, LeadActivity
+from backend.sales.models import Lead, LeadActivity, StaffCoverage
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "JobRun",
     "Lead",
     "LeadActivity",
+    "StaffCoverage",
     "LedgerEntry",
     "LoginFailure",
     "Order",
@@ -67,6 +69,7 @@ __all__ = [
     "SourceBudget",
     "StaffSession",
     "StaffUser",
+    "TeamAlert",
     "Trend",
     "TrendMatch",
 ]

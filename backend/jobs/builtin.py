@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from backend import ledger
 from backend.db import utcnow
-from backend.incidents import Incident
+from backend.incidents import Incident, raise_incident
 from backend.jobs.registry import job, prune_runs
 
 
@@ -18,14 +18,15 @@ from backend.jobs.registry import job, prune_runs
 def ledger_verify(session, settings) -> dict:
     report = ledger.verify(session)
     for problem in report.problems[:100]:
-        session.add(
+        raise_incident(
+            session,
             Incident(
                 kind="ledger_mismatch",
                 severity="critical",
                 entity_type=problem.entity_type,
                 entity_id=problem.entity_id,
                 detail={"seq": problem.seq, "problem": problem.problem},
-            )
+            ),
         )
     return {"checked": report.checked, "problems": len(report.problems)}
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from backend import ledger
 from backend.contacts.models import ConsentEvent
 from backend.contacts.records import consent_record
-from backend.incidents import Incident
+from backend.incidents import Incident, raise_incident
 from backend.orders import issuing
 from backend.orders.documents import render_pdf
 from backend.orders.models import CreditNote, Invoice, Order, OrderItem, Payment, Receipt
@@ -236,7 +236,8 @@ def open_incidents(session: Session, report: AuditReport) -> int:
         if (m.entity_type, m.entity_id, m.problem) in existing:
             continue
         existing.add((m.entity_type, m.entity_id, m.problem))
-        session.add(
+        raise_incident(
+            session,
             Incident(
                 kind="ledger_mismatch",
                 severity="critical",
@@ -247,7 +248,7 @@ def open_incidents(session: Session, report: AuditReport) -> int:
                     "ledger_hash": m.ledger_hash,
                     "computed_hash": m.computed_hash,
                 },
-            )
+            ),
         )
         opened += 1
     session.flush()

@@ -22,7 +22,7 @@ from backend import bus, ledger
 from backend.catalog.models import Product
 from backend.config import Settings
 from backend.events import OrderPaid
-from backend.incidents import Incident
+from backend.incidents import Incident, raise_incident
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event
 from backend.orders import issuing
@@ -478,14 +478,15 @@ def _event_order(session: Session, event: PaymentEvent) -> Order | None:
 def _incident(
     session: Session, kind: str, severity: str, order_public_id: str, detail: dict
 ) -> None:
-    session.add(
+    raise_incident(
+        session,
         Incident(
             kind=kind,
             severity=severity,
             entity_type="order",
             entity_id=order_public_id,
             detail=detail,
-        )
+        ),
     )
 
 

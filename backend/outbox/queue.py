@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend import bus
 from backend.config import Settings
 from backend.db import session_scope, utcnow
+from backend.events import OutboxMessageDead
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event, redact_text
 from backend.outbox import circuit, ratelimit
@@ -400,6 +401,10 @@ def _deliver_one(
             session.rollback()
             outcome = "lost_lease"
         else:
+            if outcome == DEAD:  # nothing will send it now: the team is told (bootstrap.py)
+                bus.publish(
+                    session, OutboxMessageDead(message_id=message_id, kind=kind, topic=topic)
+                )
             session.commit()
     log_event(
         log,

@@ -15,10 +15,10 @@ TAKEOVER_CHECK_EVERY = timedelta(minutes=1)  # a chat is handed back within a mi
 @job(
     "sla_check",
     every=lambda s: SLA_CHECK_EVERY,
-    description="open an incident for each lead past its first-reply SLA",
+    description="warn about leads near their first-reply SLA; an incident for each past it",
 )
 def sla_check(session, settings) -> dict:
-    return sla.check_sla(session)
+    return sla.check_sla(session, warn_percent=settings.sla_warning_percent)
 
 
 @job(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
 
 from backend.db import Base, utcnow
 
 
 class Lead(Base):
     __tablename__ = "leads"
+    # routing counts each candidate's open leads (backend/sales/assignment.py)
+    __table_args__ = (Index("ix_leads_assigned_status", "assigned_to", "status"),)
 
     id = Column(Integer, primary_key=True)
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
@@ -58,3 +60,18 @@ class ChatReply(Base):
     body = Column(Text, nullable=False)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     fetched_at = Column(DateTime(timezone=True))  # first shown in the chat window
+
+
+class StaffCoverage(Base):
+    """What one sales user covers for lead routing (backend/sales/assignment.py): wellness goals
+    and regions (ISO country codes or IANA time zones); set by an admin. No row, or empty lists
+    and `active` off, means the user takes no routed leads (they still work the shared queue)."""
+
+    __tablename__ = "staff_coverage"
+
+    staff_user_id = Column(Integer, ForeignKey("staff_users.id"), primary_key=True)
+    goals = Column(JSON, nullable=False, default=list)
+    regions = Column(JSON, nullable=False, default=list)
+    active = Column(Boolean, nullable=False, default=True)
+    last_routed_at = Column(DateTime(timezone=True))  # round robin: ties go to the oldest
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)

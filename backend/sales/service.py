@@ -17,6 +17,7 @@ from backend.contacts import consent, lookup
 from backend.contacts import service as contacts
 from backend.db import utcnow
 from backend.events import CallbackRequested, ContactDetailsSubmitted, LeadCreated
+from backend.sales import assignment
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from backend.sales.routing import route_for
 
@@ -49,6 +50,9 @@ def create_lead(
     )
     session.add(lead)
     session.flush()
+    # to the sales user covering its goal and region, else the shared queue (the reason is in
+    # the lead's history)
+    assignment.route_new_lead(session, lead=lead, contact=contact)
     # the CRM push is enqueued in this transaction; sensitive leads are not pushed
     bus.publish(session, LeadCreated(lead_id=lead.id, kind=kind, contact_id=lead.contact_id))
     return lead

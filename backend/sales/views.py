@@ -9,7 +9,7 @@ needs none.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -21,8 +21,9 @@ from backend.auth.web import StaffRoute, require_role
 from backend.config import Settings
 from backend.dashboard import csrf
 from backend.dashboard.service import iso
-from backend.dashboard.views import render_leads_page
-from backend.sales import inbox, transcript
+from backend.dashboard.views import render_leads_page, templates
+from backend.goals import GOALS
+from backend.sales import assignment, inbox, transcript
 from backend.sales.models import Lead
 
 router = APIRouter(route_class=StaffRoute)
@@ -344,3 +345,122 @@ def _form_action(session, settings, staff, lead_id, action, **form) -> None:
         )  # fmt: skip
     else:
         inbox.hand_back(session, lead_id=lead_id, actor=staff, feed=form["feed"])
+
+
+# --- lead routing: what each sales user covers (admins) ---------------------------------------
+
+coverage_admins = require_role("admin", action="change lead routing")
+
+
+class CoverageIn(BaseModel):
+    goals: list[str] = Field(default_factory=list, max_items=len(GOALS))
+    regions: list[str] = Field(
+        default_factory=list,
+        max_items=assignment.MAX_REGIONS,
+        description="ISO country codes (GB) or IANA time zones (Europe/London)",
+    )
+    active: bool = True
+
+
+def _coverage_error(exc: assignment.CoverageError) -> HTTPException:
+    return HTTPException(404 if isinstance(exc, assignment.StaffNotFound) else 400, str(exc))
+
+
+@router.get("/api/admin/staff/coverage")
+def coverage_list_api(
+    _staff: StaffUser = Depends(coverage_admins), session: Session = Depends(session_dep)
+) -> dict:
+    """Every sales/admin user's goals, regions, active flag and open leads."""
+    return {"staff": assignment.coverage_view(session)}
+
+
+@router.get("/api/admin/staff/{staff_id}/coverage")
+def coverage_api(
+    staff_id: RowId,
+    _staff: StaffUser = Depends(coverage_admins),
+    session: Session = Depends(session_dep),
+) -> dict:
+    try:
+        rows = assignment.coverage_view(session, staff_id=staff_id)
+    except assignment.CoverageError as exc:
+        raise _coverage_error(exc) from None
+    if not rows:
+        raise HTTPException(400, f"staff user {staff_id} is not a sales or admin user")
+    return rows[0]
+
+
+@router.put("/api/admin/staff/{staff_id}/coverage")
+def set_coverage_api(
+    staff_id: RowId,
+    body: CoverageIn,
+    request: Request,
+    _staff: StaffUser = Depends(coverage_admins),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+) -> dict:
+    """Replace what this user covers; new leads are routed by it from now on."""
+    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
+        raise HTTPException(403, CSRF_REFUSED)
+    try:
+        assignment.set_coverage(
+            session, staff_id=staff_id, goals=body.goals, regions=body.regions, active=body.active
+        )
+    except assignment.CoverageError as exc:
+        raise _coverage_error(exc) from None
+    return assignment.coverage_view(session, staff_id=staff_id)[0]
+
+
+@router.get("/dashboard/team")
+def team_page(
+    request: Request,
+    done: int = Query(0, ge=0, le=MAX_ROW_ID),
+    staff: StaffUser = Depends(coverage_admins),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    return _team_page(request, session, settings, staff, done=done)
+
+
+def _team_page(request, session, settings, staff, *, done=0, error="", status_code=200):
+    """The Team page: each sales/admin user's coverage form, open leads, last routed."""
+    return templates.TemplateResponse(
+        request,
+        "dashboard/team.html",
+        {
+            "settings": settings, "staff": staff, "rows": assignment.coverage_view(session),
+            "goals": GOALS, "csrf": csrf.token_for(request, settings), "done": done,
+            "error": error,
+        },
+        status_code=status_code,
+    )  # fmt: skip
+
+
+@router.post("/dashboard/team/{staff_id}/coverage")
+def team_form(
+    staff_id: RowId,
+    request: Request,
+    csrf_token: str = Form("", alias="csrf"),
+    goals: list[str] = Form([]),
+    regions: str = Form(""),
+    active: str = Form(""),
+    staff: StaffUser = Depends(coverage_admins),
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """The team page's form: goals as checkboxes, regions comma- or space-separated."""
+    if not csrf.valid(request, settings, csrf_token):
+        return _team_page(request, session, settings, staff, status_code=400,
+                          error="This form expired or did not come from this dashboard; nothing "
+                          "changed. Please try again.")  # fmt: skip
+    try:
+        assignment.set_coverage(
+            session, staff_id=staff_id, goals=goals, active=active == "on",
+            regions=regions.replace(",", " ").split()[: assignment.MAX_REGIONS + 1],
+        )  # fmt: skip
+    except assignment.CoverageError as exc:
+        session.rollback()
+        status = 404 if isinstance(exc, assignment.StaffNotFound) else 400
+        return _team_page(
+            request, session, settings, staff, error=f"Staff {staff_id}: {exc}", status_code=status
+        )
+    return RedirectResponse(f"/dashboard/team?done={staff_id}#staff-{staff_id}", status_code=303)

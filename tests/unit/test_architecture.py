@@ -63,6 +63,7 @@ LAYERS: dict[str, int] = {
     "orders": 6,
     "messaging": 7,
     "sales": 8,
+    "alerts": 8,  # team alerts: outbox rows to Slack/Teams/the team mailbox (no customer data)
     # entrypoints and wiring
     "dashboard": 9,
     "admin": 10,  # admin API and pages; its queries read the dashboard's helpers
