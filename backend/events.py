@@ -88,3 +88,11 @@ class OrderPaid(Event):
 
     order_id: int
     contact_id: int | None
+
+
+@dataclass(frozen=True)
+class CheckoutExpired(Event):
+    """An order's payment link expired unpaid (its stock is back on the shelf)."""
+
+    order_id: int
+    contact_id: int | None
