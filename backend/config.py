@@ -140,8 +140,6 @@ class Settings:
     payment_link_minutes: int = 60
     # a bundle (2-3 products sharing a wellness goal) is one order line at this much off the sum
     bundle_discount_percent: int = 10
-    # the one abandoned-checkout reminder goes this long after a payment link expired unpaid
-    checkout_reminder_minutes: int = 60
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -302,8 +300,6 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{positive.upper()} must be greater than 0")
     if not 0 <= settings.bundle_discount_percent <= 50:
         raise ConfigError("BUNDLE_DISCOUNT_PERCENT must be a whole number from 0 to 50")
-    if settings.checkout_reminder_minutes < 0:
-        raise ConfigError("CHECKOUT_REMINDER_MINUTES must be 0 or more")
     if settings.outbox_delete_after_days < settings.outbox_blank_after_days:
         raise ConfigError("OUTBOX_DELETE_AFTER_DAYS must not be less than OUTBOX_BLANK_AFTER_DAYS")
 
