@@ -8,6 +8,7 @@ from rasa_sdk.events import SlotSet
 
 from actions import backend_link
 from actions.asks import GOAL_BUTTONS, GOAL_QUESTION
+from actions.cart import add_to_cart_button
 from actions.common import (
     CTA_BUTTONS,
     BackendAction,
@@ -24,6 +25,10 @@ def _stock_text(stock: int, low: bool) -> str:
     if stock <= 0:
         return "out of stock"
     return f"only {stock} left" if low else "in stock"
+
+
+def bundle_discount() -> int:
+    return backend_link.settings().bundle_discount_percent
 
 
 def _price(amount_minor: int, currency: str) -> str:
@@ -83,16 +88,25 @@ class Recommend(BackendAction):
                 f"• {p.name} ({p.sku}): {_price(p.price_minor, p.currency)}, "
                 f"{_stock_text(p.stock, p.low_stock)}. Why: {p.why}"
             )
+        buttons = list(CTA_BUTTONS)
+        bundle = None
         if rec.bundle_name:
-            lines.append(f"Bundle idea: {rec.bundle_name} ({', '.join(rec.bundle_skus)}).")
+            from backend.orders.service import bundle_key
+
+            bundle = bundle_key(rec.bundle_skus)
+            lines.append(
+                f"Bundle idea: {rec.bundle_name} ({', '.join(rec.bundle_skus)}), "
+                f"{bundle_discount()}% off together."
+            )
+            buttons.insert(0, add_to_cart_button(bundle, "Add the bundle to cart"))
         if rec.trending_topics:
             lines.append(f"Trending now: {', '.join(rec.trending_topics[:3])}.")
         lines.append(rec.disclaimer)
-        dispatcher.utter_message(text="\n".join(lines), buttons=CTA_BUTTONS)
+        dispatcher.utter_message(text="\n".join(lines), buttons=buttons)
         if is_web_chat(sender(tracker)):  # custom payloads are website-only (JSON text elsewhere)
             dispatcher.utter_message(json_message={"cards": [_card(p) for p in rec.products]})
         recommended = [{"sku": p.sku, "name": p.name} for p in rec.products]
-        return [SlotSet("recommended", recommended)]
+        return [SlotSet("recommended", recommended), SlotSet("bundle", bundle)]
 
 
 def _answer(product, question: str) -> str:
@@ -164,7 +178,9 @@ class AnswerProduct(BackendAction):
                 "Try another name, or ask to browse products."
             )
             return [SlotSet("product", None)]
-        dispatcher.utter_message(text=answer, buttons=CTA_BUTTONS)
+        dispatcher.utter_message(
+            text=answer, buttons=[add_to_cart_button(product.sku), *CTA_BUTTONS]
+        )
         return [SlotSet("product", product.sku)]
 
 

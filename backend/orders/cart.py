@@ -93,9 +93,17 @@ def _priced(session: Session, settings: Settings, lines: list[CartLine]) -> Cart
         return CartView(priced, subtotal, 0, subtotal, currency, problem=str(whole))
 
 
-def view(session: Session, *, settings: Settings, conversation_id: str) -> CartView:
-    """The cart as it would be charged now."""
-    return _priced(session, settings, _lines(session, _cart(session, conversation_id)))
+def view(
+    session: Session,
+    *,
+    settings: Settings,
+    conversation_id: str,
+    extra: tuple[tuple[str, int], ...] = (),
+) -> CartView:
+    """The cart as it would be charged now (with `extra` items about to be added)."""
+    lines = _lines(session, _cart(session, conversation_id))
+    lines += [CartLine(item=item, quantity=int(quantity)) for item, quantity in extra]
+    return _priced(session, settings, lines)
 
 
 def add(
