@@ -1,4 +1,5 @@
-"""Checkout form (product, quantity, confirmation) → a payment link; order status."""
+"""Checkout form (product, quantity, confirmation) → ONE payment link for the chat's cart;
+order status. With items in the cart the form only asks for the confirmation."""
 
 from __future__ import annotations
 
@@ -40,6 +41,26 @@ def parse_quantity(value) -> int | None:
     return None
 
 
+def resolve_item(session, wanted: str) -> str | None:
+    """A product sku or bundle key for what the customer named (sku, bundle key or a name)."""
+    from backend.catalog import service as catalog
+    from backend.orders.service import bundle_skus
+
+    wanted = str(wanted).strip()
+    if bundle_skus(wanted):
+        return wanted
+    product = catalog.get_by_sku(session, wanted.upper()) or next(
+        iter(catalog.search_products(session, text=wanted, limit=1)), None
+    )
+    return product.sku if product is not None and product.active else None
+
+
+def _cart_has_items(tracker) -> bool:
+    from actions.cart import current_cart
+
+    return not current_cart(tracker).empty
+
+
 def _money(amount_minor: int, currency: str) -> str:
     from backend.money import format_minor
 
@@ -50,19 +71,20 @@ class ValidateCheckoutForm(FormValidationAction):
     def name(self) -> str:
         return "validate_checkout_form"
 
-    async def validate_order_sku(self, value, dispatcher, tracker, domain):
-        from backend.catalog import service as catalog
+    async def required_slots(self, domain_slots, dispatcher, tracker, domain):
+        # a filled cart is what is ordered: only the confirmation is asked
+        if not tracker.get_slot("order_sku") and _cart_has_items(tracker):
+            return ["order_confirmed"]
+        return domain_slots
 
+    async def validate_order_sku(self, value, dispatcher, tracker, domain):
         wanted = str(value).strip()
         with backend_link.unit_of_work() as session:
-            product = catalog.get_by_sku(session, wanted.upper()) or next(
-                iter(catalog.search_products(session, text=wanted, limit=1)), None
-            )
-            found = (product.sku, product.name) if product is not None and product.active else None
+            found = resolve_item(session, wanted)
         if found is None:
             dispatcher.utter_message(text=f'I couldn\'t find "{wanted}" in our catalog.')
             return {"order_sku": None}
-        return {"order_sku": found[0]}
+        return {"order_sku": found}
 
     async def validate_quantity(self, value, dispatcher, tracker, domain):
         from backend.orders.service import OrderError, quote
@@ -110,15 +132,12 @@ class AskOrderConfirmed(BackendAction):
         return "action_ask_order_confirmed"
 
     async def act(self, dispatcher, tracker, domain):
-        from backend.orders.service import quote
+        from actions.cart import cart_text, current_cart
 
-        with backend_link.unit_of_work() as session:
-            q = quote(
-                session,
-                settings=backend_link.settings(),
-                items=[(tracker.get_slot("order_sku"), int(tracker.get_slot("quantity")))],
-            )
-        line = q.lines[0]
+        sku = tracker.get_slot("order_sku")
+        view = current_cart(
+            tracker, extra=((sku, int(tracker.get_slot("quantity") or 1)),) if sku else ()
+        )
         email = tracker.get_slot("email")
         receipt = (
             f" The receipt goes to {email}."
@@ -126,10 +145,8 @@ class AskOrderConfirmed(BackendAction):
             else " The payment page will ask where to send your receipt."
         )
         dispatcher.utter_message(
-            text=f"{line.quantity} × {line.name} at {_money(line.unit_price_minor, q.currency)} "
-            f"each: total {_money(q.total_minor, q.currency)} "
-            f"(tax {_money(q.tax_minor, q.currency)}).{receipt} Shall I create your secure "
-            "payment link?",
+            text=f"{cart_text(view, heading='Your order:')}{receipt} Shall I create your secure "
+            "payment link for all of it?",
             buttons=[
                 {"title": "Yes, continue", "payload": "/affirm"},
                 {"title": "No, cancel", "payload": "/deny"},
@@ -160,7 +177,7 @@ class PlaceOrder(BackendAction):
                     payments=backend_link.payments(),
                     sender_id=sender(tracker),
                     sku=tracker.get_slot("order_sku"),
-                    quantity=int(tracker.get_slot("quantity")),
+                    quantity=int(tracker.get_slot("quantity") or 1),
                 )
         except OrderError as exc:
             dispatcher.utter_message(text=str(exc))

@@ -8,6 +8,7 @@ from rasa_sdk.events import SlotSet
 
 from actions import backend_link
 from actions.asks import GOAL_BUTTONS, GOAL_QUESTION
+from actions.cart import add_to_cart_button
 from actions.common import (
     CTA_BUTTONS,
     BackendAction,
@@ -26,6 +27,10 @@ def _stock_text(stock: int, low: bool) -> str:
     return f"only {stock} left" if low else "in stock"
 
 
+def bundle_discount() -> int:
+    return backend_link.settings().bundle_discount_percent
+
+
 def _price(amount_minor: int, currency: str) -> str:
     from backend.money import format_minor
 
@@ -35,7 +40,7 @@ def _price(amount_minor: int, currency: str) -> str:
 def _card(product, *, base_url: str) -> dict:
     """One product as a card: the website widget shows it with its picture and own buttons,
     WhatsApp gets the picture as a media message (backend/rasa_ext/channels/twilio_signed.py).
-    "Add to cart" carries the sku (`/add_to_cart{"sku": …}`, the cart's intent)."""
+    "Add to cart" carries the sku (`/add_to_cart{"product": …}`, the cart's intent)."""
     from backend.catalog.service import image_url
 
     return {
@@ -47,7 +52,7 @@ def _card(product, *, base_url: str) -> dict:
         "why": product.why,
         "image_url": image_url(product.image, base_url=base_url),
         "buttons": [
-            {"title": "Add to cart", "payload": "/add_to_cart" + json.dumps({"sku": product.sku})},
+            add_to_cart_button(product.sku),
             {
                 "title": "Ask a question",
                 "payload": "/ask_product_question" + json.dumps({"product": product.sku}),
@@ -92,12 +97,21 @@ class Recommend(BackendAction):
                 f"• {p.name} ({p.sku}): {_price(p.price_minor, p.currency)}, "
                 f"{_stock_text(p.stock, p.low_stock)}. Why: {p.why}"
             )
+        buttons = list(CTA_BUTTONS)
+        bundle = None
         if rec.bundle_name:
-            lines.append(f"Bundle idea: {rec.bundle_name} ({', '.join(rec.bundle_skus)}).")
+            from backend.orders.service import bundle_key
+
+            bundle = bundle_key(rec.bundle_skus)
+            lines.append(
+                f"Bundle idea: {rec.bundle_name} ({', '.join(rec.bundle_skus)}), "
+                f"{bundle_discount()}% off together."
+            )
+            buttons.insert(0, add_to_cart_button(bundle, "Add the bundle to cart"))
         if rec.trending_topics:
             lines.append(f"Trending now: {', '.join(rec.trending_topics[:3])}.")
         lines.append(rec.disclaimer)
-        dispatcher.utter_message(text="\n".join(lines), buttons=CTA_BUTTONS)
+        dispatcher.utter_message(text="\n".join(lines), buttons=buttons)
         chat = sender(tracker)
         # the widget draws cards, the signed WhatsApp channel sends their pictures; other
         # channels would send a custom payload as JSON text, so they get the text alone
@@ -106,7 +120,7 @@ class Recommend(BackendAction):
             cards = [_card(p, base_url=base_url) for p in rec.products]
             dispatcher.utter_message(json_message={"cards": cards})
         recommended = [{"sku": p.sku, "name": p.name} for p in rec.products]
-        return [SlotSet("recommended", recommended)]
+        return [SlotSet("recommended", recommended), SlotSet("bundle", bundle)]
 
 
 def _answer(product, question: str) -> str:
@@ -178,7 +192,9 @@ class AnswerProduct(BackendAction):
                 "Try another name, or ask to browse products."
             )
             return [SlotSet("product", None)]
-        dispatcher.utter_message(text=answer, buttons=CTA_BUTTONS)
+        dispatcher.utter_message(
+            text=answer, buttons=[add_to_cart_button(product.sku), *CTA_BUTTONS]
+        )
         return [SlotSet("product", product.sku)]
 
 

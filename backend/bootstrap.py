@@ -16,6 +16,7 @@ from backend import bus
 from backend.config import Settings
 from backend.events import (
     CallbackRequested,
+    CheckoutExpired,
     ConsentRecorded,
     ConsentWithdrawn,
     ContactChanged,
@@ -61,8 +62,12 @@ def handler_table() -> dict[type, list]:
         OutboxMessageDead: [alerts.outbox_dead],
         # a callback: a confirmation message is scheduled
         CallbackRequested: [messaging.callback_confirmation],
-        # payment succeeded: the receipt email is scheduled
-        OrderPaid: [messaging.receipt_email],
+        # payment succeeded: the receipt email is scheduled; a pending abandoned-checkout
+        # reminder of that contact is dropped (they bought)
+        OrderPaid: [messaging.receipt_email, messaging.drop_checkout_reminders],
+        # a payment link expired unpaid: one reminder with a fresh-checkout link, if the
+        # contact gave marketing consent for a channel
+        CheckoutExpired: [messaging.checkout_reminder],
     }
 
 
@@ -227,6 +232,7 @@ def wire_handlers() -> None:
     from backend.contacts import service as contacts
     from backend.messaging import privacy as messaging_privacy
     from backend.messaging import service as messaging
+    from backend.orders import cart as orders_cart
     from backend.orders import service as orders
     from backend.sales import service as sales
 
@@ -240,6 +246,8 @@ def wire_handlers() -> None:
     privacy.register_withdraw_hook(messaging_privacy.cancel_pending)
     # the callback confirmation's values come from the sales lead
     messaging.register_context("callback_confirmation", sales.callback_context)
+    # the abandoned-checkout reminder's values (items, total, fresh-checkout link) from orders
+    messaging.register_context("checkout_reminder", orders_cart.reminder_context)
     wire_deliverers()
     load_jobs()
     bus.mark_wired()

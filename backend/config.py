@@ -168,6 +168,8 @@ class Settings:
     # a chat the team has (takeover) goes back to the bot after this long without a staff
     # reply or take-over (job takeover_timeout; the customer is told once)
     takeover_idle_minutes: int = 30
+    # a bundle (2-3 products sharing a wellness goal) is one order line at this much off the sum
+    bundle_discount_percent: int = 10
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -347,6 +349,8 @@ def _validate(settings: Settings) -> None:
     for provider in OUTBOX_RATE_PROVIDERS:
         if settings.outbox_rate_per_second(provider) < 0:
             raise ConfigError(f"OUTBOX_RATE_{provider.upper()}_PER_SECOND must be 0 or more")
+    if not 0 <= settings.bundle_discount_percent <= 50:
+        raise ConfigError("BUNDLE_DISCOUNT_PERCENT must be a whole number from 0 to 50")
     if settings.outbox_delete_after_days < settings.outbox_blank_after_days:
         raise ConfigError("OUTBOX_DELETE_AFTER_DAYS must not be less than OUTBOX_BLANK_AFTER_DAYS")
 

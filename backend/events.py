@@ -117,3 +117,11 @@ class OutboxMessageDead(Event):
     message_id: int
     kind: str
     topic: str
+
+
+@dataclass(frozen=True)
+class CheckoutExpired(Event):
+    """An order's payment link expired unpaid (its stock is back on the shelf)."""
+
+    order_id: int
+    contact_id: int | None

@@ -54,6 +54,7 @@ def create_app(
     from backend.api import public
 
     app.state.chat_feed = bootstrap.adapters(settings).chat_feed  # staff replies, pushed
+    app.state.payments = bootstrap.adapters(settings).payments  # the reminder's fresh checkout
 
     app.include_router(public.router)
     app.include_router(docs_router)

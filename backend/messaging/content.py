@@ -61,6 +61,14 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "Your {{ shop_name }} receipt for order {{ order_ref }}",
             whatsapp_approved=True,
         ),
+        # An abandoned checkout (payment link expired unpaid): a reminder is marketing, and
+        # not an approved WhatsApp template (there it goes only inside the 24-hour window).
+        MessageTemplate(
+            "checkout_reminder",
+            MARKETING,
+            "Your {{ shop_name }} cart is waiting",
+            whatsapp_approved=False,
+        ),
         MessageTemplate(
             "callback_confirmation",
             TRANSACTIONAL,

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.contacts import consent
 from backend.contacts.models import Contact
 from backend.db import utcnow
-from backend.events import CallbackRequested, ContactDetailsSubmitted, OrderPaid
+from backend.events import CallbackRequested, CheckoutExpired, ContactDetailsSubmitted, OrderPaid
 from backend.messaging import gate
-from backend.messaging.service import schedule_follow_up
+from backend.messaging.models import FollowUp
+from backend.messaging.service import CANCELLED, SCHEDULED, schedule_follow_up
+from backend.orders.models import Order
+
+CHECKOUT_REMINDER = "checkout_reminder"
+# When the abandoned-checkout reminder is due after the payment link expired unpaid.
+CHECKOUT_REMINDER_AFTER = timedelta(hours=1)
 
 # When the first marketing follow-up is due after marketing consent in the chat.
 GOAL_FOLLOW_UP_AFTER = timedelta(days=3)
@@ -66,3 +74,56 @@ def goal_follow_ups(session: Session, event: ContactDetailsSubmitted) -> None:
             schedule_follow_up(
                 session, contact=contact, channel=channel, template="follow_up_goal", due_at=due_at
             )
+
+
+def checkout_reminder(session: Session, event: CheckoutExpired) -> None:
+    """ONE reminder for a checkout whose payment link expired unpaid, due
+    CHECKOUT_REMINDER_AFTER later on the first channel (email, WhatsApp, SMS) with an address
+    AND marketing consent; none without such consent. A checkout reopened from a reminder gets
+    no second one. The gate decides again when it is due, so a later opt-out still wins."""
+    contact = _live(session, event.contact_id)
+    order = session.get(Order, event.order_id)
+    if contact is None or order is None or order.recovered_from_id is not None:
+        return
+    if session.execute(
+        select(FollowUp.id).where(
+            FollowUp.order_id == order.id, FollowUp.template == CHECKOUT_REMINDER
+        )
+    ).first():
+        return
+    channel = next(
+        (
+            c
+            for c in consent.CHANNELS
+            if gate.recipient_address(contact, c)
+            and consent.has_consent(
+                session, contact_id=contact.id, purpose=consent.MARKETING, channel=c
+            )
+        ),
+        None,
+    )
+    if channel is None:
+        return
+    schedule_follow_up(
+        session,
+        contact=contact,
+        channel=channel,
+        template=CHECKOUT_REMINDER,
+        due_at=utcnow() + CHECKOUT_REMINDER_AFTER,
+        order_id=order.id,
+    )
+
+
+def drop_checkout_reminders(session: Session, event: OrderPaid) -> None:
+    """Paid after all (another order, or the provider's recovery page): no reminder is due."""
+    if event.contact_id is None:
+        return
+    for follow_up in session.execute(
+        select(FollowUp).where(
+            FollowUp.contact_id == event.contact_id,
+            FollowUp.template == CHECKOUT_REMINDER,
+            FollowUp.status == SCHEDULED,
+        )
+    ).scalars():
+        follow_up.status = CANCELLED
+    session.flush()

@@ -42,6 +42,10 @@ class Order(Base):
     payment_ref = Column(String(200), index=True)  # e.g. Stripe Checkout Session id
     payment_url = Column(String(1000))
     expires_at = Column(DateTime(timezone=True))
+    # Abandoned checkout (orders_0004): the provider's own recovery page (Stripe Checkout's
+    # after_expiration.recovery), and the order this one re-opened from a reminder link.
+    recovery_url = Column(String(1000))
+    recovered_from_id = Column(Integer, ForeignKey("orders.id"))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -53,12 +57,40 @@ class OrderItem(Base):
     order_id = Column(
         Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    product_id = Column(Integer, ForeignKey("products.id"), nullable=False)
-    sku = Column(String(40), nullable=False)
+    product_id = Column(Integer, ForeignKey("products.id"))  # None for a bundle line
+    sku = Column(String(200), nullable=False)  # a bundle line: its products' skus joined by +
     name = Column(String(200), nullable=False)
     unit_price_minor = Column(Integer, nullable=False)
     quantity = Column(Integer, nullable=False)
     line_total_minor = Column(Integer, nullable=False)
+    # A bundle line: [{"product_id", "sku", "quantity"}] per unit of the line (orders_0004);
+    # stock is reserved and released for each component.
+    components = Column(JSON)
+
+
+class Cart(Base):
+    """The chat's cart, one per conversation, in the database (restarts and several workers
+    see the same one)."""
+
+    __tablename__ = "carts"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), unique=True, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class CartLine(Base):
+    __tablename__ = "cart_lines"
+    __table_args__ = (UniqueConstraint("cart_id", "item", name="uq_cart_line_item"),)
+
+    id = Column(Integer, primary_key=True)
+    cart_id = Column(
+        Integer, ForeignKey("carts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    item = Column(String(200), nullable=False)  # a product sku or "bundle:SKU1+SKU2"
+    quantity = Column(Integer, nullable=False)
+    added_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 class InvoiceCounter(Base):

@@ -171,6 +171,9 @@ class StripePayments(PaymentProvider):
             "success_url": self.success_url.format(order=order.order_public_id),
             "cancel_url": self.cancel_url.format(order=order.order_public_id),
             "expires_at": int(expires_at.timestamp()),
+            # an unpaid session that expires gets a recovery URL (checkout.session.expired):
+            # the abandoned-checkout reminder links to it
+            "after_expiration": {"recovery": {"enabled": True}},
         }
         if order.email:
             params["customer_email"] = order.email

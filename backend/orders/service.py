@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from backend import bus, ledger
 from backend.catalog.models import Product
 from backend.config import Settings
-from backend.events import OrderPaid
+from backend.events import CheckoutExpired, OrderPaid
 from backend.incidents import Incident, raise_incident
 from backend.integrations import IntegrationError
 from backend.logging_setup import log_event
@@ -41,6 +41,10 @@ from backend.orders.payments import CheckoutLine, CheckoutRequest, PaymentProvid
 log = logging.getLogger("backend.orders")
 
 MAX_QUANTITY = 99
+# A bundle is 2-3 different products sharing a wellness goal, sold as one line at
+# BUNDLE_DISCOUNT_PERCENT off their sum; its cart/order key is "bundle:" + skus joined by "+".
+BUNDLE_PREFIX = "bundle:"
+BUNDLE_SIZES = (2, 3)
 PAID_STATES = ("paid", "partially_refunded", "refunded")
 STATUS_TEXT = {
     "pending_payment": "awaiting payment",
@@ -62,11 +66,17 @@ class RetryLater(Exception):
 
 @dataclass(frozen=True)
 class QuoteLine:
-    sku: str
+    sku: str  # a bundle: its products' skus joined by "+"
     name: str
     quantity: int
     unit_price_minor: int
     line_total_minor: int
+    components: tuple[str, ...] = ()  # a bundle's skus (one of each per unit of the line)
+
+    @property
+    def item(self) -> str:
+        """The line's cart key: the sku, or the bundle key."""
+        return bundle_key(self.components) if self.components else self.sku
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class PaymentEvent:
     dispute_ref: str | None = None  # dispute: the provider's dispute id
     dispute_status: str | None = None
     dispute_reason: str | None = None
+    recovery_url: str | None = None  # expired: the provider's page that re-opens the checkout
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,23 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 # --- quote and place ------------------------------------------------------------------
+def bundle_key(skus) -> str:
+    """The one spelling of a bundle (its skus sorted), whatever order they were given in."""
+    return BUNDLE_PREFIX + "+".join(sorted({str(s).strip() for s in skus}))
+
+
+def bundle_skus(item: str) -> tuple[str, ...]:
+    """The skus of a bundle key; () for a plain product sku."""
+    if not item.lower().startswith(BUNDLE_PREFIX):
+        return ()
+    return tuple(sorted({s.strip() for s in item[len(BUNDLE_PREFIX) :].split("+") if s.strip()}))
+
+
+def _canonical(item: str) -> str:
+    skus = bundle_skus(item)
+    return bundle_key(skus) if skus else item
+
+
 def _normalise(items: list[tuple[str, int]]) -> dict[str, int]:
     wanted: dict[str, int] = {}
     for sku, quantity in items:
@@ -156,7 +184,7 @@ def _normalise(items: list[tuple[str, int]]) -> dict[str, int]:
             raise OrderError("Please give the quantity as a whole number.") from None
         if quantity < 1:
             raise OrderError("The quantity must be at least 1.")
-        key = str(sku).strip()
+        key = _canonical(str(sku).strip())
         wanted[key] = wanted.get(key, 0) + quantity
         if wanted[key] > MAX_QUANTITY:
             raise OrderError(f"You can order at most {MAX_QUANTITY} of one product at a time.")
@@ -171,29 +199,68 @@ def _stock_message(product: Product) -> str:
     return f"Only {product.stock} left of {product.name}."
 
 
-def quote(session: Session, *, settings: Settings, items: list[tuple[str, int]]) -> Quote:
-    """Price a basket from the catalog (no reservation); raises OrderError with the reason."""
+def _bundle_line(
+    settings: Settings, products: dict[str, Product], skus: tuple[str, ...], quantity: int
+) -> QuoteLine:
+    if len(skus) not in BUNDLE_SIZES:
+        raise OrderError("A bundle is two or three different products.")
+    parts = [_sold(products, sku) for sku in skus]
+    if len({p.currency for p in parts}) > 1:
+        raise OrderError("These products are priced in different currencies.")
+    if not set.intersection(*(set(p.goals or []) for p in parts)):
+        raise OrderError(
+            "Those products don't make a bundle (a bundle's products share a wellness goal)."
+        )
+    full = sum(p.price_minor for p in parts)
+    unit = int(
+        (Decimal(full) * (100 - settings.bundle_discount_percent) / 100).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP
+        )
+    )
+    name = "Bundle: " + " + ".join(p.name for p in parts)
+    return QuoteLine("+".join(skus), name[:200], quantity, unit, unit * quantity, skus)
+
+
+def _sold(products: dict[str, Product], sku: str) -> Product:
+    product = products.get(sku)
+    if product is None or not product.active:
+        raise OrderError(f"Sorry, we don't sell a product with the code {sku}.")
+    return product
+
+
+def quote(
+    session: Session, *, settings: Settings, items: list[tuple[str, int]], check_stock: bool = True
+) -> Quote:
+    """Price a basket of products and bundles from the catalog (no reservation); raises
+    OrderError with the reason (unknown product, not enough stock for all lines together)."""
     wanted = _normalise(items)
+    skus = {sku for item in wanted for sku in (bundle_skus(item) or (item,))}
     products = {
-        p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(wanted))).scalars()
+        p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(skus))).scalars()
     }
     lines = []
-    for sku, quantity in wanted.items():
-        product = products.get(sku)
-        if product is None or not product.active:
-            raise OrderError(f"Sorry, we don't sell a product with the code {sku}.")
-        if product.stock < quantity:
-            raise OrderError(_stock_message(product))
-        lines.append(
-            QuoteLine(
-                product.sku,
-                product.name,
-                quantity,
-                product.price_minor,
-                product.price_minor * quantity,
+    needed: dict[str, int] = {}
+    for item, quantity in wanted.items():
+        parts = bundle_skus(item)
+        if parts:
+            lines.append(_bundle_line(settings, products, parts, quantity))
+        else:
+            product = _sold(products, item)
+            lines.append(
+                QuoteLine(
+                    product.sku,
+                    product.name,
+                    quantity,
+                    product.price_minor,
+                    product.price_minor * quantity,
+                )
             )
-        )
-    currencies = {products[line.sku].currency for line in lines}
+        for sku in parts or (item,):
+            needed[sku] = needed.get(sku, 0) + quantity
+    for sku, quantity in needed.items() if check_stock else ():
+        if products[sku].stock < quantity:
+            raise OrderError(_stock_message(products[sku]))
+    currencies = {products[sku].currency for sku in needed}
     if len(currencies) > 1:
         raise OrderError(
             "These products are priced in different currencies; please order them separately."
@@ -220,12 +287,24 @@ def _reserve(session: Session, product_id: int, quantity: int) -> bool:
     return result.rowcount == 1
 
 
+def _stock_needs(items: list[OrderItem]) -> list[tuple[int, int]]:
+    """(product id, units) the items hold, a bundle's components counted, in id order (rows
+    are always locked in id order so two multi-item orders never deadlock each other)."""
+    needs: dict[int, int] = {}
+    for item in items:
+        parts = item.components or [{"product_id": item.product_id, "quantity": 1}]
+        for part in parts:
+            units = int(part["quantity"]) * item.quantity
+            needs[int(part["product_id"])] = needs.get(int(part["product_id"]), 0) + units
+    return sorted(needs.items())
+
+
 def _release(session: Session, order: Order) -> None:
-    for item in sorted(_items(session, order), key=lambda i: i.product_id):
+    for product_id, units in _stock_needs(_items(session, order)):
         session.execute(
             update(Product)
-            .where(Product.id == item.product_id)
-            .values(stock=Product.stock + item.quantity)
+            .where(Product.id == product_id)
+            .values(stock=Product.stock + units)
             .execution_options(synchronize_session=False)
         )
 
@@ -247,19 +326,19 @@ def place_order(
     email: str | None,
     contact_id: int | None,
     conversation_id: str | None,
+    recovered_from_id: int | None = None,
 ) -> PlacedOrder:
-    """Reserve stock, create the order and open a payment page; raises OrderError."""
+    """Reserve stock (each component of a bundle), create ONE order for all items and open one
+    payment page; raises OrderError."""
     priced = quote(session, settings=settings, items=items)
+    skus = {sku for line in priced.lines for sku in (line.components or (line.sku,))}
     products = {
-        p.sku: p
-        for p in session.execute(
-            select(Product).where(Product.sku.in_([line.sku for line in priced.lines]))
-        ).scalars()
+        p.sku: p for p in session.execute(select(Product).where(Product.sku.in_(skus))).scalars()
     }
-    # Lock rows in id order so two multi-item orders never deadlock each other.
-    for line in sorted(priced.lines, key=lambda line: products[line.sku].id):
-        product = products[line.sku]
-        if not _reserve(session, product.id, line.quantity):
+    order_items = [_order_item(line, products) for line in priced.lines]
+    for product_id, units in _stock_needs(order_items):
+        if not _reserve(session, product_id, units):
+            product = next(p for p in products.values() if p.id == product_id)
             session.refresh(product)
             raise OrderError(_stock_message(product))
     expires_at = _now() + timedelta(minutes=settings.payment_link_minutes)
@@ -275,23 +354,13 @@ def place_order(
         total_minor=priced.total_minor,
         payment_provider=payments.name,
         expires_at=expires_at,
+        recovered_from_id=recovered_from_id,
     )
     session.add(order)
     session.flush()
-    session.add_all(
-        [
-            OrderItem(
-                order_id=order.id,
-                product_id=products[line.sku].id,
-                sku=line.sku,
-                name=line.name,
-                unit_price_minor=line.unit_price_minor,
-                quantity=line.quantity,
-                line_total_minor=line.line_total_minor,
-            )
-            for line in priced.lines
-        ]
-    )
+    for item in order_items:
+        item.order_id = order.id
+    session.add_all(order_items)
     request = CheckoutRequest(
         order_public_id=order.public_id,
         currency=order.currency,
@@ -316,6 +385,36 @@ def place_order(
     session.flush()
     log_event(log, "order placed", order=order.public_id, total_minor=order.total_minor)
     return PlacedOrder(order.public_id, url, order.total_minor, order.currency, provider_expiry)
+
+
+def _order_item(line: QuoteLine, products: dict[str, Product]) -> OrderItem:
+    components = [
+        {"product_id": products[sku].id, "sku": sku, "quantity": 1} for sku in line.components
+    ]
+    return OrderItem(
+        product_id=None if components else products[line.sku].id,
+        sku=line.sku,
+        name=line.name,
+        unit_price_minor=line.unit_price_minor,
+        quantity=line.quantity,
+        line_total_minor=line.line_total_minor,
+        components=components or None,
+    )
+
+
+def order_items(session: Session, *, order: Order) -> list[OrderItem]:
+    return _items(session, order)
+
+
+def order_lines(session: Session, *, order: Order) -> list[tuple[str, int]]:
+    """An order's items as cart lines (sku or bundle key, quantity): to check out again."""
+    return [
+        (
+            bundle_key(c["sku"] for c in item.components) if item.components else item.sku,
+            item.quantity,
+        )
+        for item in _items(session, order)
+    ]
 
 
 # --- status ---------------------------------------------------------------------------
@@ -367,6 +466,8 @@ def _close_unpaid(session: Session, order: Order, status: str) -> bool:
         return False
     _release(session, order)
     session.refresh(order)
+    if status == "expired":  # an abandoned checkout: messaging may remind (bootstrap.py)
+        bus.publish(session, CheckoutExpired(order_id=order.id, contact_id=order.contact_id))
     return True
 
 
@@ -499,11 +600,9 @@ def _on_completed(session: Session, settings: Settings, order: Order, event: Pay
         return "already paid"
     items = _items(session, order)
     if order.status in ("expired", "cancelled"):
-        # Paid after the link expired here: take the stock again where it is still there.
-        taken = [
-            _reserve(session, item.product_id, item.quantity)
-            for item in sorted(items, key=lambda i: i.product_id)
-        ]
+        # Paid after the link expired here (or through the provider's recovery page): take
+        # the stock again where it is still there.
+        taken = [_reserve(session, product_id, units) for product_id, units in _stock_needs(items)]
         if not all(taken):
             _incident(
                 session,
@@ -542,6 +641,10 @@ def _on_completed(session: Session, settings: Settings, order: Order, event: Pay
 
 
 def _on_expired(session: Session, settings: Settings, order: Order, event: PaymentEvent) -> str:
+    if event.recovery_url and order.status in ("pending_payment", "expired"):
+        # kept even when our expiry job closed the order first: the reminder reads it when due
+        order.recovery_url = event.recovery_url
+        session.flush()
     return "expired" if _close_unpaid(session, order, "expired") else f"ignored ({order.status})"
 
 

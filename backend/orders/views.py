@@ -1,4 +1,5 @@
-"""HTTP routes of the orders area: Stripe webhook, sandbox pay page, receipt download."""
+"""HTTP routes of the orders area: Stripe webhook, sandbox pay page, receipt download, the
+abandoned-checkout reminder's fresh-checkout page."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from backend.api.deps import public_quota, session_dep, settings_dep, webhook_qu
 from backend.config import Settings
 from backend.logging_setup import log_event
 from backend.money import format_minor
-from backend.orders import service, webhooks
+from backend.orders import cart, service, webhooks
 from backend.orders.models import OrderItem
 
 log = logging.getLogger("backend.orders.views")
@@ -181,3 +182,50 @@ def receipt_pdf(public_id: str, session: Session = Depends(session_dep)):
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{number}.pdf"'},
     )
+
+
+def _again_page(request: Request, settings: Settings, *, status_code: int = 200, **values):
+    return templates.TemplateResponse(
+        request,
+        "checkout_again.html",
+        {"settings": settings, "error": "", "items": [], **values},
+        status_code=status_code,
+    )
+
+
+@router.get("/checkout/again/{token}", response_class=HTMLResponse, dependencies=[public_quota])
+def checkout_again_page(
+    token: str,
+    request: Request,
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """The reminder's link shows the cart; only the button opens an order (link scanners in
+    mail clients follow GET links)."""
+    try:
+        order = service.get_order(session, cart.read_reopen_token(settings, token))
+    except (cart.BadReopenToken, service.OrderError):
+        return _again_page(request, settings, status_code=404, error="This link is not valid.")
+    return _again_page(request, settings, items=service.order_items(session, order=order))
+
+
+@router.post("/checkout/again/{token}", dependencies=[public_quota])
+def checkout_again(
+    token: str,
+    request: Request,
+    session: Session = Depends(session_dep),
+    settings: Settings = Depends(settings_dep),
+):
+    """A new order for the same items (stock re-checked), then on to its payment page."""
+    try:
+        public_id = cart.read_reopen_token(settings, token)
+        placed = cart.checkout_again(
+            session, settings=settings, payments=request.app.state.payments, public_id=public_id
+        )
+    except cart.BadReopenToken as exc:
+        return _again_page(request, settings, status_code=404, error=str(exc).capitalize() + ".")
+    except service.OrderError as exc:
+        session.rollback()
+        return _again_page(request, settings, status_code=409, error=str(exc))
+    session.commit()
+    return RedirectResponse(placed.payment_url, status_code=303)

@@ -121,7 +121,9 @@ def to_payment_event(event: dict) -> PaymentEvent | None:
     if kind == "checkout.session.async_payment_failed":
         return PaymentEvent(**base, kind="failed")
     if kind == "checkout.session.expired":
-        return PaymentEvent(**base, kind="expired", payment_ref=_text(obj, "id"))
+        return PaymentEvent(
+            **base, kind="expired", payment_ref=_text(obj, "id"), recovery_url=_recovery_url(obj)
+        )
     refunds = obj.get("refunds") or {}
     refund_list = refunds.get("data") if isinstance(refunds, dict) else None
     if not isinstance(refund_list or [], list):
@@ -135,6 +137,18 @@ def to_payment_event(event: dict) -> PaymentEvent | None:
         refunded_total_minor=_amount(obj, "amount_refunded", required=True, currency=currency),
         refund_ref=_text(only, "id") if isinstance(only, dict) else None,
     )
+
+
+def _recovery_url(session: dict) -> str | None:
+    """after_expiration.recovery.url of an expired Checkout Session (an https URL), or None."""
+    after = session.get("after_expiration")
+    recovery = after.get("recovery") if isinstance(after, dict) else None
+    url = recovery.get("url") if isinstance(recovery, dict) else None
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) > 1000:
+        raise BadEvent("after_expiration.recovery.url must be an https URL")
+    return url
 
 
 def _text(obj: dict, key: str, *, required: bool = False) -> str | None:

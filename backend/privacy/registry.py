@@ -73,7 +73,7 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
     PersonalData(
         "orders",
         (("contact", "contact_id"), ("sender", "conversation_id")),
-        {"email": None, "payment_url": None, "conversation_id": PSEUDONYM},
+        {"email": None, "payment_url": None, "recovery_url": None, "conversation_id": PSEUDONYM},
         kept="items, amounts, status, dates: tax records (invoices hold no contact details)",
     ),
     PersonalData(
@@ -112,6 +112,7 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
         {"sender_id": PSEUDONYM},
         kept="the request itself (kind, dates): proof the right was honoured",
     ),
+    PersonalData("carts", (("sender", "conversation_id"),), delete=True),  # lines cascade
     PersonalData("identity_checks", (("contact", "contact_id"),), delete=True),
     PersonalData(
         "follow_ups",

@@ -218,23 +218,28 @@ def checkout_from_chat(
     settings,
     payments,
     sender_id: str,
-    sku: str,
-    quantity: int,
+    sku: str | None = None,
+    quantity: int | None = None,
 ):
-    """Order from the chat: needs privacy consent; the receipt email comes from the contact."""
-    from backend.orders.service import place_order
+    """Order the chat's cart as ONE order (with `sku` × `quantity` added first when the
+    checkout form asked for a product): needs privacy consent; the receipt email comes from
+    the contact."""
+    from backend.orders import cart
 
     contact = lookup.contact_for(session, sender_id=sender_id)
     if contact is None:
         raise contacts.ConsentRequired("checkout needs privacy consent")
+    if sku:
+        cart.add(
+            session, settings=settings, conversation_id=sender_id, item=sku, quantity=quantity or 1
+        )
     contacts.record_interaction(
         session, sender_id=sender_id, kind="cta", detail={"cta": "checkout", "sku": sku}
     )
-    return place_order(
+    return cart.checkout(
         session,
         settings=settings,
         payments=payments,
-        items=[(sku, quantity)],
         email=contact.email,
         contact_id=contact.id,
         conversation_id=sender_id,

@@ -11,7 +11,14 @@ from backend.orders.payments import FakePayments
 
 
 def add_product(
-    factory, *, sku="DCP-1", name="Diabetes Care Pack", price_minor=2999, stock=10, currency="USD"
+    factory,
+    *,
+    sku="DCP-1",
+    name="Diabetes Care Pack",
+    price_minor=2999,
+    stock=10,
+    currency="USD",
+    goals=("diabetes",),
 ) -> None:
     with session_scope(factory) as session:
         session.add(
@@ -22,6 +29,7 @@ def add_product(
                 price_minor=price_minor,
                 currency=currency,
                 stock=stock,
+                goals=list(goals),
             )
         )
 

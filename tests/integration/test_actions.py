@@ -329,7 +329,10 @@ async def test_recommendations_show_price_stock_why_bundle_and_disclaimer(db):
     text = messages[0]["text"]
     assert "$" in text and "Why:" in text and "in stock" in text
     assert "not been evaluated by the Food and Drug Administration" in text
+    bundle = next(e for e in events if e["name"] == "bundle")["value"]
+    assert bundle.startswith("bundle:") and "off together" in text
     assert [b["payload"] for b in messages[0]["buttons"]] == [
+        f'/add_to_cart{{"product":"{bundle}"}}',
         "/ask_product_question",
         "/request_callback",
         "/checkout",
@@ -831,7 +834,7 @@ async def test_order_confirmation_shows_the_total():
         tracker(slots={"order_sku": "AA-002", "quantity": 2, "email": "jane@example.com"}),
     )
     assert (
-        "2 × Marine Collagen Peptides" in messages[0]["text"] and "total $" in messages[0]["text"]
+        "2 × Marine Collagen Peptides" in messages[0]["text"] and "Total: $" in messages[0]["text"]
     )
     assert "jane@example.com" in messages[0]["text"]
 

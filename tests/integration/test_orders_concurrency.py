@@ -100,3 +100,41 @@ def test_one_event_delivered_ten_times_at_once_pays_once(factory, settings):
     with factory() as s:
         assert s.execute(select(func.count()).select_from(Payment)).scalar_one() == 1
         assert s.execute(select(func.count()).select_from(Receipt)).scalar_one() == 1
+
+
+def test_concurrent_cart_checkouts_with_bundles_never_oversell_a_component(factory, settings):
+    """Every cart holds a bundle (A+B) and one more B: B runs out after STOCK / 2 checkouts."""
+    from dataclasses import replace
+
+    from backend.orders import cart
+
+    add_product(factory, sku="A", name="Tea", stock=100, goals=("blood_pressure",))
+    add_product(factory, sku="B", name="Beet", stock=STOCK, goals=("blood_pressure",))
+    settings = replace(settings, bundle_discount_percent=10)
+    carts = [f"chat-{n}" for n in range(20)]
+    for chat in carts:  # each cart alone fits the stock when it is filled
+        with session_scope(factory) as session:
+            cart.add(session, settings=settings, conversation_id=chat, item="bundle:A+B")
+            cart.add(session, settings=settings, conversation_id=chat, item="B")
+    start = threading.Barrier(len(carts))
+
+    def checkout(chat):
+        start.wait()
+        try:
+            with session_scope(factory) as session:
+                cart.checkout(
+                    session, settings=settings, payments=FakePayments(), conversation_id=chat,
+                    email=None, contact_id=None,
+                )  # fmt: skip
+            return "ok"
+        except service.OrderError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=len(carts)) as pool:
+        results = list(pool.map(checkout, carts))
+    assert results.count("ok") == STOCK // 2
+    assert set(results) - {"ok"} <= {"Sorry, Beet is out of stock.", "Only 1 left of Beet."}
+    with factory() as s:
+        stock = dict(s.execute(select(Product.sku, Product.stock)).all())
+        assert stock == {"A": 100 - STOCK // 2, "B": 0}
+        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == STOCK // 2

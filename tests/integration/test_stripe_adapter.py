@@ -99,6 +99,8 @@ def test_checkout_session_is_created_with_metadata_and_idempotency_key(httpserve
     assert form["line_items[0][quantity]"] == ["2"]
     assert form["line_items[1][price_data][product_data][name]"] == ["Tax"]
     assert form["success_url"] == [f"https://shop.test/orders/{ORDER}/thanks"]
+    # an unpaid session that expires comes back with a recovery URL (abandoned checkout)
+    assert form["after_expiration[recovery][enabled]"] == ["true"]
 
 
 def test_session_expiry_is_kept_within_stripes_limits(httpserver, provider):

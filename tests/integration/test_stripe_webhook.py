@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from backend.api.app import create_app
+from backend.db import session_scope
 from backend.incidents import Incident
 from backend.ledger import LedgerEntry
 from backend.orders import service, views
@@ -189,6 +190,21 @@ def test_expired_after_completed_keeps_the_order_paid_and_the_stock_taken(
     post(client, completed(order))
     assert post(client, expired(order)).json()["outcome"] == "ignored (paid)"
     assert status(session_factory, order) == "paid" and stock_of(session_factory) == 8
+
+
+def test_expired_session_keeps_stripes_recovery_url_for_the_reminder(
+    client, session_factory, order
+):
+    event = expired(order)
+    recovery = "https://checkout.stripe.com/c/pay/r/cs_test_recover_1"
+    event["data"]["object"]["after_expiration"] = {"recovery": {"enabled": True, "url": recovery}}
+    assert post(client, event).json()["outcome"] == "expired"
+    with session_scope(session_factory) as session:
+        assert service.get_order(session, order.public_id).recovery_url == recovery
+    event = expired(order, event_id="evt_expired_2")
+    event["data"]["object"]["after_expiration"] = {"recovery": {"url": "javascript:alert(1)"}}
+    answer = post(client, event)
+    assert answer.status_code == 400 and "recovery.url" in answer.json()["error"]
 
 
 def test_completed_after_expired_takes_the_stock_again(client, session_factory, order):

@@ -277,7 +277,7 @@ async def test_recommendations_come_as_product_cards_with_pictures_and_buttons(s
     sku = cards[0]["sku"]
     assert cards[0]["image_url"].endswith(f"/static/products/{sku}.png")
     assert [(b["title"], b["payload"]) for b in cards[0]["buttons"]] == [
-        ("Add to cart", f'/add_to_cart{{"sku": "{sku}"}}'),
+        ("Add to cart", f'/add_to_cart{{"product":"{sku}"}}'),
         ("Ask a question", f'/ask_product_question{{"product": "{sku}"}}'),
     ]
 

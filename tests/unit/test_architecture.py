@@ -92,8 +92,6 @@ SERVICE_CALLS_DOWN = {
     ("backend.sales.service", "backend.contacts.service"),
     # a takeover is a flag on the conversation (created if the chat has none yet)
     ("backend.sales.takeover", "backend.contacts.service"),
-    # checkout from the chat is the sales conversation placing an order
-    ("backend.sales.service", "backend.orders.service"),
     # a staff reply is a message like any other: it goes through the send gate
     ("backend.sales.inbox", "backend.messaging.service"),
     # reading a transcript is a read of personal data: logged

@@ -19,6 +19,8 @@ def test_defaults_run_without_any_variable():
         ({"API_PORT": "eighty"}, "API_PORT"),
         ({"SHOP_TIMEZONE": "Mars/Olympus"}, "SHOP_TIMEZONE"),
         ({"TAX_RATE_PERCENT": "abc"}, "TAX_RATE_PERCENT"),
+        ({"BUNDLE_DISCOUNT_PERCENT": "60"}, "BUNDLE_DISCOUNT_PERCENT"),
+        ({"BUNDLE_DISCOUNT_PERCENT": "-1"}, "BUNDLE_DISCOUNT_PERCENT"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"RASA_WORKERS": "2"}, "REDIS_URL"),
         ({"ACTION_WORKERS": "0"}, "ACTION_WORKERS"),
