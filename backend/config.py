@@ -138,6 +138,11 @@ class Settings:
     outbox_delete_after_days: int = 180  # sent, blocked and dead rows deleted
     job_runs_keep_days: int = 90  # job history
     payment_link_minutes: int = 60
+    # review queue (backend/training/): a message is "unsure" below this top-intent confidence
+    # or when the top two intents are closer than the margin (both in percent); scan interval
+    training_low_confidence_percent: int = 50
+    training_min_margin_percent: int = 10
+    training_scan_minutes: int = 15
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -287,6 +292,7 @@ def _validate(settings: Settings) -> None:
         "outbox_delete_after_days",
         "job_runs_keep_days",
         "payment_link_minutes",
+        "training_scan_minutes",
         "unconsented_chat_retention_hours",
         "login_max_failures_account",
         "login_max_failures_ip",
@@ -296,6 +302,9 @@ def _validate(settings: Settings) -> None:
     ):
         if getattr(settings, positive) <= 0:
             raise ConfigError(f"{positive.upper()} must be greater than 0")
+    for percent in ("training_low_confidence_percent", "training_min_margin_percent"):
+        if not 0 <= getattr(settings, percent) <= 100:
+            raise ConfigError(f"{percent.upper()} must be between 0 and 100")
     if settings.outbox_delete_after_days < settings.outbox_blank_after_days:
         raise ConfigError("OUTBOX_DELETE_AFTER_DAYS must not be less than OUTBOX_BLANK_AFTER_DAYS")
 

@@ -29,6 +29,7 @@ from backend.orders.models import (
 )
 from backend.outbox.models import OutboxCircuit, OutboxMessage
 from backend.sales.models import Lead, LeadActivity
+from backend.training.models import ReviewItem, ReviewLabel, ReviewScan
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [
@@ -63,6 +64,9 @@ __all__ = [
     "ProcessedWebhookEvent",
     "Product",
     "Receipt",
+    "ReviewItem",
+    "ReviewLabel",
+    "ReviewScan",
     "SourceBudget",
     "StaffSession",
     "StaffUser",

@@ -113,6 +113,10 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
         kept="the request itself (kind, dates): proof the right was honoured",
     ),
     PersonalData("identity_checks", (("contact", "contact_id"),), delete=True),
+    # the review queue's masked messages and the trainers' labels on them (labels first: they
+    # point at the items)
+    PersonalData("training_labels", (("sender", "conversation_id"),), delete=True),
+    PersonalData("training_items", (("sender", "conversation_id"),), delete=True),
     PersonalData(
         "follow_ups",
         (("contact", "contact_id"),),

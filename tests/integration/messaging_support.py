@@ -37,14 +37,7 @@ def make_contact(
     tz: str | None = None,
 ) -> Contact:
     """A contact through the real consent path: privacy, details, marketing per channel."""
-    contact = contacts.record_privacy(
-        session,
-        sender_id=sender,
-        channel="rest",
-        granted=True,
-        wording=contacts.privacy_wording(policy_url="https://shop.test/privacy"),
-        version=V,
-    )
+    contact = accept_privacy(session, sender)
     contacts.save_contact_details(
         session,
         sender_id=sender,
@@ -85,4 +78,16 @@ def consent(session, contact, purpose: str, channel: str, granted: bool, source:
         wording="test wording",
         version=V,
         source=source,
+    )
+
+
+def accept_privacy(session, sender: str) -> Contact:
+    """The chat's person accepts the privacy policy (the contact is created)."""
+    return contacts.record_privacy(
+        session,
+        sender_id=sender,
+        channel="rest",
+        granted=True,
+        wording=contacts.privacy_wording(policy_url="https://shop.test/privacy"),
+        version=V,
     )

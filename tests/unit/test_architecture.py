@@ -63,6 +63,7 @@ LAYERS: dict[str, int] = {
     "orders": 6,
     "messaging": 7,
     "sales": 8,
+    "training": 6,  # the review queue: reads contacts' consent and Rasa's tracker events
     # entrypoints and wiring
     "dashboard": 9,
     "api": 2,  # api/deps.py (session, settings for views); app.py and public.py are edges
