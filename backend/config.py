@@ -143,6 +143,8 @@ class Settings:
     training_low_confidence_percent: int = 50
     training_min_margin_percent: int = 10
     training_scan_minutes: int = 15
+    # where `backend training compare` writes its report and the dashboard reads it
+    training_report_dir: str = "results/training"
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -345,3 +347,9 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     global _cached
     _cached = None
+
+
+def project_path(value: str) -> Path:
+    """A path setting: relative ones are relative to the project folder."""
+    path = Path(value)
+    return path if path.is_absolute() else ROOT / path

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from backend.commands import CommandError, command_group
-from backend.config import get_settings
+from backend.config import get_settings, project_path
 from backend.db import get_session_factory, session_scope
 
 
@@ -39,7 +39,7 @@ def _training(sub: argparse._SubParsersAction) -> None:
     compare.add_argument(
         "--reviewed", type=Path, help="the reviewed examples (default data/nlu_reviewed.yml)"
     )
-    compare.add_argument("--out-dir", type=Path, help="default results/training")
+    compare.add_argument("--out-dir", type=Path, help="default TRAINING_REPORT_DIR")
     compare.set_defaults(handler=_compare)
     promote = cmds.add_parser(
         "promote", help="copy the candidate model over the current one (audited)"
@@ -97,7 +97,8 @@ def _compare(args) -> int:
         data = compare.compare(current=args.current, candidate=args.candidate, reviewed=reviewed)
     except compare.CompareError as exc:
         raise CommandError(str(exc)) from None
-    as_json, as_md = compare.write(data, args.out_dir or compare.RESULTS_DIR)
+    out_dir = args.out_dir or project_path(get_settings().training_report_dir)
+    as_json, as_md = compare.write(data, out_dir)
     held = data["held_out"]
     print(
         f"held-out intent accuracy {held['current']['accuracy']:.4f} -> "

@@ -7,7 +7,8 @@ Both models are loaded in this process with Rasa's Agent and parse every message
 - `reviewed`: data/nlu_reviewed.yml, the trainers' own examples (trained on by the candidate:
   it shows whether the candidate learned them, not how well it generalises).
 A message's safety outcome is what the person would see (backend.safety.outcome). The report is
-JSON plus markdown (results/training/compare.{json,md}); the dashboard shows the JSON.
+JSON plus markdown (compare.{json,md} in TRAINING_REPORT_DIR, default results/training);
+the dashboard shows the JSON.
 Promotion (`promote`) copies the candidate over the current model: a person's step, audited.
 """
 
@@ -32,7 +33,6 @@ EVAL_SETS = {
     "realistic": ROOT / "tests" / "nlu" / "realistic" / "heldout.yml",
 }
 REVIEWED_SET = "reviewed"
-RESULTS_DIR = ROOT / "results" / "training"
 CURRENT = ROOT / "models" / "current.tar.gz"
 CANDIDATE = ROOT / "models" / "candidate.tar.gz"
 MAX_CHANGED = 200  # changed predictions listed in the report
@@ -230,7 +230,7 @@ def markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(data: dict, out_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
+def write(data: dict, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     as_json, as_md = out_dir / "compare.json", out_dir / "compare.md"
     as_json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -238,9 +238,9 @@ def write(data: dict, out_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
     return as_json, as_md
 
 
-def latest(out_dir: Path | None = None) -> dict | None:
-    """The last report written (None: none yet, or unreadable)."""
-    path = (out_dir or RESULTS_DIR) / "compare.json"
+def latest(out_dir: Path) -> dict | None:
+    """The last report written there (None: none yet, or unreadable)."""
+    path = out_dir / "compare.json"
     if not path.is_file():
         return None
     try:

@@ -22,7 +22,7 @@ from backend.api.deps import RowId, session_dep, settings_dep
 from backend.auth.models import StaffUser
 from backend.auth.service import log_access
 from backend.auth.web import StaffRoute, require_role
-from backend.config import Settings
+from backend.config import Settings, project_path
 from backend.dashboard import csrf
 from backend.db import utcnow
 from backend.goals import GOALS
@@ -151,7 +151,7 @@ def queue_page(
         goals=GOALS,
         notice=NOTICES.get(done, ""),
         error=error[:200],
-        report=compare.latest(),
+        report=compare.latest(project_path(settings.training_report_dir)),
     )
 
 
@@ -182,7 +182,8 @@ def compare_page(
     staff: StaffUser = Depends(trainers),
     settings: Settings = Depends(settings_dep),
 ):
-    return _page(request, "training_compare.html", settings, staff, report=compare.latest())
+    report = compare.latest(project_path(settings.training_report_dir))
+    return _page(request, "training_compare.html", settings, staff, report=report)
 
 
 @router.post("/dashboard/training/scan", include_in_schema=False, dependencies=[Depends(form_csrf)])
@@ -352,9 +353,11 @@ def story_api(
 
 
 @router.get("/api/admin/training/compare")
-def compare_api(_staff: StaffUser = Depends(trainers)) -> dict:
+def compare_api(
+    _staff: StaffUser = Depends(trainers), settings: Settings = Depends(settings_dep)
+) -> dict:
     """The latest current-vs-candidate report (`backend training compare` writes it)."""
-    report = compare.latest()
+    report = compare.latest(project_path(settings.training_report_dir))
     if report is None:
         raise HTTPException(404, "no comparison yet: run `backend training compare`")
     return report

@@ -10,8 +10,10 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from backend.api.app import create_app
 from backend.auth import service as auth
 from backend.auth.models import AccessLog
+from backend.config import load_settings
 from backend.contacts import rights
 from backend.contacts.lookup import contact_for
 from backend.contacts.models import Contact
@@ -477,10 +479,53 @@ def test_admin_promotes_the_candidate_with_a_ledger_entry(
         assert entry.action == "promoted"
 
 
-def test_compare_api_says_when_there_is_no_report(client, keys, tmp_path, monkeypatch):
-    monkeypatch.setattr(compare, "RESULTS_DIR", tmp_path)
-    response = client.get("/api/admin/training/compare", headers=bearer(keys["trainer"]))
-    assert response.status_code == 404 and "backend training compare" in response.json()["error"]
+def test_the_comparison_report_in_markdown_the_api_and_the_page(
+    keys, db_url, session_factory, tmp_path
+):
+    current, candidate = tmp_path / "current.tar.gz", tmp_path / "candidate.tar.gz"
+    current.write_bytes(b"old")
+    candidate.write_bytes(b"new")
+    rows = [
+        dict(zip(("set", "text", "intent", "current", "candidate"), row, strict=True))
+        for row in (
+            ("heldout", "hello", "greet", "greet", "greet"),
+            ("heldout", "sleep aid?", "browse_products", "goodbye", "browse_products"),
+            ("realistic", "my chest hurts and I can't breathe", "report_emergency",
+             "report_emergency", "report_emergency"),
+            ("realistic", "a tea for my mum's 70th", "browse_products", "browse_products",
+             "report_emergency"),
+            ("reviewed", "something for sleep please", "browse_products", "goodbye",
+             "browse_products"),
+        )
+    ]  # fmt: skip
+    data = compare.report(rows, current=current, candidate=candidate)
+    assert data["sets"]["heldout"]["current"]["accuracy"] == 0.5
+    assert data["sets"]["heldout"]["candidate"]["accuracy"] == 1.0
+    # the classifier's report_emergency without the net's evidence gets the medical answer
+    assert data["sets"]["realistic"]["candidate"]["false_emergency_rate"] == 0.0
+    assert data["sets"]["realistic"]["candidate"]["emergency_recall"] == 1.0
+    assert (data["changed_count"], data["fixed"], data["broken"]) == (3, 2, 1)
+    per_intent = {row["intent"]: row for row in data["per_intent"]}
+    assert per_intent["browse_products"]["change"] == 0.0  # one fixed, one broken
+    markdown = compare.markdown(data)
+    assert (
+        "| reviewed | something for sleep please | browse_products | goodbye | browse_products"
+        in markdown
+    )
+    out = tmp_path / "reports"
+    settings = load_settings(
+        {"DATABASE_URL": db_url, "TRAINING_REPORT_DIR": str(out)}, dotenv=False
+    )
+    with TestClient(create_app(settings, session_factory)) as web:
+        trainer = bearer(keys["trainer"])
+        missing = web.get("/api/admin/training/compare", headers=trainer)
+        assert missing.status_code == 404 and "backend training compare" in missing.json()["error"]
+        compare.write(data, out)
+        assert (out / "compare.md").read_text() == markdown
+        assert web.get("/api/admin/training/compare", headers=trainer).json() == data
+        login(web, "trainer@shop.example", PASSWORD, "/dashboard/training/compare")
+        page = web.get("/dashboard/training/compare").text
+    assert "something for sleep please" in page and "Promote" not in page  # admins only
 
 
 def test_no_tracker_table_means_an_empty_queue(session_factory):
