@@ -25,6 +25,7 @@ from backend.config import ROOT
 from backend.db import session_scope
 from backend.training.models import ReviewItem
 from tests.e2e.test_chat_rest import MODEL, Chat, stack  # noqa: F401 - the Rasa stack fixture
+from tests.e2e.test_dashboard_browser import PASSWORD, _login
 from tests.e2e.test_widget_browser import CHROMIUM, LAUNCH_ARGS
 from tests.helpers import backend_cli, serve_backend
 
@@ -34,7 +35,6 @@ pytestmark = [
     pytest.mark.training,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
 ]
-PASSWORD = "correct horse battery"
 FALLBACK = "which one is best for energy"  # nlu_fallback with the current model
 UNSURE = "something for sleep please"  # goodbye at ~0.31, choose_goal close behind
 ASKED, REPHRASED = "do you have gift cards", "do you sell gift cards"
@@ -68,14 +68,6 @@ def consented_chat(base: str) -> Chat:
     chat.say("/affirm")
     chat.say('/choose_goal{"goal":"weight_loss"}')
     return chat
-
-
-def _login(page, base: str, email: str, next_path: str) -> None:
-    page.goto(f"{base}/login?next={next_path}")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(f"{base}{next_path}*")
 
 
 def test_a_trainer_corrects_a_message_and_the_candidate_learns_it(stack, tmp_path):  # noqa: F811
