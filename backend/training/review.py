@@ -135,22 +135,22 @@ def latest_labels(session: Session, *, item_ids: list[int] | None = None) -> dic
 
 
 def queue(session: Session, *, include_reviewed: bool = False, limit: int = 100) -> list[dict]:
-    """The items, highest score first (then newest); reviewed ones only when asked."""
-    rows = session.execute(
-        select(ReviewItem).order_by(ReviewItem.score.desc(), ReviewItem.said_at.desc())
-    ).scalars()
+    """The items, highest score first (then newest); reviewed ones only when asked. Consent is
+    checked once per chat, for the chats of the items shown."""
+    query = select(ReviewItem).order_by(ReviewItem.score.desc(), ReviewItem.said_at.desc())
+    if not include_reviewed:
+        query = query.where(ReviewItem.id.notin_(select(ReviewLabel.item_id)))
     allowed: dict[str, bool] = {}
     items: list[ReviewItem] = []
-    for item in rows:
+    for item in session.execute(query).scalars():
         if item.conversation_id not in allowed:
             allowed[item.conversation_id] = consented(session, sender_id=item.conversation_id)
         if allowed[item.conversation_id]:
             items.append(item)
+            if len(items) == limit:
+                break
     labels = latest_labels(session, item_ids=[item.id for item in items])
-    out = [as_dict(item, labels.get(item.id)) for item in items]
-    if not include_reviewed:
-        out = [row for row in out if row["label"] is None]
-    return out[:limit]
+    return [as_dict(item, labels.get(item.id)) for item in items]
 
 
 def get_item(session: Session, *, item_id: int) -> ReviewItem | None:
