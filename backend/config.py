@@ -145,6 +145,8 @@ class Settings:
     training_scan_minutes: int = 15
     # where `backend training compare` writes its report and the dashboard reads it
     training_report_dir: str = "results/training"
+    # promotion copies candidate.tar.gz over current.tar.gz there (what `rasa run` serves)
+    training_models_dir: str = "models"
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72

@@ -42,10 +42,9 @@ def _training(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("--out-dir", type=Path, help="default TRAINING_REPORT_DIR")
     compare.set_defaults(handler=_compare)
     promote = cmds.add_parser(
-        "promote", help="copy the candidate model over the current one (audited)"
+        "promote", help="copy models/candidate.tar.gz over models/current.tar.gz (audited)"
     )
-    promote.add_argument("--candidate", type=Path, default=Path("models/candidate.tar.gz"))
-    promote.add_argument("--current", type=Path, default=Path("models/current.tar.gz"))
+    promote.add_argument("--models-dir", type=Path, help="default TRAINING_MODELS_DIR (models)")
     promote.set_defaults(handler=_promote)
 
 
@@ -115,18 +114,14 @@ def _compare(args) -> int:
 def _promote(args) -> int:
     from backend.training import compare
 
+    models_dir = args.models_dir or project_path(get_settings().training_models_dir)
     with session_scope(get_session_factory()) as session:
         try:
-            done = compare.promote(
-                session,
-                actor=f"cli:{getpass.getuser()}",
-                candidate=args.candidate,
-                current=args.current,
-            )
+            done = compare.promote(session, actor=f"cli:{getpass.getuser()}", models_dir=models_dir)
         except compare.CompareError as exc:
             raise CommandError(str(exc)) from None
     print(
-        f"promoted: {args.candidate} -> {args.current} ({done['candidate_sha256'][:12]}); "
-        "restart `rasa run` to serve it"
+        f"promoted: {compare.CANDIDATE} -> {models_dir / compare.CURRENT} "
+        f"({done['candidate_sha256'][:12]}); restart `rasa run` to serve it"
     )
     return 0

@@ -33,8 +33,7 @@ EVAL_SETS = {
     "realistic": ROOT / "tests" / "nlu" / "realistic" / "heldout.yml",
 }
 REVIEWED_SET = "reviewed"
-CURRENT = ROOT / "models" / "current.tar.gz"
-CANDIDATE = ROOT / "models" / "candidate.tar.gz"
+CURRENT, CANDIDATE = "current.tar.gz", "candidate.tar.gz"  # in TRAINING_MODELS_DIR
 MAX_CHANGED = 200  # changed predictions listed in the report
 
 
@@ -249,11 +248,9 @@ def latest(out_dir: Path) -> dict | None:
         return None
 
 
-def promote(
-    session: Session, *, actor: str, candidate: Path | None = None, current: Path | None = None
-) -> dict:
+def promote(session: Session, *, actor: str, models_dir: Path) -> dict:
     """Copy the candidate over the current model (atomically) and write the ledger entry."""
-    candidate, current = candidate or CANDIDATE, current or CURRENT
+    candidate, current = models_dir / CANDIDATE, models_dir / CURRENT
     if not candidate.is_file():
         raise CompareError(f"no candidate model at {candidate}: run `make train-candidate`")
     new = sha256(candidate)

@@ -253,13 +253,14 @@ def promote_form(
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
-    _promote(session, staff)
+    _promote(session, staff, settings)
     return RedirectResponse("/dashboard/training?done=promote", status_code=303)
 
 
-def _promote(session: Session, staff: StaffUser) -> dict:
+def _promote(session: Session, staff: StaffUser, settings: Settings) -> dict:
+    models_dir = project_path(settings.training_models_dir)
     try:
-        done = compare.promote(session, actor=staff.email)
+        done = compare.promote(session, actor=staff.email, models_dir=models_dir)
     except compare.CompareError as exc:
         raise HTTPException(409, str(exc)) from None
     _log(session, staff, "promote_model", f"model {done['candidate_sha256'][:16]}")
@@ -371,4 +372,4 @@ def promote_api(
     settings: Settings = Depends(settings_dep),
 ) -> dict:
     """Copy models/candidate.tar.gz over models/current.tar.gz (ledger entry; admins only)."""
-    return {**_promote(session, staff), "at": utcnow().isoformat(timespec="seconds")}
+    return {**_promote(session, staff, settings), "at": utcnow().isoformat(timespec="seconds")}

@@ -458,17 +458,17 @@ def test_the_dashboard_page_needs_its_csrf_token_and_saves_a_label(client, keys,
     assert sales_login.get("/dashboard/training").status_code == 403
 
 
-def test_admin_promotes_the_candidate_with_a_ledger_entry(
-    client, keys, session_factory, tmp_path, monkeypatch
-):
+def test_admin_promotes_the_candidate_with_a_ledger_entry(keys, db_url, session_factory, tmp_path):
     current, candidate = tmp_path / "current.tar.gz", tmp_path / "candidate.tar.gz"
     current.write_bytes(b"old model")
-    monkeypatch.setattr(compare, "CURRENT", current)
-    monkeypatch.setattr(compare, "CANDIDATE", candidate)
-    missing = client.post("/api/admin/training/promote", headers=bearer(keys["admin"]))
-    assert missing.status_code == 409 and "make train-candidate" in missing.json()["error"]
-    candidate.write_bytes(b"new model")
-    done = client.post("/api/admin/training/promote", headers=bearer(keys["admin"]))
+    settings = load_settings(
+        {"DATABASE_URL": db_url, "TRAINING_MODELS_DIR": str(tmp_path)}, dotenv=False
+    )
+    with TestClient(create_app(settings, session_factory)) as web:
+        missing = web.post("/api/admin/training/promote", headers=bearer(keys["admin"]))
+        assert missing.status_code == 409 and "make train-candidate" in missing.json()["error"]
+        candidate.write_bytes(b"new model")
+        done = web.post("/api/admin/training/promote", headers=bearer(keys["admin"]))
     assert done.status_code == 200
     assert current.read_bytes() == b"new model" and candidate.read_bytes() == b"new model"
     assert done.json()["candidate_sha256"] == compare.sha256(candidate)
