@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 from backend import tracker_events
 from backend.auth.models import StaffUser
 from backend.config import ROOT
-from backend.contacts.consent import PRIVACY, has_consent
-from backend.contacts.lookup import contact_for
+from backend.contacts.consent import privacy_accepted_chats
 from backend.db import utcnow
 from backend.goals import GOALS
 from backend.logging_setup import redact_text
@@ -33,6 +32,7 @@ VERDICTS = ("confirmed", "corrected", "not_useful", "wrong_turn")
 LABELLED_ENTITIES = {"goal": GOALS}  # entities a trainer may set, and their allowed values
 SCAN_CONVERSATIONS = 500  # conversations read per scan (the next scan reads on)
 DIALOGUE_EVENTS = 400  # events read per conversation
+QUEUE_PAGE = 500  # items read at a time for the queue
 MAX_TEXT = 2000
 MAX_ANSWER = 1000
 
@@ -69,17 +69,20 @@ def domain_names(path: str = str(ROOT / "domain.yml")) -> dict[str, tuple[str, .
 
 def consented(session: Session, *, sender_id: str) -> bool:
     """The chat's person accepted the privacy policy and is not erased."""
-    contact = contact_for(session, sender_id=sender_id)
-    return contact is not None and has_consent(session, contact_id=contact.id, purpose=PRIVACY)
+    return sender_id in privacy_accepted_chats(session, sender_ids=[sender_id])
 
 
 def scan(session: Session, *, thresholds: Thresholds, limit: int = SCAN_CONVERSATIONS) -> dict:
     """Read the conversations changed since the last scan; (re)build their items."""
     after = session.execute(select(func.max(ReviewScan.last_event_id))).scalar() or 0
     changed = tracker_events.senders_changed(session, after_id=after, limit=limit)
+    allowed = privacy_accepted_chats(session, sender_ids=[sender for sender, _n in changed])
     found = 0
     for sender, _newest in changed:
-        found += _rebuild(session, sender_id=sender, thresholds=thresholds)
+        if sender in allowed:
+            found += _rebuild(session, sender_id=sender, thresholds=thresholds)
+        else:
+            _forget(session, sender_id=sender)
     last = max((newest for _s, newest in changed), default=after)
     session.add(ReviewScan(last_event_id=last, conversations=len(changed), items=found))
     session.flush()
@@ -93,9 +96,6 @@ def _rebuild(session: Session, *, sender_id: str, thresholds: Thresholds) -> int
             select(ReviewItem).where(ReviewItem.conversation_id == sender_id)
         ).scalars()
     }
-    if not consented(session, sender_id=sender_id):
-        _forget(session, sender_id=sender_id)
-        return 0
     events = tracker_events.dialogue(session, sender_id=sender_id, limit=DIALOGUE_EVENTS)
     found = signals.findings(
         events, low_confidence=thresholds.low_confidence, min_margin=thresholds.min_margin
@@ -135,20 +135,20 @@ def latest_labels(session: Session, *, item_ids: list[int] | None = None) -> dic
 
 
 def queue(session: Session, *, include_reviewed: bool = False, limit: int = 100) -> list[dict]:
-    """The items, highest score first (then newest); reviewed ones only when asked. Consent is
-    checked once per chat, for the chats of the items shown."""
+    """The items, highest score first (then newest); reviewed ones only when asked; only of
+    chats that (still) have privacy consent."""
     query = select(ReviewItem).order_by(ReviewItem.score.desc(), ReviewItem.said_at.desc())
     if not include_reviewed:
         query = query.where(ReviewItem.id.notin_(select(ReviewLabel.item_id)))
-    allowed: dict[str, bool] = {}
     items: list[ReviewItem] = []
-    for item in session.execute(query).scalars():
-        if item.conversation_id not in allowed:
-            allowed[item.conversation_id] = consented(session, sender_id=item.conversation_id)
-        if allowed[item.conversation_id]:
-            items.append(item)
-            if len(items) == limit:
-                break
+    offset = 0
+    while len(items) < limit:  # pages of items; consent is read once per page, in one query
+        page = list(session.execute(query.offset(offset).limit(QUEUE_PAGE)).scalars())
+        allowed = privacy_accepted_chats(session, sender_ids={i.conversation_id for i in page})
+        items += [item for item in page if item.conversation_id in allowed][: limit - len(items)]
+        if len(page) < QUEUE_PAGE:
+            break
+        offset += QUEUE_PAGE
     labels = latest_labels(session, item_ids=[item.id for item in items])
     return [as_dict(item, labels.get(item.id)) for item in items]
 
