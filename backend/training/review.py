@@ -101,23 +101,52 @@ def _rebuild(session: Session, *, sender_id: str, thresholds: Thresholds) -> int
         events, low_confidence=thresholds.low_confidence, min_margin=thresholds.min_margin
     )
     for f in found:
-        item = existing.get(f.message_id) or ReviewItem(
-            conversation_id=sender_id, message_id=f.message_id
-        )
-        item.event_id = f.event_id
-        item.text = redact_text(f.text)[:MAX_TEXT]
-        item.predicted_intent = f.predicted_intent
-        item.confidence = f.confidence
-        item.entities = [
-            {k: redact_text(str(v)) for k, v in e.items()} for e in f.entities if e.get("entity")
-        ]
-        item.bot_answer = redact_text(f.bot_answer)[:MAX_ANSWER]
-        item.reasons = list(f.reasons)
-        item.score = f.score
-        item.said_at = datetime.fromtimestamp(f.timestamp, tz=timezone.utc)
-        session.add(item)
+        _store(session, existing.get(f.message_id), sender_id=sender_id, finding=f)
     session.flush()
     return len(found)
+
+
+def _store(session: Session, item: ReviewItem | None, *, sender_id: str, finding) -> ReviewItem:
+    """Write a finding into its item (a new one when None), masked."""
+    f = finding
+    item = item or ReviewItem(conversation_id=sender_id, message_id=f.message_id)
+    item.event_id = f.event_id
+    item.text = redact_text(f.text)[:MAX_TEXT]
+    item.predicted_intent = f.predicted_intent
+    item.confidence = f.confidence
+    item.entities = [
+        {k: redact_text(str(v)) for k, v in e.items()} for e in f.entities if e.get("entity")
+    ]
+    item.bot_answer = redact_text(f.bot_answer)[:MAX_ANSWER]
+    item.reasons = list(f.reasons)
+    item.score = f.score
+    item.said_at = datetime.fromtimestamp(f.timestamp, tz=timezone.utc)
+    session.add(item)
+    return item
+
+
+def item_for_turn(session: Session, *, item: ReviewItem, event_id: int) -> ReviewItem | None:
+    """The item of another customer turn of the same conversation (made when the scan did not
+    flag it, so a trainer can label any turn); None: no such turn."""
+    found = session.execute(
+        select(ReviewItem).where(
+            ReviewItem.conversation_id == item.conversation_id, ReviewItem.event_id == event_id
+        )
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    events = tracker_events.dialogue(session, sender_id=item.conversation_id, limit=DIALOGUE_EVENTS)
+    turn = next((t for t in signals.turns(events) if t.event_id == event_id), None)
+    if turn is None or not turn.text:
+        return None
+    made = _store(
+        session,
+        None,
+        sender_id=item.conversation_id,
+        finding=signals.finding(turn, ["marked_by_trainer"]),
+    )
+    session.flush()
+    return made
 
 
 def _forget(session: Session, *, sender_id: str) -> None:

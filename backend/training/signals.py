@@ -36,6 +36,7 @@ WEIGHTS = {
     "out_of_scope": 2,
     "low_confidence": 2,
     "small_margin": 1,
+    "marked_by_trainer": 0,  # a turn a trainer opened from the conversation view
 }
 _WORD = re.compile(r"\w+")
 
@@ -159,21 +160,25 @@ def findings(
                 reasons.append("rephrased")
         if not reasons:
             continue
-        best = ranking[0] if ranking else {}
-        found.append(
-            Finding(
-                event_id=turn.event_id,
-                message_id=str(turn.data.get("message_id") or f"row-{turn.event_id}"),
-                text=turn.text,
-                predicted_intent=best.get("name") or intent,
-                confidence=round(float(best.get("confidence") or 0.0), 4),
-                entities=_entities(turn.text, parse.get("entities") or []),
-                bot_answer="\n".join(turn.bot_texts),
-                reasons=tuple(dict.fromkeys(reasons)),
-                timestamp=float(turn.data.get("timestamp") or 0.0),
-            )
-        )
+        found.append(finding(turn, reasons))
     return found
+
+
+def finding(turn: Turn, reasons: list[str]) -> Finding:
+    """A turn as a queue finding (the classifier's best guess as the predicted intent)."""
+    ranking = classifier_ranking(turn.parse)
+    best = ranking[0] if ranking else {}
+    return Finding(
+        event_id=turn.event_id,
+        message_id=str(turn.data.get("message_id") or f"row-{turn.event_id}"),
+        text=turn.text,
+        predicted_intent=best.get("name") or turn.intent,
+        confidence=round(float(best.get("confidence") or 0.0), 4),
+        entities=_entities(turn.text, turn.parse.get("entities") or []),
+        bot_answer="\n".join(turn.bot_texts),
+        reasons=tuple(dict.fromkeys(reasons)),
+        timestamp=float(turn.data.get("timestamp") or 0.0),
+    )
 
 
 def _entities(text: str, entities: list[dict]) -> list[dict]:

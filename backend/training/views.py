@@ -159,6 +159,7 @@ def queue_page(
 def item_page(
     item_id: RowId,
     request: Request,
+    done: str = "",
     staff: StaffUser = Depends(trainers),
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
@@ -173,6 +174,7 @@ def item_page(
         item=review.as_dict(item, review.latest_labels(session, item_ids=[item.id]).get(item.id)),
         turns=review.conversation_turns(session, item=item),
         actions=review.domain_names()["actions"],
+        notice=NOTICES.get(done, ""),
     )
 
 
@@ -235,6 +237,41 @@ def label_form(
         f"/dashboard/training/items/{item_id}" if back == "conversation" else "/dashboard/training"
     )
     return RedirectResponse(f"{target}?done=label", status_code=303)
+
+
+@router.post(
+    "/dashboard/training/items/{item_id}/turns/{event_id}/wrong",
+    include_in_schema=False,
+    dependencies=[Depends(form_csrf)],
+)
+def wrong_turn_form(
+    item_id: RowId,
+    event_id: RowId,
+    expected_action: str = Form(""),
+    staff: StaffUser = Depends(trainers),
+    session: Session = Depends(session_dep),
+):
+    """ "Mark this answer wrong" on any customer turn of the conversation."""
+    turn = _turn_item(session, item_id, event_id)
+    try:
+        _label(
+            session,
+            staff,
+            turn.id,
+            LabelIn(verdict="wrong_turn", expected_action=expected_action or None),
+        )
+    except HTTPException as exc:
+        if exc.status_code != 422:
+            raise
+        return _form_error(item_id, exc.detail)
+    return RedirectResponse(f"/dashboard/training/items/{item_id}?done=label", status_code=303)
+
+
+def _turn_item(session: Session, item_id: int, event_id: int) -> review.ReviewItem:
+    turn = review.item_for_turn(session, item=_item(session, item_id), event_id=event_id)
+    if turn is None:
+        raise HTTPException(404, f"the conversation of item {item_id} has no turn {event_id}")
+    return turn
 
 
 def _form_error(item_id: int, message: str) -> RedirectResponse:
@@ -321,6 +358,23 @@ def label_api(
     wrong (with the action it should have taken)."""
     item, label = _label(session, staff, item_id, body)
     return {"item": review.as_dict(item, label)}
+
+
+@router.post(
+    "/api/admin/training/items/{item_id}/turns/{event_id}", dependencies=[Depends(api_csrf)]
+)
+def turn_item_api(
+    item_id: RowId,
+    event_id: RowId,
+    staff: StaffUser = Depends(trainers),
+    session: Session = Depends(session_dep),
+) -> dict:
+    """The review item of another customer turn of this item's conversation (`event_id` from
+    the conversation's turns), made if the scan did not flag it: label it like any other."""
+    turn = _turn_item(session, item_id, event_id)
+    _log(session, staff, "read_training_conversation", f"training item {turn.id}")
+    label = review.latest_labels(session, item_ids=[turn.id]).get(turn.id)
+    return {"item": review.as_dict(turn, label)}
 
 
 @router.get(

@@ -366,6 +366,7 @@ ROUTES = [
     ("post", "/api/admin/training/items/{item_id}/label"),
     ("get", "/api/admin/training/export"),
     ("get", "/api/admin/training/items/{item_id}/story"),
+    ("post", "/api/admin/training/items/{item_id}/turns/{event_id}"),
     ("get", "/api/admin/training/compare"),
     ("post", "/api/admin/training/promote"),
 ]
@@ -376,7 +377,8 @@ def test_routes_are_in_openapi_and_only_trainers_and_admins_get_in(client, keys,
     assert {path for _m, path in ROUTES} <= set(paths)
     for role in ("sales", "compliance", "executive"):
         for method, path in ROUTES:
-            response = getattr(client, method)(path.format(item_id=1), headers=bearer(keys[role]))
+            url = path.format(item_id=1, event_id=1)
+            response = getattr(client, method)(url, headers=bearer(keys[role]))
             assert response.status_code == 403, (role, path)
             assert "cannot" in response.json()["error"]
     assert client.get("/api/admin/training/queue").status_code == 401
@@ -453,6 +455,16 @@ def test_the_dashboard_page_needs_its_csrf_token_and_saves_a_label(client, keys,
     assert "not an intent" in client.get(wrong.headers["location"]).text
     conversation = client.get(f"/dashboard/training/items/{item_id}")
     assert conversation.status_code == 200 and "Mark this answer wrong" in conversation.text
+    wrong_url = re.search(
+        r'action="(/dashboard/training/items/\d+/turns/\d+/wrong)"', conversation.text
+    )
+    marked = client.post(
+        wrong_url.group(1),
+        data={"expected_action": "action_request_human", "csrf": token},
+        follow_redirects=False,
+    )
+    assert marked.status_code == 303 and marked.headers["location"].endswith("done=label")
+    assert "wrong_turn" in client.get(marked.headers["location"]).text
     sales_login = TestClient(client.app)
     login(sales_login, "sales@shop.example", PASSWORD, "/dashboard/training")
     assert sales_login.get("/dashboard/training").status_code == 403
@@ -549,3 +561,33 @@ def test_the_queue_on_postgres(pg_session_factory):
     items = queue(pg_session_factory)
     assert items[0]["reasons"] == ["fallback", "low_confidence", "small_margin"]
     assert "<email>" in items[0]["text"] and EMAIL not in items[0]["text"]
+
+
+def test_any_turn_of_a_conversation_can_be_marked_wrong(client, keys, chats, session_factory):
+    trainer = bearer(keys["trainer"])
+    items = client.get("/api/admin/training/queue", headers=trainer).json()["items"]
+    sleep = next(i for i in items if i["text"] == "something for sleep please")
+    turns = client.get(f"/api/admin/training/items/{sleep['id']}", headers=trainer).json()
+    hello = next(t for t in turns["conversation"] if t["text"] == "hello there")
+    assert hello["item_id"] is None  # the scan did not flag it
+    url = f"/api/admin/training/items/{sleep['id']}/turns/{hello['event_id']}"
+    made = client.post(url, headers=trainer)
+    assert made.status_code == 200 and made.json()["item"]["reasons"] == ["marked_by_trainer"]
+    assert client.post(url, headers=trainer).json()["item"]["id"] == made.json()["item"]["id"]
+    assert client.post(f"{url}999", headers=trainer).status_code == 404
+    labelled = client.post(
+        f"/api/admin/training/items/{made.json()['item']['id']}/label",
+        json={"verdict": "wrong_turn", "expected_action": "action_request_human"},
+        headers=trainer,
+    )
+    assert labelled.status_code == 201
+    story = yaml.safe_load(
+        client.get(f"/api/admin/training/items/{sleep['id']}/story", headers=trainer).text
+    )
+    assert story["stories"][0]["steps"] == [
+        {"user": "hello there", "intent": "greet"},
+        {"action": "action_request_human"},
+    ]
+    # a trainer-opened turn has no weight of its own: it stays below the flagged messages
+    queue_now = client.get("/api/admin/training/queue", headers=trainer).json()["items"]
+    assert "hello there" not in [i["text"] for i in queue_now]  # labelled: off the open queue
