@@ -26,6 +26,17 @@ models/current.tar.gz: config.yml domain.yml $(wildcard data/*.yml)
 	@test -f $@ || { echo "error: training failed (see output above)"; exit 1; }
 	@touch $@
 
+train-candidate: setup ## train models/candidate.tar.gz from data/ (models/current.tar.gz untouched)
+	@rm -f models/candidate.tar.gz
+	@$(RASA) train --out models --fixed-model-name candidate --quiet 2>&1 | grep -vE "Warning|^\s*$$|declare_namespace" || true
+	@test -f models/candidate.tar.gz || { echo "error: training failed (see output above)"; exit 1; }
+
+compare-candidate: setup ## current vs candidate on the evaluation sets -> results/training/compare.md
+	@$(PY) -m backend training compare --current models/current.tar.gz --candidate models/candidate.tar.gz
+
+promote-candidate: setup ## deploy the candidate: copy it over models/current.tar.gz (audit ledger entry)
+	@$(PY) -m backend training promote
+
 run: db train ## set up and run everything on 127.0.0.1 (Ctrl-C stops all)
 	@$(PY) -m backend up
 
@@ -58,4 +69,4 @@ bench: setup ## run the benchmarks; figures go to benchmarks/results/
 clean: ## remove the virtualenv, database, models and results
 	rm -rf .venv var results models/*.tar.gz
 
-.PHONY: help setup lock db train run test test-scale fuzz lint format validate nlu-report bench clean
+.PHONY: help setup lock db train train-candidate compare-candidate promote-candidate run test test-scale fuzz lint format validate nlu-report bench clean

@@ -186,6 +186,7 @@ def load_jobs() -> None:
     from backend.orders import jobs as _orders  # noqa: F401 - unpaid orders
     from backend.outbox import jobs as _outbox  # noqa: F401 - outbox delivery
     from backend.sales import jobs as _sales  # noqa: F401 - SLA checks
+    from backend.training import jobs as _training  # noqa: F401 - review queue scan
     from backend.trends import jobs as _trends  # noqa: F401 - trend ingestion
 
 
@@ -200,11 +201,24 @@ def routers() -> list:
     from backend.messaging import views as messaging
     from backend.orders import views as orders
     from backend.sales import views as sales
+    from backend.training import views as training
     from backend.trends import views as trends
 
     return [
         m.router
-        for m in (orders, trends, catalog, dashboard, jobs, admin, messaging, sales, contacts, alerts)
+        for m in (
+            orders,
+            trends,
+            catalog,
+            dashboard,
+            jobs,
+            admin,
+            messaging,
+            sales,
+            contacts,
+            alerts,
+            training,
+        )
     ]
 
 
@@ -216,6 +230,7 @@ def load_commands() -> None:
     from backend.contacts import cli as _contacts  # noqa: F401
     from backend.crm import cli as _crm  # noqa: F401
     from backend.orders import cli as _orders  # noqa: F401
+    from backend.training import cli as _training  # noqa: F401 - review queue, export, compare
     from backend.trends import cli as _trends  # noqa: F401
 
 

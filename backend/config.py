@@ -170,6 +170,15 @@ class Settings:
     takeover_idle_minutes: int = 30
     # a bundle (2-3 products sharing a wellness goal) is one order line at this much off the sum
     bundle_discount_percent: int = 10
+    # review queue (backend/training/): a message is "unsure" below this top-intent confidence
+    # or when the top two intents are closer than the margin (both in percent); scan interval
+    training_low_confidence_percent: int = 50
+    training_min_margin_percent: int = 10
+    training_scan_minutes: int = 15
+    # where `backend training compare` writes its report and the dashboard reads it
+    training_report_dir: str = "results/training"
+    # promotion copies candidate.tar.gz over current.tar.gz there (what `rasa run` serves)
+    training_models_dir: str = "models"
     # Rasa tracker rows of chats that never accepted the privacy policy are deleted this long
     # after their last message (they may hold text typed before consent).
     unconsented_chat_retention_hours: int = 72
@@ -337,6 +346,7 @@ def _validate(settings: Settings) -> None:
         "job_runs_keep_days",
         "payment_link_minutes",
         "takeover_idle_minutes",
+        "training_scan_minutes",
         "unconsented_chat_retention_hours",
         "login_max_failures_account",
         "login_max_failures_ip",
@@ -351,6 +361,9 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"OUTBOX_RATE_{provider.upper()}_PER_SECOND must be 0 or more")
     if not 0 <= settings.bundle_discount_percent <= 50:
         raise ConfigError("BUNDLE_DISCOUNT_PERCENT must be a whole number from 0 to 50")
+    for percent in ("training_low_confidence_percent", "training_min_margin_percent"):
+        if not 0 <= getattr(settings, percent) <= 100:
+            raise ConfigError(f"{percent.upper()} must be between 0 and 100")
     if settings.outbox_delete_after_days < settings.outbox_blank_after_days:
         raise ConfigError("OUTBOX_DELETE_AFTER_DAYS must not be less than OUTBOX_BLANK_AFTER_DAYS")
 
@@ -391,3 +404,9 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     global _cached
     _cached = None
+
+
+def project_path(value: str) -> Path:
+    """A path setting: relative ones are relative to the project folder."""
+    path = Path(value)
+    return path if path.is_absolute() else ROOT / path

@@ -30,6 +30,7 @@ from backend.orders.models import (
 )
 from backend.outbox.models import OutboxCircuit, OutboxMessage, OutboxRateBucket
 from backend.sales.models import Lead, LeadActivity, StaffCoverage
+from backend.training.models import ReviewItem, ReviewLabel, ReviewScan
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [
@@ -66,6 +67,9 @@ __all__ = [
     "ProcessedWebhookEvent",
     "Product",
     "Receipt",
+    "ReviewItem",
+    "ReviewLabel",
+    "ReviewScan",
     "SourceBudget",
     "StaffSession",
     "StaffUser",

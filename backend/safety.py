@@ -231,3 +231,20 @@ def gate(
         return None
     rest = [r for r in ranking if r.get("name") not in SAFETY_INTENTS]
     return dict(rest[0]) if rest else {"name": "out_of_scope", "confidence": 0.0}
+
+
+# --- what the person sees, for evaluations (benchmarks/safety_eval.py, training comparisons) --
+NO_SCRIPT = "none"
+EXPECTED_OUTCOME = {intent: kind for kind, intent in INTENT_FOR.items()}
+
+
+def outcome(text: str, intent: str | None) -> str:
+    """The script a message with this final intent gets: EMERGENCY only when the emergency
+    action's own check finds the wording; MEDICAL for medical advice (or an unconfirmed
+    emergency, which that action answers so); else NO_SCRIPT."""
+    verdict = classify(text)
+    if verdict.is_emergency:
+        return EMERGENCY
+    if intent in SAFETY_INTENTS or verdict.is_medical:
+        return MEDICAL
+    return NO_SCRIPT

@@ -101,3 +101,41 @@ def silent_senders(session: Session, *, since: datetime) -> list[str]:
             {"cutoff": since.timestamp()},
         ).scalars()
     )
+
+
+def senders_changed(session: Session, *, after_id: int, limit: int) -> list[tuple[str, int]]:
+    """Conversations with events after row `after_id`: (sender id, newest row id), the ones
+    changed first first, at most `limit` (the review queue's scan reads on from the last)."""
+    if not available(session):
+        return []
+    rows = session.execute(
+        text(
+            f"SELECT sender_id, MAX(id) AS newest FROM {TABLE} "  # noqa: S608 - a constant
+            "WHERE id > :after GROUP BY sender_id ORDER BY newest LIMIT :limit"
+        ),
+        {"after": after_id, "limit": limit},
+    ).all()
+    return [(sender, int(newest)) for sender, newest in rows]
+
+
+def dialogue(session: Session, *, sender_id: str, limit: int) -> list[tuple[int, dict]]:
+    """A conversation's last `limit` user, bot, action and form events, oldest first, as
+    (row id, Rasa's JSON): what was said, what the bot did, which slot a form asked for (slot
+    events other than `requested_slot` are left out: they may hold contact details)."""
+    if not available(session):
+        return []
+    rows = session.execute(
+        text(
+            f"SELECT id, type_name, data FROM {TABLE} "  # noqa: S608 - a constant
+            "WHERE sender_id = :sender "
+            "AND type_name IN ('user', 'bot', 'action', 'active_loop', 'slot') "
+            "ORDER BY id DESC LIMIT :limit"
+        ),
+        {"sender": sender_id, "limit": limit},
+    ).all()
+    events = [(row_id, type_name, json.loads(data)) for row_id, type_name, data in reversed(rows)]
+    return [
+        (row_id, data)
+        for row_id, type_name, data in events
+        if type_name != "slot" or data.get("name") == "requested_slot"
+    ]

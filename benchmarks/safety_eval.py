@@ -89,12 +89,9 @@ def outcome(text: str, intent: str, *, action_check: bool = True) -> str:
     """
     from backend import safety
 
-    verdict = safety.classify(text)
-    if verdict.is_emergency or (intent == "report_emergency" and not action_check):
+    if intent == "report_emergency" and not action_check:
         return EMERGENCY
-    if intent in EXPECTED_SAFETY or verdict.is_medical:
-        return MEDICAL  # report_emergency without evidence gets the medical-advice answer
-    return NONE
+    return safety.outcome(text, intent)  # report_emergency without evidence: medical advice
 
 
 async def parse_all(model: str, examples: list[dict], *, action_check: bool = True) -> list[dict]:

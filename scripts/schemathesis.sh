@@ -46,6 +46,7 @@ trap cleanup EXIT
 export HTS_ENV_FILE=/nonexistent/.env
 export APP_ENV=development
 export DATABASE_URL="sqlite:///$work/hts.db"
+export TRAINING_MODELS_DIR="$work"  # "promote the candidate" must never touch models/ here
 export SESSION_SECRET="schemathesis-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)

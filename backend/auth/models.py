@@ -6,7 +6,8 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, St
 
 from backend.db import Base, utcnow
 
-ROLES = ("admin", "compliance", "sales", "executive")
+# trainer: reviews real conversations and improves the NLU data (backend/training/)
+ROLES = ("admin", "compliance", "sales", "executive", "trainer")
 
 
 class StaffUser(Base):

@@ -9,11 +9,13 @@ Every area that asks "may we?" (the send gate, CRM pushes, leads) reads it here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend import ledger
-from backend.contacts.models import ConsentEvent, Contact
+from backend.contacts.models import ConsentEvent, Contact, Conversation
 from backend.contacts.records import consent_record
 from backend.db import utcnow
 
@@ -43,6 +45,28 @@ def current_consent(
 
 def has_consent(session: Session, *, contact_id: int, purpose: str, channel: str = CHAT) -> bool:
     return bool(current_consent(session, contact_id=contact_id, purpose=purpose, channel=channel))
+
+
+def privacy_accepted_chats(session: Session, *, sender_ids: Iterable[str]) -> set[str]:
+    """Of these chats, the ones whose person (live, not erased) last accepted the privacy policy
+    (one query, for lists such as the training review queue)."""
+    ids = sorted(set(sender_ids))
+    if not ids:
+        return set()
+    rows = session.execute(
+        select(Conversation.sender_id, ConsentEvent.granted)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .join(ConsentEvent, ConsentEvent.contact_id == Contact.id)
+        .where(
+            Conversation.sender_id.in_(ids),
+            Contact.erased_at.is_(None),
+            ConsentEvent.purpose == PRIVACY,
+            ConsentEvent.channel == CHAT,
+        )
+        .order_by(ConsentEvent.created_at, ConsentEvent.id)
+    ).all()
+    latest = {sender: bool(granted) for sender, granted in rows}  # the last decision wins
+    return {sender for sender, granted in latest.items() if granted}
 
 
 def add_consent_event(

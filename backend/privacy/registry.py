@@ -114,6 +114,10 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
     ),
     PersonalData("carts", (("sender", "conversation_id"),), delete=True),  # lines cascade
     PersonalData("identity_checks", (("contact", "contact_id"),), delete=True),
+    # the review queue's masked messages and the trainers' labels on them (labels first: they
+    # point at the items)
+    PersonalData("training_labels", (("sender", "conversation_id"),), delete=True),
+    PersonalData("training_items", (("sender", "conversation_id"),), delete=True),
     PersonalData(
         "follow_ups",
         (("contact", "contact_id"),),

@@ -13,7 +13,9 @@ applies `backend.safety.gate`:
   `report_emergency` at 0.8-0.99 for ordinary long shopping messages; it is never the only
   evidence for an emergency.
 
-The classifier's own guesses stay in the ranking for the record.
+The classifier's own guesses stay in the ranking for the record, and an override is noted in
+the parse output (`safety_net: {"from": classifier's intent, "to": the gate's}`) so the review
+queue (backend/training/) can show it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rasa.shared.nlu.training_data.message import Message
 from backend import safety
 
 INTENT_FOR = safety.INTENT_FOR
+OVERRIDE_KEY = "safety_net"  # parse output: {"from": classifier intent, "to": gate intent}
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -65,6 +68,9 @@ class SafetyNetClassifier(GraphComponent):
             )
             if intent is None:
                 continue
+            if ranking and ranking[0].get("name") != intent["name"]:
+                override = {"from": ranking[0].get("name"), "to": intent["name"]}
+                message.set(OVERRIDE_KEY, override, add_to_output=True)
             # The others are halved: on long text the classifier says 1.0 for several intents,
             # and the FallbackClassifier's ambiguity check must not undo the gate's decision.
             ranking = [intent] + [

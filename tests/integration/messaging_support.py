@@ -37,14 +37,7 @@ def make_contact(
     tz: str | None = None,
 ) -> Contact:
     """A contact through the real consent path: privacy, details, marketing per channel."""
-    contact = contacts.record_privacy(
-        session,
-        sender_id=sender,
-        channel="rest",
-        granted=True,
-        wording=contacts.privacy_wording(policy_url="https://shop.test/privacy"),
-        version=V,
-    )
+    contact = accept_privacy(session, sender)
     contacts.save_contact_details(
         session,
         sender_id=sender,
@@ -127,3 +120,15 @@ def queue_emails(factory, settings, *, count: int, not_before=None, tag: str = "
         ]
         session.flush()
         return [message.id for message in ids]
+
+
+def accept_privacy(session, sender: str) -> Contact:
+    """The chat's person accepts the privacy policy (the contact is created)."""
+    return contacts.record_privacy(
+        session,
+        sender_id=sender,
+        channel="rest",
+        granted=True,
+        wording=contacts.privacy_wording(policy_url="https://shop.test/privacy"),
+        version=V,
+    )

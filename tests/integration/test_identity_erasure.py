@@ -28,6 +28,7 @@ from backend.sales import service as sales
 from backend.sales.models import ChatReply, Lead, LeadActivity
 from tests.integration.messaging_support import make_settings
 from tests.integration.orders_support import add_product
+from tests.integration.training_support import ensure_events_table
 
 V = "2026-11"
 NAME = "Zoë Quibbleworth"
@@ -51,14 +52,7 @@ def accept(session, sender, channel="rest"):
 
 def tracker_rows(session, sender, *texts):
     """Rows as Rasa's SQL tracker store writes them (its `events` table, same database)."""
-    serial = "SERIAL" if session.bind.dialect.name == "postgresql" else "INTEGER"
-    session.execute(
-        text(
-            f"CREATE TABLE IF NOT EXISTS events (id {serial} PRIMARY KEY, sender_id VARCHAR(255), "
-            "type_name VARCHAR(255), timestamp FLOAT, intent_name VARCHAR(255), "
-            "action_name VARCHAR(255), data TEXT)"
-        )
-    )
+    ensure_events_table(session)
     for said in texts:
         session.execute(
             text(

@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "messaging": 7,
     "sales": 8,
     "alerts": 8,  # team alerts: outbox rows to Slack/Teams/the team mailbox (no customer data)
+    "training": 6,  # the review queue: reads contacts' consent and Rasa's tracker events
     # entrypoints and wiring
     "dashboard": 9,
     "admin": 10,  # admin API and pages; its queries read the dashboard's helpers

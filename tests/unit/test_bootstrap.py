@@ -27,12 +27,15 @@ def test_jobs_routes_and_commands_come_from_the_wiring():
     assert set(load_jobs()) == {
         "audit_verify", "catalog_sync", "erase_chat_trackers", "expire_unconsented_chats",
         "follow_ups", "job_runs_retention", "ledger_verify", "orders_expire", "outbox",
-        "outbox_retention", "sla_check", "trend_ingest",
+        "outbox_retention", "sla_check", "training_scan", "trend_ingest",
     }  # fmt: skip
     paths = {route.path for router in bootstrap.routers() for route in router.routes}
     assert any(path.startswith("/api/orders") for path in paths)
     assert "/api/admin/jobs/{name}/run" in paths
+    assert "/dashboard/training" in paths
     from backend.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert {"db", "jobs", "outbox", "contacts", "staff", "orders", "trends"} <= set(commands)
+    assert {"db", "jobs", "outbox", "contacts", "staff", "orders", "trends", "training"} <= set(
+        commands
+    )

@@ -86,3 +86,17 @@ def test_net_decision_survives_a_saturated_ranking():
     ranking = message.get("intent_ranking")
     assert ranking[0] == {"name": "report_emergency", "confidence": 1.0}
     assert ranking[0]["confidence"] - ranking[1]["confidence"] >= 0.5
+
+
+def test_an_override_is_noted_in_the_parse_output_for_the_review_queue():
+    stroke, agreed = SafetyNetClassifier().process(
+        [
+            _message("i think im having a stroke, face drooping", "affirm", 0.9),
+            _message("i think im having a stroke, face drooping", "report_emergency", 1.0),
+        ]
+    )
+    assert stroke.as_dict(only_output_properties=True)["safety_net"] == {
+        "from": "affirm",
+        "to": "report_emergency",
+    }
+    assert "safety_net" not in agreed.as_dict(only_output_properties=True)  # no override

@@ -1,0 +1,1 @@
+"""Staff train the assistant from real conversations: review queue, labels, export, compare."""
