@@ -233,27 +233,29 @@ def main() -> None:
     args = parser.parse_args()
     if not args.db.startswith("postgresql"):
         raise SystemExit("give a Postgres server URL with --db (or set TEST_POSTGRES_URL)")
+    load_before = os.getloadavg()[0]
     db_url, (admin, name) = fresh_database(args.db)
     rates: dict[int, list[float]] = {1: [], 2: [], 4: []}
     try:
         engine = make_engine(db_url)
         migrations.upgrade(engine)
         engine.dispose()
-        with FakeSendGrid(api_key=SENDGRID_KEY, latency=args.latency) as fake:
-            with tempfile.TemporaryDirectory(prefix="outbox-bench-") as logs:
-                run = Run(db_url=db_url, fake=fake, logs=Path(logs))
-                try:
-                    for n in range(args.rounds):
-                        order = (1, 2, 4) if n % 2 == 0 else (4, 2, 1)
-                        for workers in order:
-                            rates[workers].append(throughput(run, workers, args.messages))
-                            progress(f"{workers} worker(s): {rates[workers][-1]:.1f} msg/s")
-                    crashed = crash(run, args.messages)
-                    progress(f"crash: {crashed}")
-                    down = outage(run, args.messages)
-                    progress(f"outage: {down}")
-                finally:
-                    run.stop()
+        with (
+            FakeSendGrid(api_key=SENDGRID_KEY, latency=args.latency) as fake,
+            tempfile.TemporaryDirectory(prefix="outbox-bench-") as logs,
+        ):
+            run = Run(db_url=db_url, fake=fake, logs=Path(logs))
+            try:
+                for n in range(args.rounds):
+                    for workers in (1, 2, 4) if n % 2 == 0 else (4, 2, 1):
+                        rates[workers].append(throughput(run, workers, args.messages))
+                        progress(f"{workers} worker(s): {rates[workers][-1]:.1f} msg/s")
+                crashed = crash(run, args.messages)
+                progress(f"crash: {crashed}")
+                down = outage(run, args.messages)
+                progress(f"outage: {down}")
+            finally:
+                run.stop()
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -277,6 +279,7 @@ def main() -> None:
             "OUTBOX_BREAKER_COOLDOWN_SECONDS": COOLDOWN_SECONDS,
             "OUTBOX_LANE_BATCH": 20,
         },
+        "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "note": "2-core machine shared with other jobs: absolute figures are noisy; worker "
         "counts alternate within one run, so the ratios compare like with like",
     }

@@ -16,6 +16,10 @@ echo "==> benchmarks/takeover_push.py (takeover check per turn, staff reply push
 BENCH_REDIS_URL="${REDIS_URL:-${TEST_REDIS_URL:-}}" $PY benchmarks/takeover_push.py
 echo "==> benchmarks/takeover_timeout.py (takeover idle timeout job)"
 $PY benchmarks/takeover_timeout.py --rounds 3
+if [ -n "${TEST_POSTGRES_URL:-}" ]; then
+  echo "==> benchmarks/outbox_delivery.py (1, 2, 4 delivery workers on Postgres; a crash, an outage)"
+  $PY benchmarks/outbox_delivery.py --db "$TEST_POSTGRES_URL"
+fi
 echo "==> benchmarks/chat_load.py (rasa init bot baseline vs the full stack, one worker each)"
 $PY benchmarks/chat_load.py --rounds 3
 if [ -n "${REDIS_URL:-${TEST_REDIS_URL:-}}" ]; then

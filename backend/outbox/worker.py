@@ -16,6 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from backend.config import Settings
@@ -89,12 +90,17 @@ def work(
     totals: dict[str, int] = {}
     log_event(log, "outbox worker started", worker=worker_id(), kinds=",".join(kinds or []))
     while not stop.is_set():
-        counts = deliver_lanes(factory, settings, kinds=kinds, stop=stop)
-        totals = _sum([totals, counts])
-        if counts.get("claimed"):
-            continue
-        if until_empty and not outstanding(factory, kinds=kinds):
-            break
+        try:
+            counts = deliver_lanes(factory, settings, kinds=kinds, stop=stop)
+            totals = _sum([totals, counts])
+            if counts.get("claimed"):
+                continue
+            if until_empty and not outstanding(factory, kinds=kinds):
+                break
+        except SQLAlchemyError as exc:
+            # The database restarting or failing over must not end the worker: what it held
+            # goes back to the queue when the lease ends; it tries again after the poll wait.
+            log_event(log, "outbox worker pass failed", logging.ERROR, error=type(exc).__name__)
         stop.wait(settings.outbox_poll_seconds)
     log_event(log, "outbox worker stopped", worker=worker_id(), sent=totals.get("sent", 0))
     return totals
