@@ -37,7 +37,7 @@ step "pytest"
 $PY -m pytest -q --ignore=tests/scale "$@"
 
 if [ $# -eq 0 ]; then  # (not when a selection of tests was asked for)
-  step "multi-instance topology: 2x rasa + 2x actions behind HAProxy, 2 schedulers (~4 min, ~3 GB)"
+  step "multi-instance topology: 2x rasa + 2x actions behind HAProxy, 2 schedulers (4-6 min, ~3 GB)"
   $PY -m pytest -q tests/scale
 fi
 

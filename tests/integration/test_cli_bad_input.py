@@ -25,3 +25,12 @@ def test_db_upgrade_creates_the_sqlite_database(tmp_path):
     assert db.exists()
     again = backend_cli("ledger", "verify", env={"DATABASE_URL": f"sqlite:///{db}"})
     assert again.returncode == 0 and "ledger ok: 0 entries" in again.stdout
+
+
+def test_a_scheduler_for_an_unknown_job_names_the_known_ones_and_does_not_start(tmp_path):
+    db = f"sqlite:///{tmp_path / 'hts.db'}"
+    assert backend_cli("db", "upgrade", env={"DATABASE_URL": db}).returncode == 0
+    result = backend_cli("scheduler", "--only", "outbox,nope", env={"DATABASE_URL": db})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: unknown job nope; known: ")
+    assert "outbox" in result.stderr

@@ -31,11 +31,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from sqlalchemy import text
 
 from backend import migrations
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
@@ -240,10 +242,6 @@ def settings_env(*, db_url: str, redis_url: str, rasa_url: str, actions_url: str
 
 def _fresh_database(base_url: str) -> tuple[str, str]:
     """A new empty database on TEST_POSTGRES_URL's server: (url, name)."""
-    import uuid
-
-    from sqlalchemy import text
-
     name = f"hts_scale_{uuid.uuid4().hex[:10]}"
     admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -254,8 +252,6 @@ def _fresh_database(base_url: str) -> tuple[str, str]:
 
 
 def _drop_database(base_url: str, name: str) -> None:
-    from sqlalchemy import text
-
     admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -276,50 +272,52 @@ def running_topology(
     stop every process and drop the database afterwards."""
     base_pg, redis_url = os.environ["TEST_POSTGRES_URL"], os.environ["TEST_REDIS_URL"]
     db_url, db_name = _fresh_database(base_pg)
-    engine = make_engine(db_url)
-    migrations.upgrade(engine)
-    with session_scope(make_session_factory(engine)) as session:
-        load_catalog(session, source=str(SAMPLE_CATALOG))
-    engine.dispose()
-
-    rasa_ports = {f"rasa{i + 1}": free_port() for i in range(rasa_instances)}
-    action_ports = {f"actions{i + 1}": free_port() for i in range(action_servers)}
-    rasa_lb, actions_lb, stats = free_port(), free_port(), free_port()
-    socket_path = work / "haproxy.sock"
-    values = settings_env(
-        db_url=db_url,
-        redis_url=redis_url,
-        rasa_url=f"http://127.0.0.1:{rasa_lb}",
-        actions_url=f"http://127.0.0.1:{actions_lb}",
-    )
-    settings = load_settings(values, dotenv=False)
-    env = {
-        **rasa_env(settings),
-        **values,
-        **NO_CHAT_QUOTAS,
-        "HTS_ENV_FILE": "/nonexistent/.env",
-        **(extra_env or {}),
-    }
-    (work / "haproxy.cfg").write_text(
-        haproxy_config(
-            listen="127.0.0.1",
-            rasa_lb=rasa_lb,
-            actions_lb=actions_lb,
-            stats=stats,
-            socket_path=socket_path,
-            rasa={name: f"127.0.0.1:{port}" for name, port in rasa_ports.items()},
-            actions={name: f"127.0.0.1:{port}" for name, port in action_ports.items()},
-        )
-    )
-    topo = Topology(
-        work=work,
-        db_url=db_url,
-        redis_url=redis_url,
-        rasa_url=f"http://127.0.0.1:{rasa_lb}",
-        stats_url=f"http://127.0.0.1:{stats}/stats",
-        socket_path=socket_path,
-    )
+    procs: dict[str, subprocess.Popen] = {}
     try:
+        engine = make_engine(db_url)
+        migrations.upgrade(engine)
+        with session_scope(make_session_factory(engine)) as session:
+            load_catalog(session, source=str(SAMPLE_CATALOG))
+        engine.dispose()
+
+        rasa_ports = {f"rasa{i + 1}": free_port() for i in range(rasa_instances)}
+        action_ports = {f"actions{i + 1}": free_port() for i in range(action_servers)}
+        rasa_lb, actions_lb, stats = free_port(), free_port(), free_port()
+        socket_path = work / "haproxy.sock"
+        values = settings_env(
+            db_url=db_url,
+            redis_url=redis_url,
+            rasa_url=f"http://127.0.0.1:{rasa_lb}",
+            actions_url=f"http://127.0.0.1:{actions_lb}",
+        )
+        settings = load_settings(values, dotenv=False)
+        env = {
+            **rasa_env(settings),
+            **values,
+            **NO_CHAT_QUOTAS,
+            "HTS_ENV_FILE": "/nonexistent/.env",
+            **(extra_env or {}),
+        }
+        (work / "haproxy.cfg").write_text(
+            haproxy_config(
+                listen="127.0.0.1",
+                rasa_lb=rasa_lb,
+                actions_lb=actions_lb,
+                stats=stats,
+                socket_path=socket_path,
+                rasa={name: f"127.0.0.1:{port}" for name, port in rasa_ports.items()},
+                actions={name: f"127.0.0.1:{port}" for name, port in action_ports.items()},
+            )
+        )
+        topo = Topology(
+            work=work,
+            db_url=db_url,
+            redis_url=redis_url,
+            rasa_url=f"http://127.0.0.1:{rasa_lb}",
+            stats_url=f"http://127.0.0.1:{stats}/stats",
+            socket_path=socket_path,
+            procs=procs,  # the same dict: what started is stopped, even if starting fails
+        )
         topo.procs["haproxy"] = start_logged(
             [HAPROXY, "-db", "-f", str(work / "haproxy.cfg")], env=env, log=work / "haproxy.log"
         )
@@ -366,8 +364,8 @@ def running_topology(
         for name in action_ports:
             topo.wait_for_state("actions", name, "UP")
         yield topo
-    finally:
-        for proc in reversed(list(topo.procs.values())):
+    finally:  # also when starting failed half-way
+        for proc in reversed(list(procs.values())):
             stop_group(proc)
         _drop_database(base_pg, db_name)
 

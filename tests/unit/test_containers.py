@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from backend.config import ROOT, Settings
-from backend.supervisor import PROCESS_KINDS
+from backend.config import ROOT, Settings, load_settings
+from backend.supervisor import PROCESS_KINDS, processes
+from tests.helpers import chat_env
 from tests.scale.topology import (
     COMPOSE_BALANCER,
     DEPLOY_HAPROXY,
@@ -64,13 +65,18 @@ def test_every_app_variable_is_a_setting_and_the_tested_ones_are_all_set():
 
 def test_rasa_and_actions_are_reached_only_through_the_balancer():
     env = APP["rasa1"]["environment"]
-    rasa, actions = urlsplit(env["RASA_URL"]), urlsplit(env["ACTION_SERVER_URL"])
-    assert (rasa.hostname, rasa.port) == ("haproxy", COMPOSE_BALANCER["rasa_lb"])
+    actions = urlsplit(env["ACTION_SERVER_URL"])
     assert (actions.hostname, actions.port) == ("haproxy", COMPOSE_BALANCER["actions_lb"])
-    # each instance listens at the port of those URLs (backend/supervisor.py) in its container,
-    # which is where the balancer's servers point
+    # RASA_URL is what browsers reach (the balancer's public address), set by the operator;
+    # with no port in it each instance listens on 5005 (backend/supervisor.py)
+    assert env["RASA_URL"].startswith("${RASA_URL:?")
+    settings = load_settings({"RASA_URL": "https://chat.shop.example", **chat_env()}, dotenv=False)
+    [rasa_argv] = [p.argv for p in processes(settings) if p.name == "rasa"]
+    rasa_port = int(rasa_argv[rasa_argv.index("-p") + 1])
+    assert rasa_port == COMPOSE_BALANCER["rasa_lb"]
+    # ... which is where the balancer's servers point
     assert set(COMPOSE_BALANCER["rasa"].values()) == {
-        f"{n}:{rasa.port}" for n in ("rasa1", "rasa2")
+        f"{n}:{rasa_port}" for n in ("rasa1", "rasa2")
     }
     assert set(COMPOSE_BALANCER["actions"].values()) == {
         f"{n}:{actions.port}" for n in ("actions1", "actions2")
@@ -80,7 +86,7 @@ def test_rasa_and_actions_are_reached_only_through_the_balancer():
         for name, service in SERVICES.items()
     }
     assert {name for name, ports in published.items() if ports} == {"haproxy", "web"}
-    assert published["haproxy"] == [str(rasa.port)]  # not the actions frontend, not the stats
+    assert published["haproxy"] == [str(rasa_port)]  # not the actions frontend, not the stats
     assert published["web"] == [env["API_PORT"]]
 
 
