@@ -121,6 +121,7 @@ def main() -> None:
         "open_leads": sum(1 for n in range(args.leads) if n % 5 < 3),
         "staff": STAFF,
         "rounds": args.rounds,
+        "load_average_1_5_15_min": [round(x, 1) for x in os.getloadavg()],
         "note": "shared 2-core machine, other work running: compare the variants within this "
         "run (alternating rounds), not absolute numbers across runs",
         "results": summary,

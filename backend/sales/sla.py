@@ -28,9 +28,7 @@ from backend.sales.routing import DEFAULT_ROUTE, ROUTES
 BREACH = "sla_breach"
 WAITING = ("new", "assigned")  # nobody has replied yet
 BATCH = 500
-
-
-AT_RISK = "sla_at_risk"
+AT_RISK = "sla_at_risk"  # the history row of the warning (one per lead, ever)
 
 
 def check_sla(
@@ -98,7 +96,7 @@ def warn_at_risk(session: Session, *, now: datetime, limit: int, warn_percent: i
     warned = exists().where(LeadActivity.lead_id == Lead.id, LeadActivity.action == AT_RISK)
     left = (100 - warn_percent) / 100
 
-    def soon(route) -> object:
+    def soon(route):  # the lead's window (by its kind) is mostly gone
         return Lead.sla_due_at <= now + route.first_reply_within * left
 
     by_kind = [and_(Lead.kind == kind, soon(route)) for kind, route in ROUTES.items()]
