@@ -51,7 +51,7 @@ from backend.contacts import identity, rights, staff_entry
 from backend.contacts.consent import MARKETING_CHANNELS
 from backend.contacts.models import Contact
 from backend.contacts.service import MARKETING_WORDING, privacy_wording
-from backend.contacts.validation import check_email, check_phone
+from backend.contacts.validation import check_email, check_name, check_phone
 from backend.contacts.views import erase_for_staff
 from backend.crm import service as crm
 from backend.dashboard import csrf
@@ -291,7 +291,7 @@ def enter_contact_api(
     try:
         entry = staff_entry.enter_contact(
             session,
-            name=body.name or None,
+            name=_checked(body.name, check_name),
             email=email,
             phone_e164=phone,
             consent_source=body.consent_source,

@@ -431,6 +431,11 @@ def test_staff_entered_contact_consent_crm_export_erase(client, keys, session_fa
             "marketing channels",
         ),
         ({"email": "a" * 401, "consent_source": "phone call"}, 422, "email"),
+        (
+            {"name": "http://spam.example", "email": "a@shop.example", "consent_source": "call"},
+            400,
+            "not a name",
+        ),
     ],
 )
 def test_bad_contact_input_is_refused_and_stores_nothing(
