@@ -189,7 +189,8 @@ def test_takeover_push_cart_and_one_receipt_in_a_real_browser(stack):
         page.wait_for_selector("text=Our team: Hi, Sam here. Happy to help!", timeout=30_000)
         arrived_at = page.evaluate("window.__staffAt") / 1000
         between = [url for at, url in asked if sent_at <= at <= arrived_at]
-        assert not [url for url in between if "/replies?" in url]  # pushed, never polled
+        polled = [url for url in between if "/replies?" in url]
+        assert not polled  # pushed, never polled
         latency_ms = round((arrived_at - sent_at) * 1000, 1)
 
         # during the takeover: no product answer, "a person is on it" once; emergencies answered
@@ -257,7 +258,7 @@ def test_takeover_push_cart_and_one_receipt_in_a_real_browser(stack):
         "staff_reply_push_latency_ms": latency_ms,
         "measured": "agent's POST /api/admin/leads/{id}/reply sent -> the reply's bubble in the "
         "visitor's chromium window (MutationObserver, Date.now())",
-        "polling_requests_in_between": 0,
+        "polling_requests_in_between": len(polled),
         "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
         "note": "one run on a shared 2-core machine with other work running: noisy",
     }
