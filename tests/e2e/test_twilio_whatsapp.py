@@ -223,6 +223,8 @@ def test_whatsapp_takeover_holds_the_bot_answers_emergencies_and_hands_back(tmp_
         said("hi")  # a message in Rasa's tracker: WhatsApp's 24-hour window is open
         [handover] = said("I want to talk to a real person")
         assert "here on WhatsApp" in handover and "stay quiet" in handover
+        # its buttons went as a Content API template (tappable), the text as its variable 1
+        assert any("ContentSid" in form for form in twilio.forms)
         with session_scope(factory) as s:
             auth.create_staff(
                 s, email="agent@shop.example", name="Agent", role="sales", password="x" * 16
