@@ -312,6 +312,33 @@ def test_a_row_stuck_in_sending_is_reclaimed_after_its_lease(factory, settings, 
     assert deliverer.calls == [message_id]
 
 
+def test_the_heartbeat_keeps_a_slow_deliverys_lease(factory, db_url):
+    """A delivery that outlasts the lease (1 s here) keeps its row: the worker's heartbeat
+    renews the lease while it lives, so nobody else claims the row meanwhile."""
+    from backend.config import load_settings
+    from backend.db import utcnow
+
+    settings = load_settings({"DATABASE_URL": db_url, "OUTBOX_LEASE_SECONDS": "1"}, dotenv=False)
+    seen = {}
+
+    def slow(session, message, _settings):
+        stop = threading.Event()
+        stop.wait(2.5)  # two and a half leases
+        seen["claim"] = outbox._claim(
+            factory, worker_id="w2", batch=5, now=utcnow(), kinds=["slow"], lease=timedelta(1)
+        )
+        return "ref"
+
+    outbox.register("slow", slow)
+    try:
+        message_id = add(factory, "x", kind="slow", not_before=utcnow())
+        counts = outbox.deliver_due(factory, settings, worker_id="w1", kinds=["slow"])
+    finally:
+        outbox._DELIVERERS.pop("slow")
+    assert seen["claim"][1] == []  # the other worker found nothing due
+    assert counts["sent"] == 1 and row(factory, message_id).status == "sent"
+
+
 def test_a_reclaim_by_the_same_worker_id_voids_the_first_claim(session_factory, settings):
     """One process (same host:pid) claims a row again after its lease ran out, while the first
     delivery still hangs: the stale first delivery must not record an outcome (the new claim's
