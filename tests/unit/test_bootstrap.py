@@ -27,7 +27,7 @@ def test_jobs_routes_and_commands_come_from_the_wiring():
     assert set(load_jobs()) == {
         "audit_verify", "catalog_sync", "erase_chat_trackers", "expire_unconsented_chats",
         "follow_ups", "job_runs_retention", "ledger_verify", "orders_expire", "outbox",
-        "outbox_retention", "sla_check", "trend_ingest",
+        "outbox_retention", "sla_check", "takeover_timeout", "trend_ingest",
     }  # fmt: skip
     paths = {route.path for router in bootstrap.routers() for route in router.routes}
     assert any(path.startswith("/api/orders") for path in paths)
