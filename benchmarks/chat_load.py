@@ -175,7 +175,7 @@ def baseline(work: Path, workers: int = 1, redis_url: str | None = None, procs: 
         argv += ["--endpoints", "endpoints_bench.yml"]
     proc = start(argv, env, bot, work / "initbot.log")
     try:
-        wait_http(f"http://127.0.0.1:{port}/", timeout=600, proc=proc)
+        wait_http(f"http://127.0.0.1:{port}/", timeout=1500, proc=proc)
         if procs is not None:
             procs["rasa_init_bot"] = proc
         yield f"http://127.0.0.1:{port}/webhooks/rest/webhook"
@@ -255,7 +255,7 @@ def full_stack(
     )
     try:
         wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=120, proc=actions)
-        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=rasa)
+        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=1500, proc=rasa)
         if procs is not None:
             procs.update(full_stack_rasa=rasa, action_server=actions)
         yield f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
