@@ -21,6 +21,7 @@ from backend.db import session_scope
 from backend.ledger import LedgerEntry
 from backend.training import compare, export, review
 from backend.training.models import ReviewItem, ReviewLabel
+from tests.helpers import backend_cli
 from tests.integration import test_dashboard
 from tests.integration.test_dashboard import PASSWORD, bearer, login
 from tests.integration.test_identity_erasure import all_values
@@ -591,3 +592,20 @@ def test_any_turn_of_a_conversation_can_be_marked_wrong(client, keys, chats, ses
     # a trainer-opened turn has no weight of its own: it stays below the flagged messages
     queue_now = client.get("/api/admin/training/queue", headers=trainer).json()["items"]
     assert "hello there" not in [i["text"] for i in queue_now]  # labelled: off the open queue
+
+
+def test_the_cli_says_what_is_missing_and_exports_nothing_without_labels(db_url, engine, tmp_path):
+    env = {"DATABASE_URL": db_url, "TRAINING_MODELS_DIR": str(tmp_path)}
+    missing = backend_cli(
+        "training", "compare", "--current", str(tmp_path / "nope.tar.gz"), env=env
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"error: no model at {tmp_path / 'nope.tar.gz'}"
+    promote = backend_cli("training", "promote", env=env)
+    assert promote.returncode == 2 and "make train-candidate" in promote.stderr
+    story = backend_cli("training", "story", "--item", "7", env=env)
+    assert story.returncode == 2 and "there is no review item 7" in story.stderr
+    out = tmp_path / "nlu_reviewed.yml"
+    exported = backend_cli("training", "export", "--out", str(out), env=env)
+    assert exported.returncode == 0 and "nothing to export" in exported.stdout
+    assert not out.exists()
