@@ -52,7 +52,7 @@ def product_card(sku: str, name: str, *, in_stock: bool) -> dict:
         "why": "popular",
         "image_url": f"{SHOP['base']}/static/products/{sku}.png",
         "buttons": [
-            {"title": "Add to cart", "payload": "/add_to_cart" + json.dumps({"sku": sku})},
+            {"title": "Add to cart", "payload": "/add_to_cart" + json.dumps({"product": sku})},
             {
                 "title": "Ask a question",
                 "payload": "/ask_product_question" + json.dumps({"product": sku}),
@@ -293,7 +293,7 @@ def test_product_cards_with_pictures_are_used_with_the_keyboard_alone(shop, fake
         page.keyboard.press("Enter")
         page.wait_for_selector("text=echo /add_to_cart")
         browser.close()
-    assert received[-1]["message"] == '/add_to_cart{"sku": "WL-001"}'
+    assert received[-1]["message"] == '/add_to_cart{"product": "WL-001"}'
 
 
 def test_typing_indicator_unread_badge_and_escape_with_a_screen_reader_in_mind(shop, fake_rasa):
