@@ -310,7 +310,9 @@ class RecordingFeed:
 def _idle_history(session_factory, lead_id: int) -> list[tuple[str, int | None, dict]]:
     with session_scope(session_factory) as s:
         rows = s.execute(
-            select(LeadActivity).where(LeadActivity.lead_id == lead_id).order_by(LeadActivity.id)
+            select(LeadActivity)
+            .where(LeadActivity.lead_id == lead_id, LeadActivity.action == "handed_back")
+            .order_by(LeadActivity.id)
         ).scalars()
         return [(a.action, a.actor_id, dict(a.detail)) for a in rows]
 
