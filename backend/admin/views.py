@@ -57,7 +57,7 @@ from backend.crm import service as crm
 from backend.dashboard import csrf
 from backend.dashboard.service import job_run
 from backend.db import utcnow
-from backend.jobs.views import CSRF_REFUSED, run_now
+from backend.jobs.views import run_now
 from backend.orders import service as orders
 from backend.orders.bootstrap import payment_provider
 from backend.orders.models import Order
@@ -104,8 +104,7 @@ def posting(role_check):
         staff: StaffUser = Depends(role_check),
         settings: Settings = Depends(settings_dep),
     ) -> StaffUser:
-        if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
-            raise HTTPException(403, CSRF_REFUSED)
+        csrf.require_header(request, settings)
         return staff
 
     return dependency
@@ -484,7 +483,6 @@ def outbox_retry_form(
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
-    if not csrf.valid(request, settings, csrf_token):
-        raise HTTPException(400, "This form expired or did not come from this dashboard.")
+    csrf.require_form(request, settings, csrf_token)
     retry_message(session, staff, message_id)
     return RedirectResponse(f"/dashboard/outbox?retried={message_id}", status_code=303)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from backend.auth.web import SESSION_COOKIE, SESSION_MAX_AGE
@@ -19,6 +19,8 @@ from backend.config import Settings
 
 SALT = "dashboard-form"
 HEADER = "X-CSRF-Token"
+REFUSED = "missing or invalid CSRF token: reload the page, or send its token in X-CSRF-Token"
+FORM_EXPIRED = "This form expired or did not come from this dashboard."
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -49,3 +51,15 @@ def valid(request: Request, settings: Settings, token: str | None) -> bool:
     except BadSignature:  # also expired
         return False
     return isinstance(bound, str) and secrets.compare_digest(bound, _binding(request))
+
+
+def require_header(request: Request, settings: Settings) -> None:
+    """403 unless a cookie-authenticated JSON call carries its page's token (API keys need none)."""
+    if not valid(request, settings, request.headers.get(HEADER)):
+        raise HTTPException(403, REFUSED)
+
+
+def require_form(request: Request, settings: Settings, token: str | None) -> None:
+    """400 unless a dashboard form carries its session's token."""
+    if not valid(request, settings, token):
+        raise HTTPException(400, FORM_EXPIRED)

@@ -25,7 +25,6 @@ from backend.jobs import registry
 router = APIRouter(route_class=StaffRoute)
 admins = require_role("admin", action="run or read jobs")
 JobName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,59}$", description="a job's name")]
-CSRF_REFUSED = "missing or invalid CSRF token (send the page's token in X-CSRF-Token)"
 
 
 def _known(name: str) -> registry.Job:
@@ -80,8 +79,7 @@ def run_job_api(
     settings: Settings = Depends(settings_dep),
 ) -> dict:
     """Run the job now (as the scheduler would) and answer with its recorded run."""
-    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
-        raise HTTPException(403, CSRF_REFUSED)
+    csrf.require_header(request, settings)
     return {"run": job_run(run_now(request, session, settings, staff, name))}
 
 
@@ -107,7 +105,6 @@ def run_job_form(
     session: Session = Depends(session_dep),
     settings: Settings = Depends(settings_dep),
 ):
-    if not csrf.valid(request, settings, csrf_token):
-        raise HTTPException(400, "This form expired or did not come from this dashboard.")
+    csrf.require_form(request, settings, csrf_token)
     run = run_now(request, session, settings, staff, name)
     return RedirectResponse(f"/dashboard/jobs?ran={run.id}", status_code=303)

@@ -37,7 +37,6 @@ ERROR_STATUS = {
     inbox.InvalidTransition: 409,
     inbox.ReplyRefused: 409,
 }
-CSRF_REFUSED = "missing or invalid CSRF token: reload the page and try again"
 
 
 def _feed(request: Request):
@@ -84,8 +83,7 @@ class ReplyIn(BaseModel):
 
 def _act(request: Request, settings: Settings, call):
     """Run one inbox action for the JSON API, mapping domain errors to 4xx/5xx answers."""
-    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
-        raise HTTPException(403, CSRF_REFUSED)
+    csrf.require_header(request, settings)
     try:
         return call()
     except inbox.InboxError as exc:
@@ -399,8 +397,7 @@ def set_coverage_api(
     settings: Settings = Depends(settings_dep),
 ) -> dict:
     """Replace what this user covers; new leads are routed by it from now on."""
-    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
-        raise HTTPException(403, CSRF_REFUSED)
+    csrf.require_header(request, settings)
     try:
         assignment.set_coverage(
             session, staff_id=staff_id, goals=body.goals, regions=body.regions, active=body.active

@@ -34,8 +34,6 @@ templates = Jinja2Templates(
 router = APIRouter(route_class=StaffRoute)
 trainers = require_role("trainer", "admin", action="review conversations for training")
 promoters = require_role("admin", action="deploy a model")
-CSRF_REFUSED = "missing or invalid CSRF token (send the page's token in X-CSRF-Token)"
-FORM_EXPIRED = "This form expired or did not come from this dashboard."
 NOTICES = {
     "scan": "Scan done: new conversations are in the queue.",
     "label": "Label saved.",
@@ -62,14 +60,12 @@ def form_csrf(
     settings: Settings = Depends(settings_dep),
 ) -> None:
     """Dashboard forms carry the page's CSRF token."""
-    if not csrf.valid(request, settings, csrf_token):
-        raise HTTPException(400, FORM_EXPIRED)
+    csrf.require_form(request, settings, csrf_token)
 
 
 def api_csrf(request: Request, settings: Settings = Depends(settings_dep)) -> None:
     """Cookie calls to the JSON API send the page's token in X-CSRF-Token (API keys need none)."""
-    if not csrf.valid(request, settings, request.headers.get(csrf.HEADER)):
-        raise HTTPException(403, CSRF_REFUSED)
+    csrf.require_header(request, settings)
 
 
 def _log(session: Session, staff: StaffUser, action: str, resource: str) -> None:
