@@ -62,7 +62,7 @@ def normal_traffic(url: str, messages: int, interval: float) -> list[float]:
             chat = web_chat()  # a new visit
         start = time.perf_counter()
         reply = session.post(
-            url, json=chat_message(chat, OUR_SCRIPT[n % len(OUR_SCRIPT)]), timeout=120
+            url, json=chat_message(chat, OUR_SCRIPT[n % len(OUR_SCRIPT)][0]), timeout=120
         )
         latencies.append((time.perf_counter() - start) * 1000)
         if reply.status_code != 200 or not reply.json():

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -54,18 +55,56 @@ NO_CHAT_QUOTAS = {
 
 PY = sys.executable
 # A realistic consent-first visit: privacy and health-data consent (database writes with ledger
-# entries), a goal (recommendations), a trend question, a product question, goodbye.
+# entries), a goal (recommendations), a trend question, a product question, goodbye. Each step
+# has several phrasings, none of them in data/ (people do not type the training examples, and
+# one repeated text would be served from caches such as the sentence encoder's); each visit
+# draws one per step. --same-text uses only the first phrasing of each step.
 OUR_SCRIPT = [
-    "hi",
-    "yes",
-    "yes",
-    "i want to lose weight",
-    "what is trending for blood pressure",
-    "how much is the Weight Loss Support Bundle",
-    "thanks",
-    "bye",
+    ["hi", "hello there", "hey, anyone around?", "good evening", "hiya", "hi, quick question"],
+    ["yes", "yes that's fine", "ok I agree", "sure, go ahead", "yep", "fine by me"],
+    ["yes", "yes you can", "ok", "that's ok with me", "yes please", "alright, agreed"],
+    [
+        "i want to lose weight",
+        "I'd like to drop a few pounds before summer",
+        "help me with weight loss please",
+        "need to slim down a bit",
+        "looking to shed some weight",
+        "my goal is losing weight",
+    ],
+    [
+        "what is trending for blood pressure",
+        "what's popular right now for heart health",
+        "any trends for blood pressure lately?",
+        "what are people buying for blood sugar these days",
+        "show me what's trending in weight loss",
+        "what's hot at the moment for sleep",
+    ],
+    [
+        "how much is the Weight Loss Support Bundle",
+        "what does the Blood Pressure Support Kit cost",
+        "price of the Keto Electrolyte Powder?",
+        "how much for Magnesium Glycinate 400 mg",
+        "is the Diabetes Care Pack expensive",
+        "what's the price of Omega-3 Fish Oil 1000 mg",
+    ],
+    ["thanks", "thank you so much", "cheers, that helps", "great, thanks!", "ty", "appreciate it"],
+    ["bye", "goodbye", "see you later", "that's all, bye", "ok bye", "have a nice day, bye"],
 ]
-INIT_SCRIPT = ["hi", "I am sad", "yes", "are you a bot?", "bye"]  # every turn gets a reply
+# The init bot's own visit, phrased as variously: every turn gets a reply.
+INIT_SCRIPT = [
+    ["hi", "hello there", "hey, anyone around?", "good evening", "hiya", "hi, quick question"],
+    ["I am sad", "feeling pretty down today", "i'm not happy", "very sad", "i feel awful", "bad"],
+    ["yes", "yes that's fine", "ok", "sure", "yep", "indeed"],
+    [
+        "are you a bot?",
+        "am I talking to a human?",
+        "is this a real person",
+        "are you a robot",
+        "r u human",
+        "am i chatting with a machine?",
+    ],
+    ["bye", "goodbye", "see you later", "that's all, bye", "ok bye", "have a nice day, bye"],
+]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -75,16 +114,20 @@ def percentile(values: list[float], p: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def drive(url: str, script: list[str], users: int, turns_per_user: int) -> dict:
-    def user(_i: int) -> list[float]:
+def drive(
+    url: str, script: list[list[str]], users: int, turns_per_user: int, *, same_text: bool = False
+) -> dict:
+    def user(i: int) -> list[float]:
         session = requests.Session()
+        pick = random.Random(i)  # the same draws for both bots and in every round
         latencies = []
         for turn in range(turns_per_user):
             if turn % len(script) == 0:
                 # Each pass through the script is one visit with its own conversation, as on a
                 # shop website; a virtual user makes several visits one after the other.
                 chat = web_chat()  # signed as the backend issues it (the init bot ignores it)
-            text = script[turn % len(script)]
+            phrasings = script[turn % len(script)]
+            text = phrasings[0] if same_text else pick.choice(phrasings)
             start = time.perf_counter()
             response = session.post(url, json=chat_message(chat, text), timeout=60)
             latencies.append((time.perf_counter() - start) * 1000)
@@ -137,10 +180,10 @@ def stop(*procs: subprocess.Popen) -> None:
         stop_group(p)  # with its forked Sanic workers
 
 
-def measure(url: str, script: list[str], users: int, turns: int) -> dict:
-    drive(url, script, 2, 3)  # warm-up (model loading, first-call caches)
-    single = drive(url, script, 1, 30)
-    loaded = drive(url, script, users, turns)
+def measure(url: str, script: list[list[str]], users: int, turns: int, same_text: bool) -> dict:
+    drive(url, script, 2, 3, same_text=True)  # warm-up (model loading, first-call caches)
+    single = drive(url, script, 1, 30, same_text=same_text)
+    loaded = drive(url, script, users, turns, same_text=same_text)
     return {
         "single_turn_p50_ms": single["p50_ms"],
         "single_turn_p95_ms": single["p95_ms"],
@@ -279,6 +322,9 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--rounds", type=int, default=1, help="alternating load rounds")
     parser.add_argument(
+        "--same-text", action="store_true", help="one phrasing per step (caches hit every time)"
+    )
+    parser.add_argument(
         "--out", help="result file name in benchmarks/results/ (default chat_load[_wN].json)"
     )
     args = parser.parse_args()
@@ -297,6 +343,7 @@ def main() -> None:
         # both stacks: the same Sanic workers, lock store and TensorFlow threads (1 unless set)
         "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS", "1"),
         "equal_terms": True,
+        "messages": "one phrasing per step" if args.same_text else "varied phrasings per step",
         "rounds": [],
     }
     redis_url = args.redis_url if args.workers > 1 else None
@@ -315,8 +362,12 @@ def main() -> None:
             for _ in range(args.rounds):
                 one: dict = {}
                 if init_url:
-                    one["rasa_init_bot"] = measure(init_url, INIT_SCRIPT, args.users, args.turns)
-                one["full_stack"] = measure(ours, OUR_SCRIPT, args.users, args.turns)
+                    one["rasa_init_bot"] = measure(
+                        init_url, INIT_SCRIPT, args.users, args.turns, args.same_text
+                    )
+                one["full_stack"] = measure(
+                    ours, OUR_SCRIPT, args.users, args.turns, args.same_text
+                )
                 if init_url:
                     one["throughput_ratio"] = round(
                         one["full_stack"]["load"]["msg_per_s"]

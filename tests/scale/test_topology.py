@@ -54,7 +54,12 @@ def topo(tmp_path_factory):
 def say(topo, chat, message: str) -> tuple[str, str]:
     """One turn through the balancer: (the bot's text, the Rasa instance that answered)."""
     response = requests.post(topo.webhook, json=chat_message(chat, message), timeout=CLIENT_TIMEOUT)
-    assert response.status_code == 200, (message, response.status_code, response.text[:300])
+    assert response.status_code == 200, (
+        message,
+        response.status_code,
+        response.text[:300],
+        topo.log("haproxy")[-3000:],  # the balancer's last requests: server, retries, state
+    )
     replies = response.json()
     assert replies, f"no reply to {message!r}"
     return "\n".join(r.get("text", "") for r in replies), response.headers["X-Served-By"]

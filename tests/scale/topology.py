@@ -68,6 +68,8 @@ HAPROXY_CONFIG = """\
 global
     maxconn 4096
     stats socket {socket} mode 600 level admin
+    # one line per request on standard output: server, timings and the termination state
+    log stdout format raw local0
 
 defaults
     mode http
@@ -82,11 +84,18 @@ defaults
     # a refused connection or a connection closed without an answer (the instance died
     # mid-turn) is retried on another server; Rasa saves a turn's events only when the turn
     # is done, so the retried turn is stored once
-    retries 2
+    retries 3
     option redispatch 1
     retry-on conn-failure empty-response
+    # the whole request is read before it goes to a server, so it can be sent again
+    option http-buffer-request
+    log global
+    # the path without its query string: Rasa's HTTP API takes its token as `?token=`
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %HP"
+    # a server whose connection fails is out of rotation at once (the health check brings it
+    # back), so the retries of the turns it dropped go to the survivor, not to it again;
     # start even when a server's name does not resolve yet (containers start in any order)
-    default-server init-addr last,libc,none
+    default-server init-addr last,libc,none observe layer4 error-limit 1 on-error mark-down
 
 frontend rasa_in
     bind {rasa_lb}
