@@ -56,11 +56,20 @@ NO_CHAT_QUOTAS = {
 PY = sys.executable
 # A realistic consent-first visit: privacy and health-data consent (database writes with ledger
 # entries), a goal (recommendations), a trend question, a product question, goodbye. Each step
-# has several phrasings, none of them in data/ (people do not type the training examples, and
+# has six phrasings, 31 of the 48 not in data/ (people rarely type the training examples, and
 # one repeated text would be served from caches such as the sentence encoder's); each visit
 # draws one per step. --same-text uses only the first phrasing of each step.
+GREETINGS = [
+    "hi",
+    "hello there",
+    "hey, anyone around?",
+    "good evening",
+    "hiya",
+    "hi, quick question",
+]
+GOODBYES = ["bye", "goodbye", "see you later", "that's all, bye", "ok bye", "have a nice day, bye"]
 OUR_SCRIPT = [
-    ["hi", "hello there", "hey, anyone around?", "good evening", "hiya", "hi, quick question"],
+    GREETINGS,
     ["yes", "yes that's fine", "ok I agree", "sure, go ahead", "yep", "fine by me"],
     ["yes", "yes you can", "ok", "that's ok with me", "yes please", "alright, agreed"],
     [
@@ -88,11 +97,11 @@ OUR_SCRIPT = [
         "what's the price of Omega-3 Fish Oil 1000 mg",
     ],
     ["thanks", "thank you so much", "cheers, that helps", "great, thanks!", "ty", "appreciate it"],
-    ["bye", "goodbye", "see you later", "that's all, bye", "ok bye", "have a nice day, bye"],
+    GOODBYES,
 ]
 # The init bot's own visit, phrased as variously: every turn gets a reply.
 INIT_SCRIPT = [
-    ["hi", "hello there", "hey, anyone around?", "good evening", "hiya", "hi, quick question"],
+    GREETINGS,
     ["I am sad", "feeling pretty down today", "i'm not happy", "very sad", "i feel awful", "bad"],
     ["yes", "yes that's fine", "ok", "sure", "yep", "indeed"],
     [
@@ -103,7 +112,7 @@ INIT_SCRIPT = [
         "r u human",
         "am i chatting with a machine?",
     ],
-    ["bye", "goodbye", "see you later", "that's all, bye", "ok bye", "have a nice day, bye"],
+    GOODBYES,
 ]
 
 
