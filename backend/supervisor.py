@@ -114,8 +114,8 @@ def processes(settings: Settings) -> list[Proc]:
     ]
 
 
-# What `backend process <kind>` runs: each process `up` starts, plus an outbox worker (a
-# scheduler that runs only the outbox job; any number of them can run: each claims its rows).
+# What `backend process <kind>` runs: each process `up` starts, plus an outbox delivery worker
+# (`backend outbox work`: any number of them can run, each claims its own rows under a lease).
 PROCESS_KINDS = ("rasa", "actions", "web", "scheduler", "outbox")
 
 
@@ -123,7 +123,7 @@ def exec_process(kind: str, settings: Settings) -> None:
     """Replace this process with one process kind, with the environment `up` gives it (one
     kind per container: Dockerfile, compose.yaml)."""
     table = {p.name: p.argv for p in processes(settings)}
-    table["outbox"] = [*table["scheduler"], "--only", "outbox"]
+    table["outbox"] = [sys.executable, "-m", "backend", "outbox", "work"]
     argv = table[kind]
     os.chdir(ROOT)  # endpoints.yml, credentials.yml, models/ and actions/ are relative
     os.execve(argv[0], argv, rasa_env(settings))  # noqa: S606 - fixed argv

@@ -46,6 +46,7 @@ def test_the_same_process_kinds_and_counts_as_the_tested_topology():
     assert counted.count("actions") == tested["action_servers"].default == 2
     assert counted.count("scheduler") == tested["schedulers"].default == 2
     assert counted.count("web") == tested["web_apps"].default == 1
+    assert counted.count("outbox") >= 1  # a delivery worker beside the schedulers' outbox job
     assert {"haproxy", "postgres", "redis"} <= set(SERVICES)
     assert SERVICES["migrate"]["entrypoint"] == ["python", "-m", "backend", "db", "upgrade"]
 

@@ -121,7 +121,7 @@ def test_one_process_kind_runs_as_up_starts_it_listening_on_bind_host(monkeypatc
     up = {p.name: p.argv for p in processes(settings)}
     for kind in supervisor.PROCESS_KINDS:
         supervisor.exec_process(kind, settings)
-        expected = up.get(kind) or [*up["scheduler"], "--only", "outbox"]
+        expected = up.get(kind) or [sys.executable, "-m", "backend", "outbox", "work"]
         assert started["argv"] == expected, kind
         assert started["env"]["TRACKER_DB_URL"] == "postgresql://u@db/hts"
     assert option(up["rasa"], "-i") == "0.0.0.0"
