@@ -117,12 +117,47 @@ def safety_check(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     return False
 
 
+async def run_once(action, dispatcher, tracker, work) -> list:
+    """`work()` at most once per action call of a turn: a resent turn (a Rasa instance died
+    mid-turn, a client sent it again) gets the first attempt's messages and events back
+    (backend/replay/service.py)."""
+    from backend.replay import service as replay
+
+    return await replay.once(
+        replay.guard_for(backend_link.session_factory(), settings=backend_link.settings()),
+        key=replay.turn_key(
+            sender_id=sender(tracker),
+            action=action.name(),
+            events=tracker.events,
+            slots=tracker.slots,
+        ),
+        sender_id=sender(tracker),
+        action=action.name(),
+        messages=dispatcher.messages,
+        work=work,
+        on_busy=lambda: dispatcher.utter_message(text=SORRY),
+    )
+
+
+class ReplaySafe:
+    """Mixin (first base) for a form validator that writes to the backend: see `run_once`."""
+
+    async def run(self, dispatcher, tracker, domain):
+        parent = super()
+        return await run_once(
+            self, dispatcher, tracker, lambda: parent.run(dispatcher, tracker, domain)
+        )
+
+
 class BackendAction(Action, metaclass=ABCMeta):
-    """An action whose backend failure becomes a polite message instead of silence."""
+    """An action whose backend failure becomes a polite message instead of silence, run once
+    per turn however often the turn is sent (`run_once`)."""
 
     async def run(self, dispatcher, tracker, domain):
         try:
-            return await self.act(dispatcher, tracker, domain)
+            return await run_once(
+                self, dispatcher, tracker, lambda: self.act(dispatcher, tracker, domain)
+            )
         except Exception:  # noqa: BLE001 - one clear reply; details go to the log
             log.exception("action failed", extra={"action": self.name()})
             dispatcher.utter_message(text=SORRY)

@@ -6,7 +6,7 @@ from rasa_sdk import Action, FormValidationAction
 from rasa_sdk.events import SlotSet
 
 from actions import backend_link
-from actions.common import clear_yes, entity, sender
+from actions.common import ReplaySafe, clear_yes, entity, sender
 from backend.goals import GOALS
 
 YES_NO = [
@@ -53,7 +53,9 @@ class ResetPrivacy(Action):
         return [SlotSet("privacy_consent", None)]
 
 
-class ValidateOnboardingForm(FormValidationAction):
+class ValidateOnboardingForm(ReplaySafe, FormValidationAction):
+    """Records consent decisions: a resent turn gets the first answer (ReplaySafe)."""
+
     def name(self) -> str:
         return "validate_onboarding_form"
 

@@ -185,6 +185,7 @@ def load_jobs() -> None:
     from backend.messaging import jobs as _messaging  # noqa: F401 - follow-ups
     from backend.orders import jobs as _orders  # noqa: F401 - unpaid orders
     from backend.outbox import jobs as _outbox  # noqa: F401 - outbox delivery
+    from backend.replay import jobs as _replay  # noqa: F401 - stored action answers retention
     from backend.sales import jobs as _sales  # noqa: F401 - SLA checks
     from backend.training import jobs as _training  # noqa: F401 - review queue scan
     from backend.trends import jobs as _trends  # noqa: F401 - trend ingestion

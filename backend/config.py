@@ -164,6 +164,13 @@ class Settings:
     outbox_blank_after_days: int = 30  # sent rows: payload and recipient removed
     outbox_delete_after_days: int = 180  # sent, blocked and dead rows deleted
     job_runs_keep_days: int = 90  # job history
+    # turn replay (backend/replay/): a resent chat turn gets its actions' first answers, kept
+    # this long (they may hold what the person typed); a resend arriving while the first
+    # attempt still runs waits this long for its answer, then says "try again"; a claim this
+    # old belongs to a dead attempt and is taken over
+    action_replay_keep_hours: int = 3
+    action_replay_wait_seconds: int = 10
+    action_replay_stale_seconds: int = 120
     payment_link_minutes: int = 60
     # a chat the team has (takeover) goes back to the bot after this long without a staff
     # reply or take-over (job takeover_timeout; the customer is told once)
@@ -344,6 +351,9 @@ def _validate(settings: Settings) -> None:
         "outbox_blank_after_days",
         "outbox_delete_after_days",
         "job_runs_keep_days",
+        "action_replay_keep_hours",
+        "action_replay_wait_seconds",
+        "action_replay_stale_seconds",
         "payment_link_minutes",
         "takeover_idle_minutes",
         "training_scan_minutes",

@@ -29,12 +29,14 @@ from backend.orders.models import (
     Receipt,
 )
 from backend.outbox.models import OutboxCircuit, OutboxMessage, OutboxRateBucket
+from backend.replay.models import ActionReplay
 from backend.sales.models import Lead, LeadActivity, StaffCoverage
 from backend.training.models import ReviewItem, ReviewLabel, ReviewScan
 from backend.trends.models import SourceBudget, Trend, TrendMatch
 
 __all__ = [
     "AccessLog",
+    "ActionReplay",
     "ApiKey",
     "Base",
     "CatalogVersion",

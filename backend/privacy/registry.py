@@ -118,6 +118,9 @@ PERSONAL_DATA: tuple[PersonalData, ...] = (
     # point at the items)
     PersonalData("training_labels", (("sender", "conversation_id"),), delete=True),
     PersonalData("training_items", (("sender", "conversation_id"),), delete=True),
+    # custom-action answers kept for resent turns (a few hours): they may echo what was typed;
+    # the erasure turn's own claim goes too, so its answer is never stored
+    PersonalData("action_replays", (("sender", "sender_id"),), delete=True),
     PersonalData(
         "follow_ups",
         (("contact", "contact_id"),),

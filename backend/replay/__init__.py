@@ -1,0 +1,1 @@
+"""Turn replay: a resent chat turn gets its custom actions' first answers, not a second run."""
