@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "catalog": 3,
     "auth": 3,
     "health": 3,
+    "replay": 3,  # custom-action answers for resent chat turns (used by actions/ only)
     # business areas, lower ones are read by higher ones
     "trends": 4,
     "privacy": 4,  # the registry of personal-data columns (erasure, export)
