@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -31,9 +33,12 @@ from sqlalchemy import func, select
 from actions import backend_link
 from backend.catalog.service import SAMPLE_CATALOG, load_catalog
 from backend.config import ROOT
-from backend.db import Base, session_scope
+from backend.contacts.models import ConsentEvent
+from backend.db import Base, make_engine, make_session_factory, session_scope, utcnow
 from backend.orders.models import CartLine
 from backend.orders.payments import FakePayments
+from backend.replay import jobs as replay_jobs
+from backend.replay import service as replay
 from backend.replay.models import ActionReplay
 from backend.sales.models import Lead
 from tests.helpers import free_port
@@ -113,12 +118,12 @@ def user_turn(history, text, intent, *, message_id, entities=()) -> list[Event]:
     ]
 
 
-def action_call(action: str, events: list[Event]) -> dict:
-    tracker = DialogueStateTracker.from_events(SENDER, events, slots=DOMAIN.slots)
+def action_call(action: str, events: list[Event], sender: str = SENDER) -> dict:
+    tracker = DialogueStateTracker.from_events(sender, events, slots=DOMAIN.slots)
     return json.loads(json.dumps(RemoteAction(action, None)._action_call_format(tracker, DOMAIN)))
 
 
-def privacy_validation(message_id: str) -> dict:
+def privacy_validation(message_id: str, sender: str = SENDER) -> dict:
     """The onboarding form validating a "yes" to the privacy question (Rasa's temporary
     tracker: the form's own events and the slot candidate after the user's message)."""
     asked = stored(
@@ -131,7 +136,7 @@ def privacy_validation(message_id: str) -> dict:
         ]
     )
     events = user_turn(asked, "/affirm", "affirm", message_id=message_id)
-    tracker = DialogueStateTracker.from_events(SENDER, events, slots=DOMAIN.slots)
+    tracker = DialogueStateTracker.from_events(sender, events, slots=DOMAIN.slots)
     form = FormAction("onboarding_form", None)
     temporary = form._temporary_tracker(tracker, [SlotSet("privacy_consent", True)], DOMAIN)
     call = RemoteAction("validate_onboarding_form", None)._action_call_format(temporary, DOMAIN)
@@ -230,3 +235,155 @@ async def test_a_resend_while_the_first_attempt_still_runs_waits_and_replays(
     with session_scope(session_factory) as s:
         assert s.execute(select(func.count()).select_from(Lead)).scalar_one() == 1
         assert s.execute(select(ActionReplay.state)).scalars().all() == ["done"]
+
+
+# --- the guard: a first attempt still running, failing, dead; the store down ---------------------
+
+
+def guard(session_factory, **kw) -> replay.TurnGuard:
+    return replay.TurnGuard(session_factory, **{"wait_seconds": 0.3, **kw})
+
+
+async def test_a_resend_gets_try_again_when_the_first_attempt_outlasts_the_wait(session_factory):
+    release, runs, busy = asyncio.Event(), [], []
+
+    async def work(messages):
+        runs.append(1)
+        messages.append({"text": "Done."})
+        await release.wait()
+        return [{"event": "slot", "name": "x", "value": 1}]
+
+    def call(messages, key="k1"):
+        return replay.once(
+            guard(session_factory),
+            key=key,
+            sender_id=SENDER,
+            action="action_x",
+            messages=messages,
+            work=lambda: work(messages),
+            on_busy=lambda: busy.append(1),
+        )
+
+    first_messages, resent_messages, late_messages = [], [], []
+    first = asyncio.ensure_future(call(first_messages))
+    await asyncio.sleep(0.05)
+    assert await call(resent_messages) == [] and busy == [1] and resent_messages == []
+    release.set()
+    assert await first == [{"event": "slot", "name": "x", "value": 1}]
+    assert await call(late_messages) == await first and late_messages == [{"text": "Done."}]
+    assert runs == [1]
+
+
+async def test_a_failed_attempt_gives_the_key_up_and_a_dead_ones_claim_is_taken_over(
+    session_factory,
+):
+    async def boom():
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError):
+        await replay.once(
+            guard(session_factory), key="k2", sender_id=SENDER, action="a", messages=[],
+            work=boom, on_busy=lambda: None,
+        )  # fmt: skip
+    with session_scope(session_factory) as s:
+        assert s.execute(select(func.count()).select_from(ActionReplay)).scalar_one() == 0
+        s.add(
+            ActionReplay(
+                key="k3", sender_id=SENDER, action="a", claim="dead",
+                claimed_at=utcnow() - timedelta(minutes=5),
+            )
+        )  # fmt: skip
+
+    async def ok():
+        return [{"event": "followup", "name": "action_listen"}]
+
+    events = await replay.once(
+        guard(session_factory, stale_seconds=60), key="k3", sender_id=SENDER, action="a",
+        messages=[], work=ok, on_busy=lambda: None,
+    )  # fmt: skip
+    assert events == [{"event": "followup", "name": "action_listen"}]
+    with session_scope(session_factory) as s:
+        row = s.execute(select(ActionReplay)).scalar_one()
+        assert (row.state, row.events) == ("done", events) and row.claim != "dead"
+
+
+async def test_the_action_runs_as_before_when_the_store_is_down(tmp_path, caplog):
+    broken = make_session_factory(make_engine(f"sqlite:///{tmp_path / 'none.db'}"))  # no tables
+    messages: list = []
+
+    async def work():
+        messages.append({"text": "hello jane@example.com"})
+        return []
+
+    assert await replay.once(
+        guard(broken), key="k4", sender_id="whatsapp:+14155550123", action="a",
+        messages=messages, work=work, on_busy=lambda: None,
+    ) == []  # fmt: skip
+    assert messages == [{"text": "hello jane@example.com"}]
+    assert "replay store unavailable" in caplog.text
+    assert "+1415" not in caplog.text and "jane@" not in caplog.text
+
+
+@pytest.mark.postgres
+def test_two_attempts_racing_for_one_key_on_postgres_one_wins(pg_session_factory):
+    barrier, results = threading.Barrier(8), []
+
+    def attempt():
+        barrier.wait()
+        results.append(
+            guard(pg_session_factory)._try_claim(key="race", sender_id=SENDER, action="a")
+        )
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.kind if r else "waits" for r in results) == ["run"] + ["waits"] * 7
+
+
+# --- retention and erasure --------------------------------------------------------------------
+
+
+def _row(s, key: str, sender: str, age: timedelta) -> None:
+    s.add(
+        ActionReplay(
+            key=key, sender_id=sender, action="a", state="done", claim="c",
+            events=[{"event": "slot", "name": "email", "value": "jane@example.com"}],
+            messages=[], created_at=utcnow() - age,
+        )
+    )  # fmt: skip
+
+
+def test_stored_answers_go_after_the_retention_window(session_factory, settings):
+    with session_scope(session_factory) as s:
+        _row(s, "old", SENDER, timedelta(hours=settings.action_replay_keep_hours, minutes=1))
+        _row(s, "new", SENDER, timedelta(minutes=5))
+    with session_scope(session_factory) as s:
+        assert replay_jobs.action_replay_retention(s, settings) == {"deleted": 1}
+    with session_scope(session_factory) as s:
+        assert s.execute(select(ActionReplay.key)).scalars().all() == ["new"]
+
+
+async def test_erasure_deletes_the_persons_stored_answers_and_the_erasure_turn_stores_none(
+    action_server, session_factory, settings
+):
+    from backend.contacts import service as contacts
+
+    await action_server(privacy_validation("e1"))  # consent: the chat has a contact
+    with session_scope(session_factory) as s:
+        _row(s, "other", "web-someone-else", timedelta(minutes=1))
+    with session_scope(session_factory) as s:
+        contacts.erase(s, sender_id=SENDER, version="v1", key=settings.pseudonym_key)
+    with session_scope(session_factory) as s:
+        assert s.execute(select(ActionReplay.sender_id)).scalars().all() == ["web-someone-else"]
+    # in the chat: the erasure action's own claim is erased with the rest, so its answer
+    # (and the chat id) is not stored afterwards
+    chat = "web-replay-2"
+    await action_server(privacy_validation("e2", sender=chat))
+    erase = user_turn(HISTORY, "delete my data", "request_data_deletion", message_id="d1")
+    answer = await action_server(action_call("action_delete_data", erase, sender=chat))
+    assert "erased your name" in answer["responses"][0]["text"]
+    with session_scope(session_factory) as s:
+        assert s.execute(select(ActionReplay.sender_id)).scalars().all() == ["web-someone-else"]
+        assert s.execute(select(func.count()).select_from(ConsentEvent)).scalar_one() >= 2
