@@ -5,6 +5,7 @@ Trackers are built by hand; the actions reach the test database through actions.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,9 @@ from backend.orders.payments import FakePayments
 from backend.outbox.models import OutboxMessage
 from backend.sales.models import Lead
 
+# Each hand-built tracker is a new turn of its chat (a session started at a new time): the
+# same action with the same words twice is then two turns, not a resend (backend/replay).
+TURNS = itertools.count(1)
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text())
 
 
@@ -64,6 +68,7 @@ def tracker(
         "entities": [{"entity": k, "value": v} for k, v in entities],
     }
     events = [
+        {"event": "session_started", "timestamp": float(next(TURNS))},
         *history,
         {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
     ]

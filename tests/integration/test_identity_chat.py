@@ -4,6 +4,7 @@ start with a double opt-in link."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,15 @@ def chat_with_email(factory, sender, *, name=None):
         )
 
 
+TURNS = itertools.count(1)
+
+
 def tracker(sender, text="", intent="inform"):
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
-    events = [{"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"}]
+    events = [
+        {"event": "session_started", "timestamp": float(next(TURNS))},  # each call: a new turn
+        {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
+    ]
     return Tracker(sender, {}, latest, events, False, None, {}, "action_listen")
 
 
