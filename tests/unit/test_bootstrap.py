@@ -25,8 +25,9 @@ def test_every_kind_of_outbox_row_has_a_deliverer():
 
 def test_jobs_routes_and_commands_come_from_the_wiring():
     assert set(load_jobs()) == {
-        "action_replay_retention", "audit_verify", "catalog_sync", "erase_chat_trackers", "expire_unconsented_chats",
-        "follow_ups", "job_runs_retention", "ledger_verify", "orders_expire", "outbox",
+        "action_replay_retention", "audit_verify", "catalog_sync", "erase_chat_trackers",
+        "expire_unconsented_chats", "follow_ups", "job_runs_retention", "ledger_verify",
+        "orders_expire", "outbox",
         "outbox_retention", "sla_check", "takeover_timeout", "training_scan", "trend_ingest",
     }  # fmt: skip
     paths = {route.path for router in bootstrap.routers() for route in router.routes}
