@@ -162,6 +162,7 @@ class ContactOut(BaseModel):
     public_id: str
     created: bool
     consent_events: list[int]
+    email_opt_in_sent: bool = False  # email marketing waits for the person's confirmation link
 
 
 class ErasedOut(BaseModel):

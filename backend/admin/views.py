@@ -52,12 +52,14 @@ from backend.contacts.consent import MARKETING_CHANNELS
 from backend.contacts.models import Contact
 from backend.contacts.service import MARKETING_WORDING, privacy_wording
 from backend.contacts.validation import check_email, check_name, check_phone
+from backend.contacts.verification import DoubleOptIn
 from backend.contacts.views import erase_for_staff
 from backend.crm import service as crm
 from backend.dashboard import csrf
 from backend.dashboard.service import job_run
 from backend.db import utcnow
 from backend.jobs.views import run_now
+from backend.messaging.privacy import verification_sender
 from backend.orders import service as orders
 from backend.orders.bootstrap import payment_provider
 from backend.orders.models import Order
@@ -279,7 +281,9 @@ def enter_contact_api(
     settings: Settings = Depends(settings_dep),
 ):
     """A contact staff met (a phone call, the shop): their details and the privacy (and any
-    marketing) consent they gave there, recorded with its source and the staff user."""
+    marketing) consent they gave there, recorded with its source and the staff user. Email
+    marketing is not recorded: the person is sent the double opt-in link
+    (`email_opt_in_sent`), and the consent is recorded when they follow it."""
     unknown = set(body.marketing_channels) - set(MARKETING_CHANNELS)
     if unknown:
         raise HTTPException(400, f"marketing channels are {', '.join(MARKETING_CHANNELS)}")
@@ -299,6 +303,12 @@ def enter_contact_api(
             privacy_wording=privacy_wording(policy_url=settings.privacy_policy_url),
             marketing_wording=MARKETING_WORDING,
             version=settings.privacy_policy_version,
+            confirm_email=DoubleOptIn(
+                session,
+                key=settings.pseudonym_key,
+                base_url=settings.public_base_url,
+                send=verification_sender(session, settings=settings),
+            ),
         )
     except staff_entry.StaffEntryError as exc:
         raise HTTPException(400, str(exc)) from None
@@ -308,6 +318,7 @@ def enter_contact_api(
         "public_id": entry.contact.public_id,
         "created": entry.created,
         "consent_events": [e.id for e in entry.events],
+        "email_opt_in_sent": entry.opt_in_sent,
     }
 
 

@@ -4,11 +4,13 @@ and the consent they gave there, recorded as ordinary consent events with their 
 The wording stored with each decision names where the consent was given and the staff user who
 recorded it (by id), so the ledger proves who entered what. One person stays one record: an
 email or phone already held by a live contact adds to that contact (blanks filled, never
-overwritten).
+overwritten). Email marketing is never granted here: the person gets the double opt-in link
+(as in a chat that has not proved the email) and the consent is theirs when they follow it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -32,6 +34,7 @@ class StaffEntry:
     contact: Contact
     created: bool
     events: tuple[ConsentEvent, ...]
+    opt_in_sent: bool = False  # email marketing waits for the person's confirmation link
 
 
 def consent_wording(*, policy_wording: str, consent_source: str, staff_id: int) -> str:
@@ -52,11 +55,13 @@ def enter_contact(
     privacy_wording: str,
     marketing_wording: str,
     version: str,
+    confirm_email: Callable[..., object],
 ) -> StaffEntry:
     """Privacy consent (and any marketing consent the person gave) for a contact staff met.
 
     Values arrive validated (email normalised, phone E.164). Each decision is a consent event
-    published as `ConsentRecorded`, so the CRM hears of it like of a chat's.
+    published as `ConsentRecorded`, so the CRM hears of it like of a chat's. Email marketing goes
+    through `confirm_email(conversation=None, contact=...)`, the double opt-in hook.
     """
     consent_source = " ".join((consent_source or "").split())[:MAX_SOURCE]
     if not consent_source:
@@ -85,9 +90,15 @@ def enter_contact(
         (MARKETING, channel, marketing_wording) for channel in marketing_channels
     ]
     events = []
+    opt_in_sent = False
     for purpose, channel, wording in wanted:
         if state.get((purpose, channel)) is True:
             continue  # already granted: record decisions, not repeats
+        if (purpose, channel) == (MARKETING, "email"):
+            if contact.email:
+                confirm_email(conversation=None, contact=contact)  # to the record's email
+                opt_in_sent = True
+            continue
         event = add_consent_event(
             session,
             contact=contact,
@@ -111,4 +122,4 @@ def enter_contact(
                 granted=True,
             ),
         )
-    return StaffEntry(contact, created, tuple(events))
+    return StaffEntry(contact, created, tuple(events), opt_in_sent)

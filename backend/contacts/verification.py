@@ -159,12 +159,13 @@ def start_double_opt_in(
     *,
     key: str,
     base_url: str,
-    conversation: Conversation,
+    conversation: Conversation | None,
     contact: Contact,
     send: Send,
 ) -> IdentityCheck | None:
-    """Email marketing asked for in a chat that has not proved the email: a confirmation link to
-    the record's email; nothing is granted until it is followed. One open link per contact."""
+    """Email marketing asked for in a chat that has not proved the email (or entered by staff,
+    `conversation` None): a confirmation link to the record's email; nothing is granted until it
+    is followed. One open link per contact."""
     if not contact.email:
         return None
     open_link = session.execute(
@@ -180,7 +181,7 @@ def start_double_opt_in(
     secret = secrets.token_urlsafe(16)
     check = IdentityCheck(
         contact_id=contact.id,
-        conversation_id=conversation.id,
+        conversation_id=conversation.id if conversation is not None else None,
         purpose=MARKETING_EMAIL,
         channel="email",
         code_hash="",
@@ -285,7 +286,7 @@ class DoubleOptIn:
         self.session, self.key, self.base_url, self.send = session, key, base_url, send
         self.started = False
 
-    def __call__(self, *, conversation: Conversation, contact: Contact) -> None:
+    def __call__(self, *, conversation: Conversation | None, contact: Contact) -> None:
         check = start_double_opt_in(
             self.session,
             key=self.key,

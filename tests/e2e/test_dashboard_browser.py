@@ -57,7 +57,7 @@ def fail_crm_deliveries(factory, url: str) -> None:
             s, name="Ann Buyer", email="ann@customer.example", phone_e164=None,
             consent_source="phone call", marketing_channels=(), staff_id=1,
             privacy_wording="Do you accept the privacy policy?", marketing_wording="",
-            version="privacy-v1",
+            version="privacy-v1", confirm_email=lambda **_: None,
         )  # fmt: skip
 
     def refuse(_session, _message, _settings):

@@ -417,6 +417,51 @@ def test_staff_entered_contact_consent_crm_export_erase(client, keys, session_fa
     ]  # fmt: skip
 
 
+def test_staff_entered_email_marketing_waits_for_the_persons_own_confirmation(
+    client, keys, session_factory
+):
+    sales = bearer(keys["sales"])
+    entered = client.post(
+        "/api/admin/contacts",
+        json={
+            "email": "shop.visitor@customer.example",
+            "consent_source": "shop visit",
+            "marketing_channels": ["email", "sms"],
+        },
+        headers=sales,
+    )
+    assert entered.status_code == 201, entered.text
+    assert entered.json()["email_opt_in_sent"] is True
+    granted = {(e.purpose, e.channel) for e in rows(session_factory, ConsentEvent) if e.granted}
+    assert ("marketing", "email") not in granted  # staff cannot sign the address up
+    assert ("marketing", "sms") in granted
+    (link,) = [m for m in rows(session_factory, OutboxMessage) if m.purpose == "verification"]
+    assert (link.kind, link.payload["template"]) == ("email", "confirm_subscription")
+    token = link.payload["context"]["confirm_url"].rsplit("/", 1)[1]
+    # asked again before the person clicks: still one open link, nothing granted
+    again = client.post(
+        "/api/admin/contacts",
+        json={
+            "email": "shop.visitor@customer.example",
+            "consent_source": "phone call",
+            "marketing_channels": ["email"],
+        },
+        headers=sales,
+    )
+    assert again.json()["email_opt_in_sent"] is True
+    assert (
+        len([m for m in rows(session_factory, OutboxMessage) if m.purpose == "verification"]) == 1
+    )
+    # the person follows the link: now the consent is recorded, as theirs
+    assert client.post(f"/confirm-subscription/{token}").status_code == 200
+    emails = [
+        e
+        for e in rows(session_factory, ConsentEvent)
+        if (e.purpose, e.channel) == ("marketing", "email")
+    ]
+    assert [(e.granted, e.source) for e in emails] == [(True, "double_opt_in")]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [
