@@ -420,16 +420,18 @@ def test_staff_entered_contact_consent_crm_export_erase(client, keys, session_fa
 def test_staff_entered_email_marketing_waits_for_the_persons_own_confirmation(
     client, keys, session_factory
 ):
-    sales = bearer(keys["sales"])
-    entered = client.post(
-        "/api/admin/contacts",
-        json={
-            "email": "shop.visitor@customer.example",
-            "consent_source": "shop visit",
-            "marketing_channels": ["email", "sms"],
-        },
-        headers=sales,
-    )
+    def enter(source: str, channels: list[str]):
+        return client.post(
+            "/api/admin/contacts",
+            json={
+                "email": "shop.visitor@customer.example",
+                "consent_source": source,
+                "marketing_channels": channels,
+            },
+            headers=bearer(keys["sales"]),
+        )
+
+    entered = enter("shop visit", ["email", "sms"])
     assert entered.status_code == 201, entered.text
     assert entered.json()["email_opt_in_sent"] is True
     granted = {(e.purpose, e.channel) for e in rows(session_factory, ConsentEvent) if e.granted}
@@ -439,15 +441,7 @@ def test_staff_entered_email_marketing_waits_for_the_persons_own_confirmation(
     assert (link.kind, link.payload["template"]) == ("email", "confirm_subscription")
     token = link.payload["context"]["confirm_url"].rsplit("/", 1)[1]
     # asked again before the person clicks: still one open link, nothing granted
-    again = client.post(
-        "/api/admin/contacts",
-        json={
-            "email": "shop.visitor@customer.example",
-            "consent_source": "phone call",
-            "marketing_channels": ["email"],
-        },
-        headers=sales,
-    )
+    again = enter("phone call", ["email"])
     assert again.json()["email_opt_in_sent"] is True
     assert (
         len([m for m in rows(session_factory, OutboxMessage) if m.purpose == "verification"]) == 1
