@@ -1,8 +1,9 @@
 """The executive overview in a real browser (Debian's chromium driven by playwright): data made
 by the product's own services (chat consent, recommendation, checkout, payment, a lead), the
 audit run from the jobs page's "Run now" button, then the overview read as an executive.
-The screenshot goes to the test's temp folder; with HTS_UPDATE_SCREENSHOTS=1 it refreshes
-docs/img/executive-overview.png (a test run never changes a tracked file otherwise)."""
+The screenshots go to the test's temp folder; with HTS_UPDATE_SCREENSHOTS=1 they refresh
+docs/img/executive-overview.png and docs/img/dashboard-*.png (a test run never changes a tracked
+file otherwise)."""
 
 from __future__ import annotations
 
@@ -111,6 +112,14 @@ def test_admin_runs_the_audit_and_the_executive_sees_it(dashboard, tmp_path):
             browser.close()
 
 
+def _shot(tmp_path, page_name: str):
+    """Where a page's screenshot goes: docs/img/dashboard-<page>.png with HTS_UPDATE_SCREENSHOTS=1
+    (docs/dashboard.md shows them), else the test's temp folder."""
+    if os.environ.get("HTS_UPDATE_SCREENSHOTS") == "1":
+        return ROOT / "docs" / "img" / f"dashboard-{page_name}.png"
+    return tmp_path / f"{page_name}.png"
+
+
 def test_catalog_orders_outbox_pages_and_the_sla_chart(dashboard, tmp_path):
     """An admin syncs the catalog and ingests trends with the buttons, reads inventory, orders
     (receipt verified) and the outbox (error without the address), retries a dead message; a
@@ -140,14 +149,14 @@ def test_catalog_orders_outbox_pages_and_the_sla_chart(dashboard, tmp_path):
             assert int(page.inner_text("#kpi-products .big")) >= 39
             assert int(page.inner_text("#kpi-out-of-stock .big")) >= 1
             assert page.locator("#inventory tr").count() > 39
-            page.screenshot(path=str(tmp_path / "catalog.png"), full_page=True)
+            page.screenshot(path=str(_shot(tmp_path, "catalog")), full_page=True)
 
             page.click("nav >> text=Orders")
             row = page.locator("#orders tr[id^=order-]").first
             assert "paid" in row.inner_text() and "$29.99" in row.inner_text()
             assert row.locator(".verified").inner_text().startswith("✓")
             assert row.locator("a[download]").get_attribute("href").endswith("/receipt.pdf")
-            page.screenshot(path=str(tmp_path / "orders.png"), full_page=True)
+            page.screenshot(path=str(_shot(tmp_path, "orders")), full_page=True)
 
             page.click("nav >> text=Outbox")
             dead = page.locator("#messages tr", has_text="dead").first
@@ -155,7 +164,7 @@ def test_catalog_orders_outbox_pages_and_the_sla_chart(dashboard, tmp_path):
             assert "ann@customer.example" not in page.content()
             dead.locator("button:has-text('Retry')").click()
             assert "back in the queue" in page.inner_text("#retried")
-            page.screenshot(path=str(tmp_path / "outbox.png"), full_page=True)
+            page.screenshot(path=str(_shot(tmp_path, "outbox")), full_page=True)
 
             page.goto(f"{dashboard}/dashboard/executive")
             chart = page.locator("#chart-sla svg").first
