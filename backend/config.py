@@ -172,6 +172,8 @@ class Settings:
     action_replay_wait_seconds: int = 10
     action_replay_stale_seconds: int = 120
     payment_link_minutes: int = 60
+    # the one abandoned-checkout reminder is due this long after a payment link expired unpaid
+    checkout_reminder_minutes: int = 60
     # a chat the team has (takeover) goes back to the bot after this long without a staff
     # reply or take-over (job takeover_timeout; the customer is told once)
     takeover_idle_minutes: int = 30
@@ -355,6 +357,7 @@ def _validate(settings: Settings) -> None:
         "action_replay_wait_seconds",
         "action_replay_stale_seconds",
         "payment_link_minutes",
+        "checkout_reminder_minutes",
         "takeover_idle_minutes",
         "training_scan_minutes",
         "unconsented_chat_retention_hours",

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.config import get_settings
 from backend.contacts import consent
 from backend.contacts.models import Contact
 from backend.db import utcnow
@@ -19,8 +20,6 @@ from backend.messaging.service import CANCELLED, SCHEDULED, schedule_follow_up
 from backend.orders.models import Order
 
 CHECKOUT_REMINDER = "checkout_reminder"
-# When the abandoned-checkout reminder is due after the payment link expired unpaid.
-CHECKOUT_REMINDER_AFTER = timedelta(hours=1)
 
 # When the first marketing follow-up is due after marketing consent in the chat.
 GOAL_FOLLOW_UP_AFTER = timedelta(days=3)
@@ -78,7 +77,7 @@ def goal_follow_ups(session: Session, event: ContactDetailsSubmitted) -> None:
 
 def checkout_reminder(session: Session, event: CheckoutExpired) -> None:
     """ONE reminder for a checkout whose payment link expired unpaid, due
-    CHECKOUT_REMINDER_AFTER later on the first channel (email, WhatsApp, SMS) with an address
+    CHECKOUT_REMINDER_MINUTES later on the first channel (email, WhatsApp, SMS) with an address
     AND marketing consent; none without such consent. A checkout reopened from a reminder gets
     no second one. The gate decides again when it is due, so a later opt-out still wins."""
     contact = _live(session, event.contact_id)
@@ -109,7 +108,7 @@ def checkout_reminder(session: Session, event: CheckoutExpired) -> None:
         contact=contact,
         channel=channel,
         template=CHECKOUT_REMINDER,
-        due_at=utcnow() + CHECKOUT_REMINDER_AFTER,
+        due_at=utcnow() + timedelta(minutes=get_settings().checkout_reminder_minutes),
         order_id=order.id,
     )
 

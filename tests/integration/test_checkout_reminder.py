@@ -197,3 +197,18 @@ def test_bad_links_and_gone_stock_get_a_clear_answer(shop, settings, client):
         assert (
             session.execute(select(Order).where(Order.recovered_from_id.is_not(None))).all() == []
         )
+
+
+def test_the_reminder_delay_is_a_setting(shop, settings, monkeypatch):
+    from backend.config import reset_settings_cache
+
+    monkeypatch.setenv("CHECKOUT_REMINDER_MINUTES", "15")
+    reset_settings_cache()
+    try:
+        _abandon(shop, settings)
+    finally:
+        reset_settings_cache()
+    with session_scope(shop) as session:
+        due = session.execute(select(FollowUp.due_at)).scalar_one().replace(tzinfo=timezone.utc)
+    now = datetime.now(timezone.utc)
+    assert now + timedelta(minutes=10) < due <= now + timedelta(minutes=15)
