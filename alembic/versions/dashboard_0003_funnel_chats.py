@@ -109,7 +109,23 @@ def _drop_triggers() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS funnel_chats_{table}_{event}")
 
 
+# Each trigger reads one chat's rows: indexes that lead with the chat (and carry the step's
+# columns) replace the plain conversation_id ones, or SQLite picks the purpose index and reads
+# every consent of that purpose on each insert.
+CHAT_INDEXES = (
+    (
+        "consent_events",
+        "ix_consent_events_chat",
+        ["conversation_id", "purpose", "granted", "created_at"],
+    ),
+    ("orders", "ix_orders_chat", ["conversation_id", "status", "created_at"]),
+)
+
+
 def upgrade() -> None:
+    for table, name, columns in CHAT_INDEXES:
+        op.create_index(name, table, columns)
+        op.drop_index(f"ix_{table}_conversation_id", table_name=table)
     op.create_table(
         "funnel_chats",
         sa.Column("step", sa.String(20), nullable=False),
@@ -131,3 +147,6 @@ def downgrade() -> None:
     _drop_triggers()
     op.drop_index("ix_funnel_chats_step_last", table_name="funnel_chats")
     op.drop_table("funnel_chats")
+    for table, name, _ in CHAT_INDEXES:
+        op.create_index(f"ix_{table}_conversation_id", table, ["conversation_id"])
+        op.drop_index(name, table_name=table)

@@ -41,11 +41,13 @@ class ConsentEvent(Base):
     __table_args__ = (
         Index("ix_consent_events_contact_purpose", "contact_id", "purpose", "granted"),
         Index("ix_consent_events_period", "purpose", "granted", "created_at", "conversation_id"),
+        # a chat's consents; the funnel_chats triggers' latest row per chat and step
+        Index("ix_consent_events_chat", "conversation_id", "purpose", "granted", "created_at"),
     )
 
     id = Column(Integer, primary_key=True)
     contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False)
-    conversation_id = Column(String(128), index=True)
+    conversation_id = Column(String(128))
     purpose = Column(
         String(20), nullable=False
     )  # privacy | health_data | marketing | transactional

@@ -27,12 +27,14 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_period", "created_at", "conversation_id", "status"),
         Index("ix_orders_paid_period", "status", "created_at", "conversation_id"),
+        # a chat's orders; the funnel_chats triggers' latest row per chat and step
+        Index("ix_orders_chat", "conversation_id", "status", "created_at"),
     )
 
     id = Column(Integer, primary_key=True)
     public_id = Column(String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4()))
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
-    conversation_id = Column(String(128), index=True)
+    conversation_id = Column(String(128))
     email = Column(String(320))
     # pending_payment | paid | cancelled | expired | refunded | partially_refunded
     status = Column(String(30), nullable=False, default="pending_payment")
