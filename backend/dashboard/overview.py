@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
-from sqlalchemy import DateTime, and_, bindparam, case, exists, func, or_, select
+from sqlalchemy import DateTime, and_, bindparam, case, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from backend.contacts.models import ConsentEvent, Conversation, Interaction
@@ -306,29 +306,31 @@ def day_bounds(period: Period) -> list[tuple[str, datetime, datetime]]:
     return out
 
 
+# One day's figure; {i} numbers the day's binds. Plain SQL (the same on SQLite and Postgres).
+PER_DAY_SQL = {
+    "orders": "SELECT count(*) FROM orders WHERE created_at >= :lo{i} AND created_at < :hi{i}",
+    "payments": (  # successful payments in one currency
+        "SELECT coalesce(sum(amount_minor), 0) FROM payments "
+        "WHERE created_at >= :lo{i} AND created_at < :hi{i} "
+        "AND status = 'succeeded' AND currency = :currency"
+    ),
+}
+
+
 @lru_cache(maxsize=64)
 def _per_day_statement(series: str, n_days: int):
     """One SELECT with a scalar subquery per day, each an index range over that day only.
 
     Grouping a year of rows by date() sorts them all (~60 ms per 100k rows on SQLite); n range
-    seeks on the covering index read the same rows in index order with no sort. The statement
-    is built once per series and length (binds lo0/hi0 …), so SQLAlchemy compiles it once.
+    seeks on the covering index read the same rows in index order with no sort. Text, built
+    once per series and length: the same statement as SQLAlchemy constructs took ~0.35 s to
+    compile for a year, on the first overview of each process.
     """
     bound = DateTime(timezone=True)
-    columns = []
-    for i in range(n_days):
-        lo, hi = bindparam(f"lo{i}", type_=bound), bindparam(f"hi{i}", type_=bound)
-        if series == "orders":
-            query = select(func.count()).where(Order.created_at >= lo, Order.created_at < hi)
-        else:  # "payments": successful payments in one currency
-            query = select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-                Payment.created_at >= lo,
-                Payment.created_at < hi,
-                Payment.status == "succeeded",
-                Payment.currency == bindparam("currency"),
-            )
-        columns.append(query.scalar_subquery())
-    return select(*columns)
+    sql = "SELECT " + ", ".join(f"({PER_DAY_SQL[series].format(i=i)})" for i in range(n_days))
+    return text(sql).bindparams(
+        *(bindparam(f"{edge}{i}", type_=bound) for i in range(n_days) for edge in ("lo", "hi"))
+    )
 
 
 def _per_day(session: Session, series: str, bounds: list, **params) -> list[int]:
