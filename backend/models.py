@@ -12,6 +12,7 @@ from backend.contacts.models import (
     Interaction,
 )
 from backend.crm.models import CrmRecord
+from backend.dashboard.models import FunnelChat
 from backend.db import Base
 from backend.incidents import Incident
 from backend.jobs.models import JobLock, JobRun
@@ -45,6 +46,7 @@ __all__ = [
     "Conversation",
     "CreditNote",
     "CrmRecord",
+    "FunnelChat",
     "DataSubjectRequest",
     "FollowUp",
     "IdentityCheck",

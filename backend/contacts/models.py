@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
 
 from backend.db import Base, utcnow
 
@@ -36,10 +36,18 @@ class ConsentEvent(Base):
     """Append-only record of one consent decision (GDPR art. 7(1) proof)."""
 
     __tablename__ = "consent_events"
+    # a contact's consent state (and the overview pipeline's "with consent"), and the overview
+    # funnel's consent steps (distinct chats per purpose in a period), from the index alone
+    __table_args__ = (
+        Index("ix_consent_events_contact_purpose", "contact_id", "purpose", "granted"),
+        Index("ix_consent_events_period", "purpose", "granted", "created_at", "conversation_id"),
+        # a chat's consents; the funnel_chats triggers' latest row per chat and step
+        Index("ix_consent_events_chat", "conversation_id", "purpose", "granted", "created_at"),
+    )
 
     id = Column(Integer, primary_key=True)
-    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False, index=True)
-    conversation_id = Column(String(128), index=True)
+    contact_id = Column(Integer, ForeignKey("contacts.id"), nullable=False)
+    conversation_id = Column(String(128))
     purpose = Column(
         String(20), nullable=False
     )  # privacy | health_data | marketing | transactional
@@ -75,6 +83,8 @@ class Conversation(Base):
 
 class Interaction(Base):
     __tablename__ = "interactions"
+    # the overview funnel's recommendation step
+    __table_args__ = (Index("ix_interactions_period", "kind", "created_at", "conversation_id"),)
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)

@@ -23,13 +23,18 @@ from backend.db import Base, utcnow
 class Order(Base):
     __tablename__ = "orders"
     # The overview's period scans (orders per day, the funnel's checkout/paid chats) read only
-    # these columns: a covering index answers them without visiting the table.
-    __table_args__ = (Index("ix_orders_period", "created_at", "conversation_id", "status"),)
+    # these columns: covering indexes answer them without visiting the table.
+    __table_args__ = (
+        Index("ix_orders_period", "created_at", "conversation_id", "status"),
+        Index("ix_orders_paid_period", "status", "created_at", "conversation_id"),
+        # a chat's orders; the funnel_chats triggers' latest row per chat and step
+        Index("ix_orders_chat", "conversation_id", "status", "created_at"),
+    )
 
     id = Column(Integer, primary_key=True)
     public_id = Column(String(36), unique=True, nullable=False, default=lambda: str(uuid.uuid4()))
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
-    conversation_id = Column(String(128), index=True)
+    conversation_id = Column(String(128))
     email = Column(String(320))
     # pending_payment | paid | cancelled | expired | refunded | partially_refunded
     status = Column(String(30), nullable=False, default="pending_payment")
@@ -119,6 +124,10 @@ class Invoice(Base):
 
 class Payment(Base):
     __tablename__ = "payments"
+    # revenue and revenue per day of the overview, answered from the index alone
+    __table_args__ = (
+        Index("ix_payments_period", "created_at", "status", "currency", "amount_minor"),
+    )
 
     id = Column(Integer, primary_key=True)
     order_id = Column(Integer, ForeignKey("orders.id"), nullable=False, index=True)
@@ -127,7 +136,7 @@ class Payment(Base):
     amount_minor = Column(Integer, nullable=False)
     currency = Column(String(3), nullable=False)
     status = Column(String(20), nullable=False)  # succeeded | failed
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 class Receipt(Base):

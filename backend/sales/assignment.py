@@ -221,7 +221,13 @@ def _matches(coverage: StaffCoverage, facts: LeadFacts) -> str | None:
 
 
 def decide(session: Session, facts: LeadFacts) -> Decision:
-    """Who should take a lead with these facts (no change made)."""
+    """Who should take a lead with these facts (no change made).
+
+    The active coverage rows are locked (FOR UPDATE, in id order) until the transaction ends:
+    a second lead routed at the same time waits, then counts the first one's assignment, so
+    two simultaneous leads never both go to the same user past their share. SQLite needs no
+    lock (the engine begins every transaction IMMEDIATE, so writers already take turns).
+    """
     rows = session.execute(
         select(StaffCoverage)
         .join(StaffUser, StaffUser.id == StaffCoverage.staff_user_id)
@@ -230,6 +236,8 @@ def decide(session: Session, facts: LeadFacts) -> Decision:
             StaffUser.active.is_(True),
             StaffUser.role.in_(ROUTING_ROLES),
         )
+        .order_by(StaffCoverage.staff_user_id)
+        .with_for_update(of=StaffCoverage)
     ).scalars()
     matched = [(cov, why) for cov in rows if (why := _matches(cov, facts)) is not None]
     if not matched:

@@ -9,8 +9,12 @@ from backend.db import Base, utcnow
 
 class Lead(Base):
     __tablename__ = "leads"
-    # routing counts each candidate's open leads (backend/sales/assignment.py)
-    __table_args__ = (Index("ix_leads_assigned_status", "assigned_to", "status"),)
+    # routing counts each candidate's open leads (backend/sales/assignment.py); the overview's
+    # leads per day and SLA series read the period's leads from the index alone
+    __table_args__ = (
+        Index("ix_leads_assigned_status", "assigned_to", "status"),
+        Index("ix_leads_period", "created_at", "kind", "sla_due_at"),
+    )
 
     id = Column(Integer, primary_key=True)
     contact_id = Column(Integer, ForeignKey("contacts.id"), index=True)
@@ -25,7 +29,7 @@ class Lead(Base):
     assigned_to = Column(Integer, ForeignKey("staff_users.id"))
     preferred_time = Column(String(100))
     sla_due_at = Column(DateTime(timezone=True))
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
 
@@ -33,6 +37,10 @@ class LeadActivity(Base):
     """One staff (or system) action on a lead: who, what, when; append-only history."""
 
     __tablename__ = "lead_activities"
+    # each lead's first human reply (the overview's response-time series)
+    __table_args__ = (
+        Index("ix_lead_activities_first_reply", "to_status", "lead_id", "created_at"),
+    )
 
     id = Column(Integer, primary_key=True)
     lead_id = Column(Integer, ForeignKey("leads.id"), nullable=False, index=True)

@@ -295,3 +295,47 @@ def test_admin_sets_coverage_on_the_team_page_with_csrf(client, session_factory)
     client.post(action, data={"goals": ["diabetes"], "regions": "GB", "csrf": token})
     with session_scope(session_factory) as s:
         assert s.get(StaffCoverage, ids["sales"]).active is False
+
+
+def test_simultaneous_leads_on_postgres_go_to_different_users(pg_session_factory):
+    """Two leads routed at once with two equal users: the second routing waits for the first
+    one's transaction (its coverage rows are locked) and then sees that lead, so each user gets
+    one. Without the lock both would read 0 open leads and pick the same user."""
+    import threading
+
+    with session_scope(pg_session_factory) as s:
+        ids = {staff(s, name, goals=["weight_loss"]) for name in ("ann", "bob")}
+        for sender in ("first", "second"):
+            make_contact(s, sender=sender, email=f"{sender}@c.example", phone=US_PHONE,
+                         health_goal="weight_loss")  # fmt: skip
+    first_routed, release = threading.Event(), threading.Event()
+    chosen: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def route(sender: str, hold: bool) -> None:
+        try:
+            with session_scope(pg_session_factory) as s:
+                lead = sales.create_lead(s, sender_id=sender, kind="handoff", reason="human")
+                chosen[sender] = lead.assigned_to
+                if hold:  # keep the first transaction open while the second one routes
+                    first_routed.set()
+                    release.wait(10)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    first = threading.Thread(target=route, args=("first", True))
+    first.start()
+    assert first_routed.wait(10)
+    second = threading.Thread(target=route, args=("second", False))
+    second.start()
+    second.join(0.5)  # the second routing is waiting for the first one's lock...
+    assert second.is_alive()
+    release.set()  # ...until the first commits
+    first.join(10)
+    second.join(10)
+    assert not errors
+    assert {chosen["first"], chosen["second"]} == ids
+    with session_scope(pg_session_factory) as s:
+        assert sorted(
+            s.execute(select(Lead.assigned_to).where(Lead.status == "assigned")).scalars()
+        ) == sorted(ids)
