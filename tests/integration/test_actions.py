@@ -182,7 +182,9 @@ async def test_declining_privacy_stores_nothing_and_skips_health_consent(db):
 
 async def test_health_consent_is_its_own_event(db):
     await consent_given(health=False)
-    events = db.execute(select(ConsentEvent.purpose, ConsentEvent.granted)).all()
+    events = db.execute(
+        select(ConsentEvent.purpose, ConsentEvent.granted).order_by(ConsentEvent.id)
+    ).all()
     assert events == [("privacy", True), ("health_data", False)]
 
 
