@@ -45,15 +45,15 @@ patching code it does not know:
   the whole conversation, which works out the events that count (`applied_events`: reverts,
   restarts, undone loop turns) and replays them on a fresh tracker: ~16 % of a worker, growing
   with the conversation. Within a turn the processor only appends events to the same tracker
-  object between predictions, so both loops are kept on the tracker object (the replayed
-  tracker, the states so far, the rule-only-turn variables, one per argument combination) and
-  resumed when the tracker's events start with the very event objects already folded: the
-  applied events when no new loop name appears (Rasa judges a loop's actions by the names of
-  every loop activated), the states when the applied events start with those replayed. Anything
-  else (a revert, a restart, another domain or rule-only data) starts over. Callers edit what
-  they get (the featurizer deletes user text or intent), so each call returns new lists and new
-  state and sub-state dicts, sharing between states what Rasa's own states share; a copied
-  tracker starts without the kept loops.
+  object between predictions, so the replacement keeps both loops on the tracker object and
+  resumes them when its events start with the very event objects already folded: the applied
+  events when no new loop name appears (Rasa judges a loop's actions by the names of every loop
+  activated), the replay when the applied events start with those replayed. One replay serves
+  the policies' two argument combinations (Rasa's loop body, rule-only turns included, runs on
+  each step it recorded); anything else (a revert, a restart, another domain or rule-only data)
+  starts over. Callers edit what they get (the featurizer deletes user text or intent), so each
+  call returns new lists and new state and sub-state dicts, sharing between states what Rasa's
+  own states share; a copied tracker starts without the kept loops.
 """
 
 from __future__ import annotations
@@ -477,25 +477,18 @@ class _AppliedFold:
 
     def _fold(self, tracker: Any, event: Any) -> None:
         """One pass of Rasa's loop body."""
-        from rasa.shared.core.events import (
-            ActionExecuted,
-            ActionReverted,
-            Restarted,
-            SessionStarted,
-            UserUtteranceReverted,
-            UserUttered,
-        )
+        from rasa.shared.core import events as ev
 
         applied = self.applied
-        if isinstance(event, (Restarted, SessionStarted)):
+        if isinstance(event, (ev.Restarted, ev.SessionStarted)):
             applied.clear()
-        elif isinstance(event, ActionReverted):
-            tracker._undo_till_previous(ActionExecuted, applied)
-        elif isinstance(event, UserUtteranceReverted):
-            tracker._undo_till_previous(UserUttered, applied)
-            tracker._undo_till_previous(ActionExecuted, applied)
+        elif isinstance(event, ev.ActionReverted):
+            tracker._undo_till_previous(ev.ActionExecuted, applied)
+        elif isinstance(event, ev.UserUtteranceReverted):
+            tracker._undo_till_previous(ev.UserUttered, applied)
+            tracker._undo_till_previous(ev.ActionExecuted, applied)
         elif (
-            isinstance(event, ActionExecuted)
+            isinstance(event, ev.ActionExecuted)
             and event.action_name in self.loop_names
             and not tracker._first_loop_execution_or_unhappy_path(event.action_name, applied)
         ):
@@ -504,76 +497,99 @@ class _AppliedFold:
             applied.append(event)
 
 
-class _StatesFold:
-    """Rasa's `Domain.states_for_tracker_history` loop, kept between calls to resume it."""
+class _Replay:
+    """Rasa's replay of the applied events, kept: one step per ActionExecuted (and the end)."""
 
-    def __init__(
-        self,
-        domain: Any,
-        tracker: Any,
-        omit_unset_slots: bool,
-        ignore_rule_only_turns: bool,
-        rule_only_data: dict[str, Any] | None,
-    ) -> None:
-        import copy
-
+    def __init__(self, domain: Any, tracker: Any, omit_unset_slots: bool) -> None:
         self.domain = domain
         self.omit_unset_slots = omit_unset_slots
-        self.ignore_rule_only_turns = ignore_rule_only_turns
-        self.rule_only_data = copy.deepcopy(rule_only_data)  # compared on each call
         self.replayed = tracker.init_copy()  # as `generate_all_prior_trackers`
         self.applied: list[Any] = []  # the events replayed so far
-        self.states: list[dict[str, Any]] = []  # one per replayed ActionExecuted
-        self.last_ml_action_sub_state: Any = None
-        self.turn_was_hidden = False
+        self.steps: list[tuple[Any, ...]] = []
+        self.end: tuple[int, tuple[Any, ...]] | None = None  # (len(applied), last step)
 
-    def resumes(self, domain: Any, rule_only_data: Any, applied: list[Any]) -> bool:
+    def resumes(self, domain: Any, applied: list[Any]) -> bool:
         """True when `applied` is what was replayed plus events appended since."""
         import operator
 
         return (
             domain is self.domain
-            and rule_only_data == self.rule_only_data
             and len(applied) >= len(self.applied)
             and all(map(operator.is_, self.applied, applied))
         )
 
-    def states_for(self, applied: list[Any]) -> list[dict[str, Any]]:
-        """Rasa's states for `applied`, replaying only the events not replayed yet."""
+    def advance(self, applied: list[Any]) -> tuple[Any, ...]:
+        """Replays the events not replayed yet; returns the step after the last one."""
         from rasa.shared.core.events import ActionExecuted
 
         for event in applied[len(self.applied) :]:
             if isinstance(event, ActionExecuted):
-                self._step(event.hide_rule_turn, self.states)
+                self.steps.append(self._step(event.hide_rule_turn))
             self.replayed.update(event)
             self.applied.append(event)
-        # Rasa's last step, on the tracker after every event, is computed for this call only:
-        # the next event changes that tracker.
+        if self.end is None or self.end[0] != len(self.applied):
+            self.end = (len(self.applied), self._step(False))
+        return self.end[1]
+
+    def _step(self, hide_rule_turn: bool) -> tuple[Any, ...]:
+        """What Rasa's loop body reads from the replayed tracker as it is now."""
+        tr = self.replayed
+        return (
+            hide_rule_turn,
+            not tr.followup_action and tr.latest_action_name != tr.active_loop_name,
+            self.domain._get_prev_action_sub_state(tr),
+            self.domain.get_active_state(tr, omit_unset_slots=self.omit_unset_slots),
+        )
+
+
+class _States:
+    """Rasa's states for one argument combination, built from a `_Replay`'s steps."""
+
+    def __init__(self, replay: _Replay, ignore_rule_only_turns: bool, rule_only_data: Any) -> None:
+        import copy
+
+        self.replay = replay
+        self.ignore_rule_only_turns = ignore_rule_only_turns
+        self.rule_only_data = copy.deepcopy(rule_only_data)  # compared on each call
+        self.states: list[dict[str, Any]] = []  # for the replay's steps so far
+        self.done = 0
+        self.last_ml_action_sub_state: Any = None
+        self.turn_was_hidden = False
+
+    def states_for(self, end: tuple[Any, ...]) -> list[dict[str, Any]]:
+        for step in self.replay.steps[self.done :]:
+            self._add(step, self.states)
+        self.done = len(self.replay.steps)
+        # The step after the last event is for this call only: the next event changes it.
         states = list(self.states)
         kept = (self.last_ml_action_sub_state, self.turn_was_hidden)
-        self._step(False, states)
+        self._add(end, states)
         self.last_ml_action_sub_state, self.turn_was_hidden = kept
         return states
 
-    def _step(self, hide_rule_turn: bool, states: list[dict[str, Any]]) -> None:
-        """One pass of Rasa's loop body, on the replayed tracker as it is now."""
-        from rasa.shared.core.constants import PREVIOUS_ACTION
+    def _add(self, step: tuple[Any, ...], states: list[dict[str, Any]]) -> None:
+        """Rasa's loop body (`Domain.states_for_tracker_history`) on one step."""
+        from rasa.shared.core.constants import PREVIOUS_ACTION, SLOTS
 
-        domain, tr = self.domain, self.replayed
-        if self.ignore_rule_only_turns:
-            if not self.turn_was_hidden:
-                self.last_ml_action_sub_state = domain._get_prev_action_sub_state(tr)
-            if not tr.followup_action and tr.latest_action_name != tr.active_loop_name:
-                self.turn_was_hidden = hide_rule_turn
-            if self.turn_was_hidden:
-                return
-        state = domain.get_active_state(tr, omit_unset_slots=self.omit_unset_slots)
-        if self.ignore_rule_only_turns:
-            domain._remove_rule_only_features(state, self.rule_only_data)
-            if states:
-                domain._substitute_rule_only_user_input(state, states[-1])
-            if self.last_ml_action_sub_state:
-                state[PREVIOUS_ACTION] = self.last_ml_action_sub_state
+        hide_rule_turn, may_hide, prev_action_sub_state, active_state = step
+        if not self.ignore_rule_only_turns:
+            states.append(active_state)
+            return
+        domain = self.replay.domain
+        if not self.turn_was_hidden:
+            self.last_ml_action_sub_state = prev_action_sub_state
+        if may_hide:  # not a follow-up action nor a loop's own turn
+            self.turn_was_hidden = hide_rule_turn
+        if self.turn_was_hidden:
+            return
+        state = dict(active_state)  # edited below: the step is shared
+        if SLOTS in state:
+            state[SLOTS] = dict(state[SLOTS])
+        domain._remove_rule_only_features(state, self.rule_only_data)
+        if states:
+            domain._substitute_rule_only_user_input(state, states[-1])
+        if self.last_ml_action_sub_state:
+            state[PREVIOUS_ACTION] = self.last_ml_action_sub_state
         states.append(domain._clean_state(state))
 
 
@@ -616,17 +632,19 @@ def _install_resumed_states() -> None:
             return original(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
         rule_only_data = rule_only_data if ignore_rule_only_turns else None  # unused otherwise
         folds = tracker.__dict__.setdefault("_hts_states", _Folds())
-        key = (omit_unset_slots, ignore_rule_only_turns)
         applied = _applied(folds, tracker)
-        fold = folds.get(key)
-        if fold is None or not fold.resumes(self, rule_only_data, applied):
-            fold = folds[key] = _StatesFold(
-                self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data
-            )
+        replay = folds.get(("replay", omit_unset_slots))
+        if replay is None or not replay.resumes(self, applied):
+            replay = folds[("replay", omit_unset_slots)] = _Replay(self, tracker, omit_unset_slots)
+        key = ("states", omit_unset_slots, ignore_rule_only_turns)
+        built = folds.get(key)
+        if built is None or built.replay is not replay or built.rule_only_data != rule_only_data:
+            built = folds[key] = _States(replay, ignore_rule_only_turns, rule_only_data)
         try:
-            states = fold.states_for(applied)
-        except BaseException:
-            del folds[key]  # half replayed: the next call starts over
+            states = built.states_for(replay.advance(applied))
+        except BaseException:  # half replayed: the next call starts over
+            folds.pop(("replay", omit_unset_slots), None)
+            folds.pop(key, None)
             raise
         return _copied_states(states)
 
