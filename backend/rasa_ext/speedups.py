@@ -53,7 +53,9 @@ patching code it does not know:
   each step it recorded); anything else (a revert, a restart, another domain or rule-only data)
   starts over. Callers edit what they get (the featurizer deletes user text or intent), so each
   call returns new lists and new state and sub-state dicts, sharing between states what Rasa's
-  own states share; a copied tracker starts without the kept loops.
+  own states share; a copied tracker starts without the kept loops. An event that edits the
+  latest user message in place (`DefinePrevUserUtteredFeaturization`, `EntitiesAdded`) after a
+  kept state shows that message makes the replay start over too.
 """
 
 from __future__ import annotations
@@ -507,24 +509,42 @@ class _Replay:
         self.applied: list[Any] = []  # the events replayed so far
         self.steps: list[tuple[Any, ...]] = []
         self.end: tuple[int, tuple[Any, ...]] | None = None  # (len(applied), last step)
+        self.steps_at_user = 0  # how many steps there were when the latest message came
 
     def resumes(self, domain: Any, applied: list[Any]) -> bool:
-        """True when `applied` is what was replayed plus events appended since."""
+        """True when `applied` is what was replayed plus events appended since, and none of
+        those edits a user message that a kept step shows."""
         import operator
 
-        return (
+        from rasa.shared.core import events as ev
+
+        if not (
             domain is self.domain
             and len(applied) >= len(self.applied)
             and all(map(operator.is_, self.applied, applied))
-        )
+        ):
+            return False
+        # These edit the latest message object itself (right after a listen): Rasa's replay
+        # would show the edited message in every state since that message came.
+        shown = self.steps_at_user < len(self.steps)
+        for event in applied[len(self.applied) :]:
+            if isinstance(event, ev.UserUttered):
+                shown = False
+            elif shown and isinstance(
+                event, (ev.DefinePrevUserUtteredFeaturization, ev.EntitiesAdded)
+            ):
+                return False
+        return True
 
     def advance(self, applied: list[Any]) -> tuple[Any, ...]:
         """Replays the events not replayed yet; returns the step after the last one."""
-        from rasa.shared.core.events import ActionExecuted
+        from rasa.shared.core.events import ActionExecuted, UserUttered
 
         for event in applied[len(self.applied) :]:
             if isinstance(event, ActionExecuted):
                 self.steps.append(self._step(event.hide_rule_turn))
+            elif isinstance(event, UserUttered):
+                self.steps_at_user = len(self.steps)
             self.replayed.update(event)
             self.applied.append(event)
         if self.end is None or self.end[0] != len(self.applied):

@@ -1,13 +1,15 @@
 """backend.rasa_ext.speedups, conversation states: Rasa's states and predictions, resumed.
 
 The trackers are the project's own stories, rules and test stories (and variants of them with a
-session start, a restart, a reverted user message or action and hidden rule turns), built event
-by event on one tracker object as the processor does within a turn. The predictions need
-models/current.tar.gz (scripts/test.sh trains it before pytest); skipped without it.
+session start, a restart, a reverted user message or action, hidden rule turns and a policy's
+choice of text or intent), built event by event on one tracker object as the processor does
+within a turn. The predictions need models/current.tar.gz (scripts/test.sh trains it before
+pytest); skipped without it.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -15,6 +17,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionReverted,
+    DefinePrevUserUtteredFeaturization,
+    EntitiesAdded,
     Restarted,
     SessionStarted,
     UserUtteranceReverted,
@@ -62,7 +66,18 @@ def _variants(events: list) -> list[list]:
         events[: middle + 1] + [UserUtteranceReverted()] + events[middle:],
         events[: middle + 2] + [ActionReverted()] + events[middle + 1 :],
         hidden,
+        _featurization_chosen(copy.deepcopy(events)),
     ]
+
+
+def _featurization_chosen(events: list) -> list:
+    """A policy's choice of text or intent after each user message: it edits that message."""
+    chosen = []
+    for i, event in enumerate(events):
+        chosen.append(event)
+        if isinstance(event, UserUttered):
+            chosen.append(DefinePrevUserUtteredFeaturization(i % 2 == 0))
+    return chosen
 
 
 def _combinations(domain) -> list[tuple]:
@@ -151,9 +166,27 @@ def test_states_are_resumed_not_rebuilt(project, monkeypatch):
     assert states == rasas_states(domain, tracker)
 
 
-def test_other_rule_only_data_domain_or_copies_start_over(project):
-    import copy
+def test_a_message_edited_after_states_were_kept_starts_over(project):
+    """Events that edit the latest user message, after a state showing it was kept."""
+    domain, _ = project
+    combinations = _combinations(domain)
+    greet = {"name": "greet", "confidence": 1.0}
+    tracker = DialogueStateTracker("edited", domain.slots)
+    for event in [ActionExecuted("action_listen"), UserUttered("hi", greet)]:
+        tracker.update(event)
+    tracker.update(ActionExecuted("action_listen"))  # a state with "hi" is kept from here
+    _assert_rasas_states(domain, tracker, combinations)
+    for edit in [
+        DefinePrevUserUtteredFeaturization(True),  # "hi" is now featurized by its text
+        EntitiesAdded([{"entity": "goal", "value": "sleep"}]),
+        ActionExecuted("utter_greet"),
+        DefinePrevUserUtteredFeaturization(False),  # no longer after a listen: no edit
+    ]:
+        tracker.update(edit)
+        _assert_rasas_states(domain, tracker, combinations)
 
+
+def test_other_rule_only_data_domain_or_copies_start_over(project):
     domain, trackers = project
     source = max(trackers, key=lambda t: len(t.events))
     tracker = DialogueStateTracker.from_events(source.sender_id, list(source.events), domain.slots)
@@ -239,6 +272,8 @@ def test_policy_predictions_are_rasas_through_every_project_conversation(
             predicted = domain.action_names_or_texts[got.max_confidence_index]
             hide = got.hide_rule_turn if predicted == event.action_name else False
             hidden += hide
+            for made in got.events:  # as the processor does, before the action
+                tracker.update(made)
             tracker.update(
                 ActionExecuted(
                     event.action_name, got.policy_name, got.max_confidence, hide_rule_turn=hide
