@@ -40,10 +40,27 @@ patching code it does not know:
   has 50k tokens and 5k phone matches: 47 s in one parse). Tokens and `re.finditer` matches both
   come in text order, so the replacement walks them together once and sets the same token
   `pattern` flags and the same sequence and sentence features.
+* **Conversation states.** Every policy prediction (RulePolicy up to twice, MemoizationPolicy
+  once; one prediction per action) asks `Domain.states_for_tracker_history` for the states of
+  the whole conversation, which works out the events that count (`applied_events`: reverts,
+  restarts, undone loop turns) and replays them on a fresh tracker: ~16 % of a worker, growing
+  with the conversation. Within a turn the processor only appends events to the same tracker
+  object between predictions, so the replacement keeps both loops on the tracker object and
+  resumes them when its events start with the very event objects already folded: the applied
+  events when no new loop name appears (Rasa judges a loop's actions by the names of every loop
+  activated), the replay when the applied events start with those replayed. One replay serves
+  the policies' two argument combinations (Rasa's loop body, rule-only turns included, runs on
+  each step it recorded); anything else (a revert, a restart, another domain or rule-only data)
+  starts over. Callers edit what they get (the featurizer deletes user text or intent), so each
+  call returns new lists and new state and sub-state dicts, sharing between states what Rasa's
+  own states share; a copied tracker starts without the kept loops. An event that edits the
+  latest user message in place (`DefinePrevUserUtteredFeaturization`, `EntitiesAdded`) after a
+  kept state shows that message makes the replay start over too.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from typing import Any
@@ -100,6 +117,7 @@ def install(*, environ: dict[str, str] | None = None, version: str | None = None
     _install_direct_intent_scores()
     _install_rule_index()
     _install_linear_regex_features()
+    _install_resumed_states()
     _installed = True
     return True
 
@@ -413,6 +431,264 @@ def _install_linear_regex_features() -> None:
 
     _features_for_patterns.__wrapped__ = original  # type: ignore[attr-defined]
     RegexFeaturizer._features_for_patterns = _features_for_patterns
+
+
+class _Folds(dict):
+    """A tracker's resumable states, by arguments; a copy of the tracker starts without them."""
+
+    def __copy__(self) -> _Folds:
+        return _Folds()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Folds:
+        return _Folds()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Folds, ())
+
+
+class _AppliedFold:
+    """Rasa's `DialogueStateTracker.applied_events` loop, kept between calls to resume it."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []  # the tracker's events folded so far
+        self.loop_names: set[str] = set()
+        self.applied: list[Any] = []
+
+    def applied_for(self, tracker: Any) -> list[Any]:
+        """The applied events of `tracker` (not to be edited: callers get a copy)."""
+        import operator
+
+        from rasa.shared.core.events import ActiveLoop
+
+        events = tracker.events
+        new = list(itertools.islice(events, len(self.seen), None))
+        resumes = (
+            len(events) >= len(self.seen)
+            and all(map(operator.is_, self.seen, events))
+            # Rasa treats a loop's actions by the names of every loop the events activate: a
+            # new name changes how earlier events count
+            and all(e.name in self.loop_names for e in new if isinstance(e, ActiveLoop) and e.name)
+        )
+        if not resumes:  # start over
+            new, self.seen, self.applied = list(events), [], []
+            self.loop_names = {e.name for e in new if isinstance(e, ActiveLoop) and e.name}
+        for event in new:
+            self._fold(tracker, event)
+            self.seen.append(event)
+        return self.applied
+
+    def _fold(self, tracker: Any, event: Any) -> None:
+        """One pass of Rasa's loop body."""
+        from rasa.shared.core import events as ev
+
+        applied = self.applied
+        if isinstance(event, (ev.Restarted, ev.SessionStarted)):
+            applied.clear()
+        elif isinstance(event, ev.ActionReverted):
+            tracker._undo_till_previous(ev.ActionExecuted, applied)
+        elif isinstance(event, ev.UserUtteranceReverted):
+            tracker._undo_till_previous(ev.UserUttered, applied)
+            tracker._undo_till_previous(ev.ActionExecuted, applied)
+        elif (
+            isinstance(event, ev.ActionExecuted)
+            and event.action_name in self.loop_names
+            and not tracker._first_loop_execution_or_unhappy_path(event.action_name, applied)
+        ):
+            tracker._undo_till_previous_loop_execution(event.action_name, applied)
+        else:
+            applied.append(event)
+
+
+class _Replay:
+    """Rasa's replay of the applied events, kept: one step per ActionExecuted (and the end)."""
+
+    def __init__(self, domain: Any, tracker: Any, omit_unset_slots: bool) -> None:
+        self.domain = domain
+        self.omit_unset_slots = omit_unset_slots
+        self.replayed = tracker.init_copy()  # as `generate_all_prior_trackers`
+        self.applied: list[Any] = []  # the events replayed so far
+        self.steps: list[tuple[Any, ...]] = []
+        self.end: tuple[int, tuple[Any, ...]] | None = None  # (len(applied), last step)
+        self.steps_at_user = 0  # how many steps there were when the latest message came
+
+    def resumes(self, domain: Any, applied: list[Any]) -> bool:
+        """True when `applied` is what was replayed plus events appended since, and none of
+        those edits a user message that a kept step shows."""
+        import operator
+
+        from rasa.shared.core import events as ev
+
+        if not (
+            domain is self.domain
+            and len(applied) >= len(self.applied)
+            and all(map(operator.is_, self.applied, applied))
+        ):
+            return False
+        # These edit the latest message object itself (right after a listen): Rasa's replay
+        # would show the edited message in every state since that message came.
+        shown = self.steps_at_user < len(self.steps)
+        for event in applied[len(self.applied) :]:
+            if isinstance(event, ev.UserUttered):
+                shown = False
+            elif shown and isinstance(
+                event, (ev.DefinePrevUserUtteredFeaturization, ev.EntitiesAdded)
+            ):
+                return False
+        return True
+
+    def advance(self, applied: list[Any]) -> tuple[Any, ...]:
+        """Replays the events not replayed yet; returns the step after the last one."""
+        from rasa.shared.core.events import ActionExecuted, UserUttered
+
+        for event in applied[len(self.applied) :]:
+            if isinstance(event, ActionExecuted):
+                self.steps.append(self._step(event.hide_rule_turn))
+            elif isinstance(event, UserUttered):
+                self.steps_at_user = len(self.steps)
+            self.replayed.update(event)
+            self.applied.append(event)
+        if self.end is None or self.end[0] != len(self.applied):
+            self.end = (len(self.applied), self._step(False))
+        return self.end[1]
+
+    def _step(self, hide_rule_turn: bool) -> tuple[Any, ...]:
+        """What Rasa's loop body reads from the replayed tracker as it is now."""
+        tr = self.replayed
+        return (
+            hide_rule_turn,
+            not tr.followup_action and tr.latest_action_name != tr.active_loop_name,
+            self.domain._get_prev_action_sub_state(tr),
+            self.domain.get_active_state(tr, omit_unset_slots=self.omit_unset_slots),
+        )
+
+
+class _States:
+    """Rasa's states for one argument combination, built from a `_Replay`'s steps."""
+
+    def __init__(self, replay: _Replay, ignore_rule_only_turns: bool, rule_only_data: Any) -> None:
+        import copy
+
+        self.replay = replay
+        self.ignore_rule_only_turns = ignore_rule_only_turns
+        self.rule_only_data = copy.deepcopy(rule_only_data)  # compared on each call
+        self.states: list[dict[str, Any]] = []  # for the replay's steps so far
+        self.done = 0
+        self.last_ml_action_sub_state: Any = None
+        self.turn_was_hidden = False
+
+    def states_for(self, end: tuple[Any, ...]) -> list[dict[str, Any]]:
+        for step in self.replay.steps[self.done :]:
+            self._add(step, self.states)
+        self.done = len(self.replay.steps)
+        # The step after the last event is for this call only: the next event changes it.
+        states = list(self.states)
+        kept = (self.last_ml_action_sub_state, self.turn_was_hidden)
+        self._add(end, states)
+        self.last_ml_action_sub_state, self.turn_was_hidden = kept
+        return states
+
+    def _add(self, step: tuple[Any, ...], states: list[dict[str, Any]]) -> None:
+        """Rasa's loop body (`Domain.states_for_tracker_history`) on one step."""
+        from rasa.shared.core.constants import PREVIOUS_ACTION, SLOTS
+
+        hide_rule_turn, may_hide, prev_action_sub_state, active_state = step
+        if not self.ignore_rule_only_turns:
+            states.append(active_state)
+            return
+        domain = self.replay.domain
+        if not self.turn_was_hidden:
+            self.last_ml_action_sub_state = prev_action_sub_state
+        if may_hide:  # not a follow-up action nor a loop's own turn
+            self.turn_was_hidden = hide_rule_turn
+        if self.turn_was_hidden:
+            return
+        state = dict(active_state)  # edited below: the step is shared
+        if SLOTS in state:
+            state[SLOTS] = dict(state[SLOTS])
+        domain._remove_rule_only_features(state, self.rule_only_data)
+        if states:
+            domain._substitute_rule_only_user_input(state, states[-1])
+        if self.last_ml_action_sub_state:
+            state[PREVIOUS_ACTION] = self.last_ml_action_sub_state
+        states.append(domain._clean_state(state))
+
+
+def _copied_states(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """New state and sub-state dicts; a sub-state shared by two states stays shared."""
+    import copy
+
+    copies: dict[int, Any] = {}
+    result = []
+    for state in states:
+        new = {}
+        for name, sub_state in state.items():
+            copied = copies.get(id(sub_state))
+            if copied is None:
+                # sub-states are dicts of strings and tuples; anything else is copied whole
+                copied = dict(sub_state) if type(sub_state) is dict else copy.deepcopy(sub_state)
+                copies[id(sub_state)] = copied
+            new[name] = copied
+        result.append(new)
+    return result
+
+
+def _install_resumed_states() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    original = Domain.states_for_tracker_history
+    original_applied = DialogueStateTracker.applied_events
+
+    def states_for_tracker_history(
+        self: Any,
+        tracker: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        # Only Rasa's own tracker class: a subclass may replay differently (the training
+        # trackers keep their own cache).
+        if type(tracker) is not DialogueStateTracker:
+            return original(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
+        rule_only_data = rule_only_data if ignore_rule_only_turns else None  # unused otherwise
+        folds = tracker.__dict__.setdefault("_hts_states", _Folds())
+        applied = _applied(folds, tracker)
+        replay = folds.get(("replay", omit_unset_slots))
+        if replay is None or not replay.resumes(self, applied):
+            replay = folds[("replay", omit_unset_slots)] = _Replay(self, tracker, omit_unset_slots)
+        key = ("states", omit_unset_slots, ignore_rule_only_turns)
+        built = folds.get(key)
+        if built is None or built.replay is not replay or built.rule_only_data != rule_only_data:
+            built = folds[key] = _States(replay, ignore_rule_only_turns, rule_only_data)
+        try:
+            states = built.states_for(replay.advance(applied))
+        except BaseException:  # half replayed: the next call starts over
+            folds.pop(("replay", omit_unset_slots), None)
+            folds.pop(key, None)
+            raise
+        return _copied_states(states)
+
+    def applied_events(self: Any) -> list[Any]:
+        if type(self) is not DialogueStateTracker:
+            return original_applied(self)
+        return list(_applied(self.__dict__.setdefault("_hts_states", _Folds()), self))
+
+    states_for_tracker_history.__wrapped__ = original  # type: ignore[attr-defined]
+    Domain.states_for_tracker_history = states_for_tracker_history
+    applied_events.__wrapped__ = original_applied  # type: ignore[attr-defined]
+    DialogueStateTracker.applied_events = applied_events
+
+
+def _applied(folds: _Folds, tracker: Any) -> list[Any]:
+    """The tracker's applied events, resumed from the last call (not to be edited)."""
+    fold = folds.get("applied")
+    if fold is None:
+        fold = folds["applied"] = _AppliedFold()
+    try:
+        return fold.applied_for(tracker)
+    except BaseException:
+        del folds["applied"]  # half folded: the next call starts over
+        raise
 
 
 def main(argv: list[str]) -> None:

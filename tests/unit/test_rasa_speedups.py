@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from backend.rasa_ext import speedups as rasa_speedups
@@ -25,6 +27,8 @@ def test_the_patches_are_installed_once():
     assert RemoteAction._validate_action_result.__wrapped__.__name__ == "_validate_action_result"
     assert not hasattr(RemoteAction._validate_action_result.__wrapped__, "__wrapped__")
     assert not hasattr(Event.resolve_by_type.__wrapped__, "__wrapped__")
+    assert not hasattr(Domain.states_for_tracker_history.__wrapped__, "__wrapped__")
+    assert not hasattr(DialogueStateTracker.applied_events.__wrapped__, "__wrapped__")
 
 
 def test_a_valid_action_answer_passes():
