@@ -281,7 +281,8 @@ async def test_health_consent_needs_a_clear_yes_too(db):
         form, tracker(text="yes", slot_events=[("health_consent", True)], **health)
     )
     assert SlotSet("health_consent", True) in events
-    assert db.execute(select(ConsentEvent.purpose)).scalars().all() == ["privacy", "health_data"]
+    recorded = db.execute(select(ConsentEvent.purpose).order_by(ConsentEvent.id)).scalars().all()
+    assert recorded == ["privacy", "health_data"]
 
 
 async def test_receipts_consent_marketing_choice_and_order_confirmation_need_a_clear_answer():
