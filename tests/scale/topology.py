@@ -91,7 +91,7 @@ defaults
     option http-buffer-request
     log global
     # the path without its query string: Rasa's HTTP API takes its token as `?token=`
-    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %HP"
+    log-format "%ci [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc retries:%rc %HM %HP"
     # a server whose connection fails is out of rotation at once (the health check brings it
     # back), so the retries of the turns it dropped go to the survivor, not to it again;
     # start even when a server's name does not resolve yet (containers start in any order)
