@@ -23,6 +23,16 @@ RASA_TOKEN = "rasa-api-token-for-e2e-tests"
 WEB_REST_CREDENTIALS = "backend.rasa_ext.channels.web.SignedRestInput:\n"
 
 
+def write_endpoints(path, *, action_port: int, db_url: str) -> None:
+    """endpoints.yml for a test's `rasa run`: the action server on loopback and the backend's
+    SQL tracker store on the test's database."""
+    path.write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+        "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
+        f"  url: {db_url}\n"
+    )
+
+
 def chat_env() -> dict[str, str]:
     return {"CHAT_ID_SECRET": CHAT_SECRET, "RASA_TOKEN": RASA_TOKEN}
 

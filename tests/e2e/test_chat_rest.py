@@ -38,6 +38,7 @@ from tests.helpers import (
     start_rasa,
     stop_group,
     web_chat,
+    write_endpoints,
 )
 
 pytestmark = pytest.mark.rasa
@@ -77,11 +78,7 @@ def stack(tmp_path_factory):
         # the sample feeds hold a headline that names a prescription drug ("nature's Ozempic")
         ingest(s, sources=[RssSource(feeds=sample_feeds())], now=utcnow())
     action_port, rasa_port = free_port(), free_port()
-    (tmp / "endpoints.yml").write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
-        f"  url: {db_url}\n"
-    )
+    write_endpoints(tmp / "endpoints.yml", action_port=action_port, db_url=db_url)
     (tmp / "credentials.yml").write_text(WEB_REST_CREDENTIALS)
     env = {
         **os.environ,

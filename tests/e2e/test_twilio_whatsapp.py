@@ -33,6 +33,7 @@ from tests.helpers import (
     start_rasa,
     stop_group,
     wait_http,
+    write_endpoints,
 )
 from tests.integration.messaging_support import make_settings
 from tests.twilio_support import (
@@ -92,11 +93,7 @@ def whatsapp_stack(tmp_path, httpserver, *, seed=_seed_whatsapp_marketing_consen
     httpserver.expect_request(CONTENT_PATH, method="POST").respond_with_handler(FakeContentApi())
 
     action_port, rasa_port = free_port(), free_port()
-    (tmp_path / "endpoints.yml").write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
-        f"  url: {db_url}\n"
-    )
+    write_endpoints(tmp_path / "endpoints.yml", action_port=action_port, db_url=db_url)
     env = {
         **os.environ,
         **chat_env(),

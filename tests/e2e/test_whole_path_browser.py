@@ -45,6 +45,7 @@ from tests.helpers import (
     start_logged,
     start_rasa,
     stop_group,
+    write_endpoints,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,11 +71,7 @@ def stack(tmp_path_factory):
         load_catalog(s, source=str(SAMPLE_CATALOG))
     action_port, rasa_port, web_port = free_port(), free_port(), free_port()
     shop = f"http://127.0.0.1:{web_port}"
-    (tmp / "endpoints.yml").write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        "tracker_store:\n  type: backend.rasa_ext.tracker_store.BackendSQLTrackerStore\n"
-        f"  url: {db_url}\n"
-    )
+    write_endpoints(tmp / "endpoints.yml", action_port=action_port, db_url=db_url)
     (tmp / "credentials.yml").write_text(WEB_REST_CREDENTIALS)
     env = {
         **os.environ,
